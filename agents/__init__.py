@@ -1,0 +1,1 @@
+"""Placeholder package: filled by the streaming issue (topics, events, Faust agents)."""

@@ -1,0 +1,1 @@
+"""The pure core: no Kafka, Faust, Triton, hvac or OpenTelemetry imports below this package."""

@@ -1,0 +1,212 @@
+"""Parse stage: detect the format by content, read the header (never decode pixels), validate.
+
+Every failure raises StageError with a reason a user can act on; reasons never quote header values.
+"""
+from __future__ import annotations
+
+import io
+import struct
+import warnings
+import zlib
+from dataclasses import dataclass
+
+import pydicom
+from pydicom.dataset import Dataset
+from pydicom.errors import InvalidDicomError
+
+from .formats import gunzip, sniff
+from .keys import Derivations
+from .record import Format, ObjectRecord, StageError
+
+MAX_OBJECT_BYTES = 2 * 1024**3  # larger objects are refused before they are read into memory
+MAX_INFLATED_NIFTI = 4 * 1024**3
+
+_UNDEFINED = 0xFFFFFFFF
+_PIXEL_DATA = 0x7FE00010
+_MEDIA_STORAGE_DIRECTORY = "1.2.840.10008.1.3.10"
+
+
+@dataclass(frozen=True)
+class ImageHeader:
+    """Minimal header facts for non-DICOM objects (JPEG/PNG: segment/chunk layout; NIfTI: header)."""
+
+    width: int
+    height: int
+    detail: dict[str, object]
+
+
+def parse(input_id: str, data: bytes, derive: Derivations) -> ObjectRecord:
+    if len(data) > MAX_OBJECT_BYTES:
+        raise StageError("oversized", f"object is {len(data)} bytes; the limit is {MAX_OBJECT_BYTES}")
+    fmt = sniff(data)
+    record = ObjectRecord(input_id=input_id, format=fmt, data=data, size=len(data))
+    if fmt is Format.DICOM:
+        ds = read_dicom(data)
+        record.header = ds
+        study = _text(ds, "StudyInstanceUID")
+        # The routing key keeps a study on one partition; it is the *remapped* UID so no original
+        # identifier ever travels in an event key.
+        record.routing_key = derive.uid(study) if study else derive.content_id(data)
+    elif fmt is Format.PNG:
+        record.header = read_png(data)
+        record.routing_key = derive.content_id(data)
+    elif fmt is Format.JPEG:
+        record.header = read_jpeg(data)
+        record.routing_key = derive.content_id(data)
+    else:
+        record.header = read_nifti(data)
+        record.routing_key = derive.content_id(data)
+    return record
+
+
+def _text(ds: Dataset, keyword: str) -> str:
+    try:
+        value = ds.get(keyword)
+    except Exception:  # noqa: BLE001 - a malformed value is reported by validation, not here
+        return ""
+    return str(value).strip() if value else ""
+
+
+def read_dicom(data: bytes) -> Dataset:
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        try:
+            ds = pydicom.dcmread(io.BytesIO(data), force=True)
+        except InvalidDicomError:
+            raise StageError("corrupt", "not a valid DICOM file (no readable data set)") from None
+        except (EOFError, struct.error, OSError) as exc:
+            raise StageError("truncated", f"DICOM ends inside an element header ({exc.__class__.__name__})") from None
+        except Exception as exc:  # noqa: BLE001 - pydicom raises many types for malformed input
+            raise StageError("corrupt", f"DICOM could not be read ({exc.__class__.__name__})") from None
+    for warning in caught:
+        if "End of file reached" in str(warning.message):
+            raise StageError("truncated", f"DICOM ends before its last sequence or pixel data is closed "
+                                          f"(file is {len(data)} bytes)")
+    elements = list(ds._dict.values())
+    if not elements:
+        raise StageError("corrupt", "DICOM data set holds no elements")
+    last = elements[-1]
+    length = getattr(last, "length", None)
+    value = getattr(last, "value", None)
+    if length not in (None, _UNDEFINED) and isinstance(value, bytes) and len(value) < length:
+        raise StageError("truncated", f"DICOM element ({last.tag >> 16:04X},{last.tag & 0xFFFF:04X}) declares "
+                                      f"{length} bytes but the file ends after {len(value)}")
+    meta = getattr(ds, "file_meta", None)
+    if meta is not None and str(meta.get("MediaStorageSOPClassUID", "")) == _MEDIA_STORAGE_DIRECTORY:
+        raise StageError("unsupported", "DICOMDIR (a file-set directory, not an image object): "
+                                        "de-identify the files it indexes instead")
+    if "SOPClassUID" not in ds:
+        raise StageError("corrupt", "DICOM data set has no SOPClassUID: not a composite object")
+    _check_pixel_length(ds)
+    return ds
+
+
+def _check_pixel_length(ds: Dataset) -> None:
+    has_image = "Rows" in ds and "Columns" in ds and "BitsAllocated" in ds
+    if not has_image:
+        return
+    if _PIXEL_DATA not in ds._dict:
+        if "FloatPixelData" in ds or "DoubleFloatPixelData" in ds:
+            return
+        raise StageError("truncated", "DICOM image has Rows/Columns but no Pixel Data element "
+                                      "(the file was cut before it)")
+    raw = ds._dict[_PIXEL_DATA]
+    if getattr(raw, "length", None) == _UNDEFINED or getattr(ds, "file_meta", None) is not None and \
+            ds.file_meta.get("TransferSyntaxUID") is not None and ds.file_meta.TransferSyntaxUID.is_compressed:
+        return
+    try:
+        rows, cols = int(ds.Rows), int(ds.Columns)
+        samples = int(ds.get("SamplesPerPixel", 1) or 1)
+        frames = int(ds.get("NumberOfFrames", 1) or 1)
+        bits = int(ds.BitsAllocated)
+    except (TypeError, ValueError):
+        raise StageError("corrupt", "DICOM image attributes Rows/Columns/BitsAllocated are not numbers") from None
+    pixels = rows * cols * samples * frames
+    expected = (pixels + 7) // 8 if bits == 1 else pixels * (bits // 8)
+    actual = raw.length if getattr(raw, "length", None) not in (None, _UNDEFINED) else len(ds.PixelData)
+    if actual < expected:
+        raise StageError("truncated", f"pixel data holds {actual} bytes; {rows}x{cols}x{samples}x{frames} at "
+                                      f"{bits} bits needs {expected}")
+
+
+def read_png(data: bytes) -> ImageHeader:
+    pos, chunks, width, height = 8, [], 0, 0
+    while pos < len(data):
+        if pos + 8 > len(data):
+            raise StageError("truncated", f"PNG ends inside a chunk header at byte {pos} of {len(data)}")
+        length, ctype = struct.unpack(">I4s", data[pos:pos + 8])
+        end = pos + 12 + length
+        if end > len(data):
+            raise StageError("truncated", f"PNG chunk at byte {pos} needs {length} bytes; the file ends first")
+        body = data[pos + 8:pos + 8 + length]
+        (crc,) = struct.unpack(">I", data[pos + 8 + length:end])
+        if zlib.crc32(ctype + body) != crc:
+            raise StageError("corrupt", f"PNG chunk at byte {pos} fails its CRC check")
+        if ctype == b"IHDR":
+            width, height = struct.unpack(">II", body[:8])
+        chunks.append(ctype.decode("latin-1"))
+        pos = end
+        if ctype == b"IEND":
+            break
+    if not chunks or chunks[0] != "IHDR":
+        raise StageError("corrupt", "PNG does not start with an IHDR chunk")
+    if chunks[-1] != "IEND":
+        raise StageError("truncated", f"PNG has no IEND chunk (file is {len(data)} bytes)")
+    if "IDAT" not in chunks:
+        raise StageError("corrupt", "PNG holds no image data (IDAT)")
+    return ImageHeader(width, height, {"chunks": chunks})
+
+
+def read_jpeg(data: bytes) -> ImageHeader:
+    pos, segments, width, height = 2, [], 0, 0
+    while True:
+        if pos + 4 > len(data):
+            raise StageError("truncated", f"JPEG ends inside its header at byte {pos} of {len(data)}")
+        if data[pos] != 0xFF:
+            raise StageError("corrupt", f"JPEG marker expected at byte {pos}")
+        marker = data[pos + 1]
+        if marker == 0xFF:
+            pos += 1
+            continue
+        (length,) = struct.unpack(">H", data[pos + 2:pos + 4])
+        if pos + 2 + length > len(data):
+            raise StageError("truncated", f"JPEG segment at byte {pos} runs past the end of the file")
+        segments.append(marker)
+        if marker in (0xC0, 0xC1, 0xC2, 0xC3, 0xC5, 0xC6, 0xC7, 0xC9, 0xCA, 0xCB, 0xCD, 0xCE, 0xCF):
+            height, width = struct.unpack(">HH", data[pos + 5:pos + 9])
+        pos += 2 + length
+        if marker == 0xDA:  # start of scan: entropy-coded data follows
+            break
+    if not width or not height:
+        raise StageError("corrupt", "JPEG has no frame header (SOF) before its scan")
+    if data.rstrip(b"\x00")[-2:] != b"\xff\xd9":
+        raise StageError("truncated", f"JPEG has no end-of-image marker (file is {len(data)} bytes)")
+    return ImageHeader(width, height, {"segments": segments, "scan_offset": pos})
+
+
+def read_nifti(data: bytes) -> ImageHeader:
+    import nibabel as nib  # deferred: only NIfTI inputs pay its import
+
+    raw = gunzip(data, MAX_INFLATED_NIFTI) if data[:2] == b"\x1f\x8b" else data
+    version = 2 if raw[4:8] in (b"n+2\x00", b"ni2\x00") else 1
+    cls = nib.Nifti2Image if version == 2 else nib.Nifti1Image
+    try:
+        image = cls.from_bytes(raw)
+    except Exception as exc:  # noqa: BLE001 - nibabel raises many types for malformed headers
+        raise StageError("corrupt", f"NIfTI-{version} header could not be read ({exc.__class__.__name__})") from None
+    header = image.header
+    offset = int(header["vox_offset"])
+    shape = image.shape
+    needed = offset + int(header["bitpix"]) // 8 * int(_prod(shape))
+    if len(raw) < needed:
+        raise StageError("truncated", f"NIfTI-{version} voxel data needs {needed} bytes; the object holds {len(raw)}")
+    width, height = (shape + (1, 1))[:2]
+    return ImageHeader(int(width), int(height), {"version": version, "image": image, "raw": raw,
+                                                 "gzipped": raw is not data})
+
+
+def _prod(shape: tuple[int, ...]) -> int:
+    out = 1
+    for dim in shape:
+        out *= int(dim)
+    return out

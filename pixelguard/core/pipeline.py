@@ -1,0 +1,71 @@
+"""One object's life in-process: parse -> scrub -> redact -> route. Both runners call these functions."""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+from .keys import Derivations
+from .parse import parse
+from .profile import Profile
+from .record import Format, ObjectRecord, StageError, Status
+from .redact import Detector, RedactionSettings, redact
+from .scrub import scrub
+
+
+@dataclass
+class Outcome:
+    """What the router decided for one input; safe to log (reasons are ours, ids are opaque)."""
+
+    input_id: str
+    status: Status
+    reason: str
+    confidence: float
+    duration_s: float
+    format: str | None = None
+    output_id: str = ""
+    extension: str = ""
+    error_code: str = ""
+    output_bytes: bytes = field(default=b"", repr=False)
+    pseudonyms: dict[str, str] = field(default_factory=dict)
+    crosswalk: dict[str, str] = field(default_factory=dict, repr=False)
+    stats: dict[str, object] = field(default_factory=dict)
+
+
+def route(record: ObjectRecord) -> tuple[Status, str]:
+    if record.findings:
+        return Status.REVIEW, "; ".join(f"{f.stage}: {f.reason}" for f in record.findings)
+    return Status.CLEAN, ""
+
+
+def settings_for(profile: Profile) -> RedactionSettings:
+    return RedactionSettings(mode=profile.redaction, review_threshold=profile.review_threshold)
+
+
+def process(input_id: str, data: bytes, profile: Profile, derive: Derivations, detector: Detector) -> Outcome:
+    started = time.perf_counter()
+    fmt: Format | None = None
+    try:
+        record = parse(input_id, data, derive)
+        fmt = record.format
+        scrub(record, profile, derive)
+        redact(record, detector, settings_for(profile))
+        status, reason = route(record)
+        return Outcome(input_id, status, reason, record.confidence, time.perf_counter() - started,
+                       format=fmt.value, output_id=record.output_id, extension=fmt.extension,
+                       output_bytes=record.output_bytes, pseudonyms=record.pseudonyms,
+                       crosswalk=record.crosswalk, stats=record.stats)
+    except StageError as exc:
+        return _error(input_id, fmt, exc.code, exc.reason, started)
+    except MemoryError:
+        return _error(input_id, fmt, "oversized", "object does not fit in memory", started)
+    except Exception as exc:  # noqa: BLE001 - never crash the run; the message may quote values, so drop it
+        return _error(input_id, fmt, "internal", f"unexpected {exc.__class__.__name__} while processing", started)
+
+
+def error_outcome(input_id: str, code: str, reason: str) -> Outcome:
+    return Outcome(input_id, Status.ERROR, f"{code}: {reason}", 0.0, 0.0, error_code=code)
+
+
+def _error(input_id: str, fmt: Format | None, code: str, reason: str, started: float) -> Outcome:
+    return Outcome(input_id, Status.ERROR, f"{code}: {reason}", 0.0, time.perf_counter() - started,
+                   format=fmt.value if fmt else None, error_code=code)

@@ -1,0 +1,94 @@
+"""Pixel preparation: stored values -> 8-bit RGB renderings for OCR, and stored values back to bytes.
+
+Rendering follows PS3.3's pipeline (Modality LUT, then VOI LUT, then Presentation), via pydicom's own
+transforms; redaction writes into the *stored* values so the output keeps its bit depth.
+"""
+from __future__ import annotations
+
+import io
+
+import numpy as np
+from PIL import Image
+from pydicom.dataset import Dataset
+from pydicom.pixels import apply_color_lut, apply_modality_lut, apply_voi_lut
+
+from .record import StageError
+
+
+def dicom_stored_frames(ds: Dataset) -> np.ndarray:
+    """All frames as (F, H, W) or (F, H, W, S); colour is RGB (pydicom converts YCbCr on decode)."""
+    try:
+        arr = ds.pixel_array
+    except Exception as exc:  # noqa: BLE001 - decoders raise many types on corrupt codestreams
+        raise StageError("undecodable", f"pixel data could not be decoded ({exc.__class__.__name__}: "
+                                        f"transfer syntax {_ts_name(ds)})") from None
+    frames = int(ds.get("NumberOfFrames", 1) or 1)
+    samples = int(ds.get("SamplesPerPixel", 1) or 1)
+    if frames == 1:
+        arr = arr[np.newaxis]
+    if arr.ndim == 3 and samples > 1 and frames == 1 and arr.shape[-1] != samples:
+        raise StageError("corrupt", "pixel array shape does not match SamplesPerPixel")
+    return np.ascontiguousarray(arr)
+
+
+def _ts_name(ds: Dataset) -> str:
+    meta = getattr(ds, "file_meta", None)
+    ts = meta.get("TransferSyntaxUID") if meta is not None else None
+    return ts.name if ts is not None else "unknown"
+
+
+def render_dicom(ds: Dataset, stored: np.ndarray) -> list[np.ndarray]:
+    """8-bit RGB renderings of every frame, as a reader would see them on screen."""
+    photometric = str(ds.get("PhotometricInterpretation", "MONOCHROME2")).strip()
+    if photometric == "PALETTE COLOR":
+        rendered = apply_color_lut(stored if stored.ndim == 3 else stored, ds)
+        return [_to_uint8_rgb(frame) for frame in rendered.reshape((-1,) + rendered.shape[-3:])]
+    if stored.ndim == 4:  # colour
+        return [_to_uint8_rgb(frame) for frame in stored]
+    out = []
+    for frame in stored:
+        value = apply_modality_lut(frame, ds)
+        if "WindowCenter" in ds or "VOILUTSequence" in ds:
+            try:
+                value = apply_voi_lut(value, ds, prefer_lut=True)
+            except Exception:  # noqa: BLE001 - a malformed window falls back to the full range
+                pass
+        gray = _stretch(np.asarray(value, dtype=np.float64))
+        if photometric == "MONOCHROME1":
+            gray = 255 - gray
+        out.append(np.repeat(gray[..., np.newaxis], 3, axis=2))
+    return out
+
+
+def _stretch(value: np.ndarray) -> np.ndarray:
+    low, high = float(np.min(value)), float(np.max(value))
+    if high <= low:
+        return np.zeros(value.shape, dtype=np.uint8)
+    return ((value - low) * (255.0 / (high - low))).round().astype(np.uint8)
+
+
+def _to_uint8_rgb(frame: np.ndarray) -> np.ndarray:
+    if frame.dtype == np.uint8:
+        return np.ascontiguousarray(frame[..., :3])
+    return np.stack([_stretch(frame[..., c].astype(np.float64)) for c in range(3)], axis=-1)
+
+
+def decode_image(data: bytes) -> tuple[np.ndarray, str]:
+    """JPEG/PNG -> (array, Pillow mode)."""
+    try:
+        with Image.open(io.BytesIO(data)) as image:
+            image.load()
+            mode = image.mode
+            if mode not in ("L", "RGB", "RGBA", "I;16", "I", "LA"):
+                image = image.convert("RGB")
+                mode = "RGB"
+            return np.asarray(image), mode
+    except Exception as exc:  # noqa: BLE001
+        raise StageError("undecodable", f"image pixels could not be decoded ({exc.__class__.__name__})") from None
+
+
+def render_image(arr: np.ndarray) -> np.ndarray:
+    if arr.ndim == 2:
+        gray = arr if arr.dtype == np.uint8 else _stretch(arr.astype(np.float64))
+        return np.repeat(gray[..., np.newaxis], 3, axis=2)
+    return _to_uint8_rgb(arr)

@@ -1,0 +1,1 @@
+"""Crosswalk stores: original identifiers <-> pseudonyms and input <-> output references, encrypted."""

@@ -1,0 +1,230 @@
+"""The embedded runner: ``pixelguard deid`` runs the core stages in a process pool, no servers needed.
+
+The parent process owns every write (outputs, manifest, crosswalk) so workers never race on files; a worker
+only reads its input and returns an Outcome.
+"""
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+import uuid
+from collections import Counter
+from collections.abc import Iterable, Iterator
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from dataclasses import dataclass
+from pathlib import Path
+
+from .core import profile as profiles
+from .core.keys import Derivations
+from .core.parse import MAX_OBJECT_BYTES
+from .core.pipeline import Outcome, error_outcome, process
+from .core.quiet import silence_value_echoes
+from .core.record import Status
+from .crosswalk.local import CrosswalkEntry, LocalCrosswalk, crosswalk_path
+from .keyservice.local import LocalKeyService
+
+
+@dataclass(frozen=True)
+class InputItem:
+    path: str  # absolute; never printed or written in clear outside the encrypted crosswalk
+    problem: tuple[str, str] | None = None  # (code, reason) found while walking
+
+
+def discover(inputs: Iterable[str]) -> Iterator[InputItem]:
+    """Files under the given paths, recursively, in a stable order; problems become items, not skips."""
+    visited: set[str] = set()
+    for raw in inputs:
+        yield from _walk(Path(raw), visited)
+
+
+def _walk(path: Path, visited: set[str]) -> Iterator[InputItem]:
+    absolute = os.path.abspath(path)
+    try:
+        real = path.resolve(strict=True)
+    except RuntimeError:
+        yield InputItem(absolute, ("symlink-loop", "symbolic link loop: the path resolves to itself"))
+        return
+    except OSError as exc:
+        if path.is_symlink():
+            code = "symlink-loop" if exc.errno == 40 else "dangling-link"
+            reason = "symbolic link loop" if exc.errno == 40 else "symbolic link points to nothing"
+            yield InputItem(absolute, (code, reason))
+        else:
+            yield InputItem(absolute, ("not-found", "input path does not exist"))
+        return
+    if real.is_dir():
+        if str(real) in visited:
+            yield InputItem(absolute, ("symlink-loop", "directory reached again through a symbolic link"))
+            return
+        visited.add(str(real))
+        try:
+            children = sorted(os.scandir(path), key=lambda e: e.name)
+        except PermissionError:
+            yield InputItem(absolute, ("unreadable", "directory cannot be listed (permission denied)"))
+            return
+        for child in children:
+            yield from _walk(Path(child.path), visited)
+    elif real.is_file():
+        yield InputItem(absolute)
+    else:
+        yield InputItem(absolute, ("not-a-file", "not a regular file (device, socket or pipe)"))
+
+
+# --- worker side -----------------------------------------------------------------------------------------
+
+_WORKER: dict[str, object] = {}
+
+
+def _init_worker(key_file: str, profile_name: str) -> None:
+    from inference.local_engine import LocalDetector  # noqa: PLC0415 - each worker loads its own model
+
+    silence_value_echoes()
+    keys = LocalKeyService.open(Path(key_file), create=False)
+    _WORKER["derive"] = Derivations(keys.hmac)
+    _WORKER["profile"] = profiles.load(profile_name)
+    _WORKER["detector"] = LocalDetector()
+
+
+def _run_one(path: str, input_id: str) -> Outcome:
+    try:
+        size = os.stat(path).st_size
+        if size > MAX_OBJECT_BYTES:
+            return error_outcome(input_id, "oversized", f"object is {size} bytes; the limit is {MAX_OBJECT_BYTES}")
+        with open(path, "rb") as handle:
+            data = handle.read()
+    except PermissionError:
+        return error_outcome(input_id, "unreadable", "permission denied")
+    except OSError as exc:
+        return error_outcome(input_id, "unreadable", f"read failed ({exc.__class__.__name__})")
+    return process(input_id, data, _WORKER["profile"], _WORKER["derive"], _WORKER["detector"])  # type: ignore[arg-type]
+
+
+# --- parent side -----------------------------------------------------------------------------------------
+
+@dataclass
+class RunSummary:
+    counts: Counter[str]
+    seconds: float
+    total: int
+
+    @property
+    def exit_code(self) -> int:
+        return 0 if self.counts.get("clean", 0) == self.total else 1
+
+
+class EmbeddedRunner:
+    def __init__(self, out_dir: Path, key_file: Path, profile_name: str, jobs: int, job_id: str | None = None,
+                 progress: bool | None = None) -> None:
+        self.out_dir = out_dir.resolve()
+        self.key_file = key_file.expanduser().resolve()
+        if self.out_dir == self.key_file.parent or self.out_dir in self.key_file.parents:
+            raise ValueError("the key file must be kept outside the output folder")
+        self.profile = profiles.load(profile_name)  # fails early on an unknown profile
+        self.keys = LocalKeyService.open(self.key_file)
+        self.derive = Derivations(self.keys.hmac)
+        self.crosswalk = LocalCrosswalk(crosswalk_path(self.key_file), self.keys)
+        self.jobs = max(1, jobs)
+        self.job_id = job_id or "job-" + uuid.uuid4().hex[:12]
+        self.progress = sys.stderr.isatty() if progress is None else progress
+        self._written: dict[str, str] = {}
+
+    def run(self, inputs: list[str]) -> RunSummary:
+        started = time.perf_counter()
+        self.out_dir.mkdir(parents=True, exist_ok=True)
+        (self.out_dir / "review").mkdir(exist_ok=True)
+        items = list(discover(inputs))
+        counts: Counter[str] = Counter()
+        manifest = open(self.out_dir / "manifest.jsonl", "a")  # noqa: SIM115
+        try:
+            for item, outcome in self._outcomes(items):
+                self._record(item, outcome, manifest)
+                counts[outcome.status.value] += 1
+                self._progress(sum(counts.values()), len(items), counts, started)
+        finally:
+            manifest.close()
+        if self.progress:
+            sys.stderr.write("\n")
+        return RunSummary(counts, time.perf_counter() - started, len(items))
+
+    def _outcomes(self, items: list[InputItem]) -> Iterator[tuple[InputItem, Outcome]]:
+        pending = [(item, self.derive.input_id(item.path)) for item in items]
+        runnable = []
+        for item, input_id in pending:
+            if item.problem:
+                yield item, error_outcome(input_id, *item.problem)
+            else:
+                runnable.append((item, input_id))
+        if self.jobs == 1:
+            _init_worker(str(self.key_file), self.profile.name)
+            for item, input_id in runnable:
+                yield item, _run_one(item.path, input_id)
+            return
+        with ProcessPoolExecutor(self.jobs, initializer=_init_worker,
+                                 initargs=(str(self.key_file), self.profile.name)) as pool:
+            # A bounded window keeps memory flat on large folders while every worker stays busy.
+            queue = iter(runnable)
+            futures: dict[Future[Outcome], InputItem] = {}
+            for item, input_id in queue:
+                futures[pool.submit(_run_one, item.path, input_id)] = item
+                if len(futures) >= self.jobs * 4:
+                    break
+            while futures:
+                done, _ = wait(futures, return_when=FIRST_COMPLETED)
+                for future in done:
+                    item = futures.pop(future)
+                    try:
+                        outcome = future.result()
+                    except Exception as exc:  # noqa: BLE001 - a worker that died still yields an outcome
+                        outcome = error_outcome(self.derive.input_id(item.path), "internal",
+                                                f"worker failed ({exc.__class__.__name__})")
+                    yield item, outcome
+                    nxt = next(queue, None)
+                    if nxt is not None:
+                        futures[pool.submit(_run_one, nxt[0].path, nxt[1])] = nxt[0]
+
+    def _record(self, item: InputItem, outcome: Outcome, manifest) -> None:  # noqa: ANN001
+        relative = ""
+        reason = outcome.reason
+        if outcome.status is not Status.ERROR:
+            folder = "review/" if outcome.status is Status.REVIEW else ""
+            relative = f"{folder}{outcome.output_id}{outcome.extension}"
+            if relative in self._written and self._written[relative] != outcome.input_id:
+                reason = (reason + "; " if reason else "") + \
+                    f"same identifiers as {self._written[relative]}: one output serves both"
+            else:
+                target = self.out_dir / relative
+                tmp = target.with_name(target.name + ".part")
+                tmp.write_bytes(outcome.output_bytes)
+                os.replace(tmp, target)  # a crash never leaves half an output under its final name
+                self._written[relative] = outcome.input_id
+        else:
+            sys.stderr.write(f"error {outcome.input_id}: {outcome.reason}\n")
+        line = {
+            "input_id": outcome.input_id,
+            "job_id": self.job_id,
+            "status": outcome.status.value,
+            "output": relative,
+            "format": outcome.format,
+            "reason": reason,
+            "confidence": outcome.confidence,
+            "duration_s": round(outcome.duration_s, 4),
+            "text_regions": outcome.stats.get("text_regions", 0),
+        }
+        manifest.write(json.dumps(line) + "\n")
+        manifest.flush()
+        self.crosswalk.append([CrosswalkEntry(outcome.input_id, self.job_id, item.path,
+                                              str(self.out_dir / relative) if relative else "",
+                                              outcome.status.value, outcome.pseudonyms, outcome.crosswalk)])
+
+    def _progress(self, done: int, total: int, counts: Counter[str], started: float) -> None:
+        if not self.progress:
+            return
+        width = 30
+        filled = int(width * done / max(total, 1))
+        rate = done / max(time.perf_counter() - started, 1e-9)
+        sys.stderr.write(f"\r[{'#' * filled}{'.' * (width - filled)}] {done}/{total} "
+                         f"clean={counts['clean']} review={counts['review']} error={counts['error']} "
+                         f"{rate:.1f} files/s")
+        sys.stderr.flush()
