@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# Idempotent setup of the application venv (.venv) on a fresh machine: Python 3.11 + pip install of the
+# project with its test extras. Re-runs are no-ops unless pyproject.toml changed.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+CACHE="${PIXELGUARD_CACHE:-$PWD/.cache}"
+mkdir -p "$CACHE"
+
+PY="${PIXELGUARD_PYTHON:-}"
+if [ -z "$PY" ]; then
+  for candidate in python3.11 python3; do
+    if command -v "$candidate" >/dev/null && "$candidate" -c 'import sys; sys.exit(sys.version_info[:2] != (3, 11))'; then
+      PY="$candidate"; break
+    fi
+  done
+fi
+[ -n "$PY" ] || { echo "bootstrap: Python 3.11 not found (set PIXELGUARD_PYTHON)" >&2; exit 2; }
+command -v java >/dev/null || { echo "bootstrap: java (17) not found: apt-get install openjdk-17-jre-headless" >&2; exit 2; }
+command -v mvn >/dev/null || { echo "bootstrap: mvn not found: apt-get install maven" >&2; exit 2; }
+
+[ -x .venv/bin/python ] || "$PY" -m venv .venv
+stamp=".venv/.pixelguard-installed"
+want="$(sha256sum pyproject.toml | cut -d' ' -f1)"
+if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
+  .venv/bin/python -m pip install -q --upgrade pip
+  .venv/bin/python -m pip install -q --cache-dir "$CACHE/pip" -e ".[test]"
+  echo "$want" > "$stamp"
+fi

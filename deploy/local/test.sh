@@ -1,0 +1,17 @@
+#!/usr/bin/env bash
+# README command 2: set up everything (venv, pip, Maven jars for Kafka, OpenBao, the Triton server venv)
+# and run the whole test suite. The tests start the real servers themselves on free 127.0.0.1 ports and
+# stop them by pid.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+bash deploy/local/bootstrap.sh
+.venv/bin/pixelguard services install
+set +e
+.venv/bin/python -m pytest -q "$@"
+code=$?
+set -e
+if [ "$code" -eq 5 ]; then
+  echo "pytest collected no tests: that is a failure here" >&2
+  exit 1
+fi
+exit "$code"
