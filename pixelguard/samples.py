@@ -90,6 +90,18 @@ def text_dicom(patient: FakePatient, transfer_syntax: str | None = None) -> byte
     return buf.getvalue()
 
 
+def text_nifti(patient: FakePatient) -> bytes:
+    """nibabel's anatomical test volume with the fake patient in the free-text header fields."""
+    import gzip
+
+    import nibabel as nib
+
+    image = nib.load(Path(nib.__file__).parent / "tests" / "data" / "anatomical.nii")
+    image.header["descrip"] = patient.banner().encode()[:79]
+    image.header["aux_file"] = patient.patient_id.encode()
+    return gzip.compress(image.to_bytes(), mtime=0)
+
+
 def write_samples(out: Path, include_pydicom: bool = True) -> list[Path]:
     from pydicom.uid import JPEG2000Lossless, RLELossless
 
@@ -103,6 +115,7 @@ def write_samples(out: Path, include_pydicom: bool = True) -> list[Path]:
             f"generated/{patient.name}_{index}.dcm": text_dicom(patient),
             f"generated/{patient.name}_{index}_rle.dcm": text_dicom(patient, RLELossless),
             f"generated/{patient.name}_{index}_j2k.dcm": text_dicom(patient, JPEG2000Lossless),
+            f"generated/{patient.name}_{index}.nii.gz": text_nifti(patient),
         }
         for name, data in items.items():
             path = out / name

@@ -166,3 +166,23 @@ def test_a_wrong_key_cannot_read_the_crosswalk(tmp_path: Path, key_file: Path) -
     proc = run("crosswalk", "export", "--out", str(tmp_path / "x.jsonl"), key_file=other)
     assert proc.returncode != 0
     assert PATIENT.patient_id not in proc.stderr
+
+
+def test_generated_samples_leave_no_phi_in_any_output(tmp_path: Path, key_file: Path) -> None:
+    """Every fake patient value (header and burned-in) is absent from every output byte and the logs."""
+    from pixelguard.samples import write_samples
+
+    write_samples(tmp_path / "samples", include_pydicom=False)
+    out = tmp_path / "out"
+    proc = run("deid", str(tmp_path / "samples"), "--out", str(out), "--jobs", "2", key_file=key_file)
+    rows = manifest(out)
+    assert {r["format"] for r in rows} == {"dicom", "png", "jpeg", "nifti"}
+    assert all(r["status"] != "error" for r in rows), [r["reason"] for r in rows]
+    patients = [FakePatient(), FakePatient("ROE^RICHARD", "MRN7700123", "19480517")]
+    values = [v for p in patients for v in (p.name, p.patient_id, p.birth_date, p.name.split("^")[0] + " ")]
+    blobs = [p.read_bytes() for p in out.rglob("*") if p.is_file()] + [proc.stderr.encode(), proc.stdout.encode()]
+    import gzip
+
+    blobs += [gzip.decompress(p.read_bytes()) for p in out.rglob("*.nii.gz")]
+    for value in values:
+        assert not any(value.encode() in blob for blob in blobs), value
