@@ -86,14 +86,17 @@ class ManagedProcess:
         self.proc = subprocess.Popen(list(argv), stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                                      env=full_env, cwd=cwd, start_new_session=True)
         log.close()
-        self.pid_file.write_text(str(self.proc.pid))
+        self.pid_file.write_text(f"{self.proc.pid} {_start_ticks(self.proc.pid)}")
         return self.proc
 
     def running_pid(self) -> int | None:
         try:
-            pid = int(self.pid_file.read_text().strip())
-        except (OSError, ValueError):
+            fields = self.pid_file.read_text().split()
+            pid, ticks = int(fields[0]), fields[1] if len(fields) > 1 else ""
+        except (OSError, ValueError, IndexError):
             return None
+        if ticks and _start_ticks(pid) != ticks:
+            return None  # that pid now belongs to another process: never signal it
         if self.proc is not None and self.proc.pid == pid:
             return pid if self.proc.poll() is None else None
         try:
@@ -146,6 +149,15 @@ class ManagedProcess:
         return True
 
 
+def _start_ticks(pid: int) -> str:
+    """The process start time (field 22 of /proc/PID/stat): with the pid, it names one process for good."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return ""
+    return stat.rsplit(")", 1)[1].split()[19]
+
+
 def _signal_group(pid: int, sig: signal.Signals) -> None:
     try:
         os.killpg(pid, sig)
@@ -187,7 +199,11 @@ class LocalService(ABC):
 
     def __enter__(self) -> "LocalService":
         self.install()
-        self.start()
+        try:
+            self.start()
+        except BaseException:
+            self.stop()  # a server that never became healthy must not outlive the caller
+            raise
         return self
 
     def __exit__(self, *exc: object) -> None:
