@@ -5,6 +5,7 @@ import argparse
 import json
 import os
 import sys
+from dataclasses import asdict
 from pathlib import Path
 
 from .core import profile as profiles
@@ -91,8 +92,6 @@ def _crosswalk_export(args: argparse.Namespace) -> int:
     os.fchmod(fd, 0o600)  # an existing file keeps its mode on open: force it
     count = 0
     with os.fdopen(fd, "w") as handle:
-        from dataclasses import asdict
-
         for entry in store.entries(args.job):
             handle.write(json.dumps(asdict(entry), sort_keys=True) + "\n")
             count += 1

@@ -119,7 +119,7 @@ class EmbeddedRunner:
                  progress: bool | None = None) -> None:
         self.out_dir = out_dir.resolve()
         self.key_file = key_file.expanduser().resolve()
-        if self.out_dir == self.key_file.parent or self.out_dir in self.key_file.parents:
+        if self.out_dir in self.key_file.parents:
             raise ValueError("the key file must be kept outside the output folder")
         self.profile = profiles.load(profile_name)  # fails early on an unknown profile
         self.keys = LocalKeyService.open(self.key_file)

@@ -186,3 +186,30 @@ def test_generated_samples_leave_no_phi_in_any_output(tmp_path: Path, key_file: 
     blobs += [gzip.decompress(p.read_bytes()) for p in out.rglob("*.nii.gz")]
     for value in values:
         assert not any(value.encode() in blob for blob in blobs), value
+
+
+def test_progress_bar_on_a_tty_only(tmp_path: Path, key_file: Path) -> None:
+    import pty
+
+    inbox = tmp_path / "inbox"
+    inbox.mkdir()
+    (inbox / "a.dcm").write_bytes((pydicom_test_files() / "CT_small.dcm").read_bytes())
+    leader, follower = pty.openpty()
+    env = dict(os.environ, PIXELGUARD_KEY_FILE=str(key_file))
+    proc = subprocess.run([sys.executable, "-m", "pixelguard.cli", "deid", str(inbox), "--out", str(tmp_path / "o")],
+                          stderr=follower, stdout=subprocess.PIPE, env=env, timeout=300)
+    os.close(follower)
+    shown = b""
+    while True:
+        try:
+            chunk = os.read(leader, 4096)
+        except OSError:
+            break
+        if not chunk:
+            break
+        shown += chunk
+    os.close(leader)
+    assert proc.returncode == 0
+    assert b"\r[" in shown and b"1/1" in shown and b"files/s" in shown
+    piped = run("deid", str(inbox), "--out", str(tmp_path / "o2"), key_file=key_file)
+    assert "\r[" not in piped.stderr
