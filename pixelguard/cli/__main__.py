@@ -1,0 +1,3 @@
+from pixelguard.cli import main
+
+raise SystemExit(main())

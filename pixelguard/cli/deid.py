@@ -1,0 +1,35 @@
+"""``pixelguard deid``: the embedded runner."""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+
+from ._common import key_file
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    deid = sub.add_parser("deid", help="de-identify files and folders in-process (no servers)")
+    deid.add_argument("inputs", nargs="+", metavar="INPUT")
+    deid.add_argument("--out", required=True, type=Path, metavar="DIR")
+    deid.add_argument("--profile", default="basic", metavar="NAME")
+    deid.add_argument("--jobs", type=int, default=os.cpu_count() or 1, metavar="N")
+    deid.add_argument("--key-file", type=Path, default=None, help="local key file, kept outside DIR")
+    deid.add_argument("--job", default=None, metavar="ID", help="job id recorded in the manifest")
+    deid.set_defaults(handler=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from pixelguard.embedded import EmbeddedRunner
+
+    if args.jobs < 1:
+        raise ValueError("--jobs must be at least 1")
+    runner = EmbeddedRunner(args.out, key_file(args), args.profile, args.jobs, args.job)
+    summary = runner.run(args.inputs)
+    counts = summary.counts
+    rate = summary.total / summary.seconds if summary.seconds else 0.0
+    print(f"job {runner.job_id}: {summary.total} inputs: clean={counts['clean']} review={counts['review']} "
+          f"error={counts['error']} in {summary.seconds:.1f}s ({rate:.1f} files/s); "
+          f"manifest: {runner.out_dir / 'manifest.jsonl'}", file=sys.stderr)
+    return summary.exit_code
