@@ -6,7 +6,7 @@ for the same pixels. Parameters follow PP-OCRv4's published detector settings.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from importlib import resources
+import importlib.util
 from pathlib import Path
 
 import cv2
@@ -26,9 +26,18 @@ class DetectorSettings:
     min_side: float = 3.0
 
 
+MODEL_FILE = "ch_PP-OCRv4_det_infer.onnx"
+
+
 def model_path() -> Path:
-    """The detector shipped inside the rapidocr-onnxruntime wheel (nothing is downloaded at run time)."""
-    return Path(str(resources.files("rapidocr_onnxruntime") / "models" / "ch_PP-OCRv4_det_infer.onnx"))
+    """The detector shipped inside the rapidocr-onnxruntime wheel (nothing is downloaded at run time).
+
+    Located without importing the package: its __init__ pulls in the whole rapidocr pipeline.
+    """
+    spec = importlib.util.find_spec("rapidocr_onnxruntime")
+    if spec is None or not spec.submodule_search_locations:
+        raise FileNotFoundError("rapidocr-onnxruntime is not installed: it ships the PP-OCR detector model")
+    return Path(list(spec.submodule_search_locations)[0]) / "models" / MODEL_FILE
 
 
 def preprocess(frame: np.ndarray, settings: DetectorSettings = DetectorSettings()) -> np.ndarray:

@@ -21,7 +21,9 @@ from .paths import REPO_ROOT, cache_root
 
 PYTRITON_VERSION = "0.7.0"
 # Pinned so a rebuilt venv matches the one tests passed on; bump both here and the marker follows.
-SERVER_REQUIREMENTS = (f"nvidia-pytriton=={PYTRITON_VERSION}", "onnxruntime==1.32.0")
+# opencv-python-headless < 4.11 is the last line built against numpy 1.x, which nvidia-pytriton pins.
+SERVER_REQUIREMENTS = (f"nvidia-pytriton=={PYTRITON_VERSION}", "onnxruntime==1.32.0",
+                       "opencv-python-headless==4.10.0.84")
 BACKEND_FILES = ("libtriton_python.so", "triton_python_backend_utils.py", "triton_python_backend_stub")
 DEFAULT_MODEL_REPOSITORY = REPO_ROOT / "deploy" / "triton" / "models"
 SHM_PREFIX = "triton_python_backend_shm_region_"
@@ -196,6 +198,9 @@ class TritonService(LocalService):
             raise ServiceError("triton: not installed; call install() first")
         if not self.model_repository.is_dir():
             raise ServiceError(f"triton: model repository {self.model_repository} missing")
+        from inference.model_files import stage_model_files
+
+        stage_model_files(self.model_repository)
         proc = self.process.spawn(self.argv(), env=self.server_env(), cwd=self.state_dir)
         try:
             wait_until(self.healthy, timeout, f"triton (pid {proc.pid})", log=self.process.log_file, proc=proc)

@@ -1,0 +1,68 @@
+"""Text detection through a Triton Inference Server (gRPC): the streaming runner's OCR engine.
+
+Frames are grouped by size and sent in batches the server's dynamic batcher can merge further. Transient
+failures are retried with backoff; when Triton still cannot answer, EngineUnavailable is raised so the
+caller routes the object to review or errors, never to clean.
+"""
+from __future__ import annotations
+
+import time
+from collections import defaultdict
+
+import numpy as np
+import tritonclient.grpc as grpcclient
+from tritonclient.utils import InferenceServerException
+
+from pixelguard.core.regions import Region
+
+from .base import EngineUnavailable
+
+
+class TritonDetector:
+    name = "triton"
+
+    def __init__(self, url: str, model: str = "text_detector", timeout_s: float = 30.0, retries: int = 3,
+                 max_batch: int = 8, backoff_s: float = 0.5) -> None:
+        self.url = url
+        self.model = model
+        self.timeout_s = timeout_s
+        self.retries = retries
+        self.max_batch = max_batch
+        self.backoff_s = backoff_s
+        self.client = grpcclient.InferenceServerClient(url)
+
+    def detect(self, frames: list[np.ndarray]) -> list[list[Region]]:
+        results: list[list[Region]] = [[] for _ in frames]
+        by_shape: dict[tuple[int, ...], list[int]] = defaultdict(list)
+        for index, frame in enumerate(frames):
+            by_shape[frame.shape].append(index)
+        for indexes in by_shape.values():
+            for start in range(0, len(indexes), self.max_batch):
+                chunk = indexes[start:start + self.max_batch]
+                batch = np.ascontiguousarray(np.stack([frames[i] for i in chunk]).astype(np.uint8))
+                for i, regions in zip(chunk, self._infer(batch), strict=True):
+                    results[i] = regions
+        return results
+
+    def _infer(self, batch: np.ndarray) -> list[list[Region]]:
+        tensor = grpcclient.InferInput("FRAME", list(batch.shape), "UINT8")
+        tensor.set_data_from_numpy(batch)
+        outputs = [grpcclient.InferRequestedOutput("REGIONS"), grpcclient.InferRequestedOutput("COUNT")]
+        last = ""
+        for attempt in range(self.retries + 1):
+            try:
+                result = self.client.infer(self.model, [tensor], outputs=outputs, client_timeout=self.timeout_s)
+                break
+            except InferenceServerException as exc:
+                last = exc.status() or "error"
+                if attempt == self.retries:
+                    raise EngineUnavailable(f"Triton at {self.url} did not answer {self.model} after "
+                                            f"{self.retries + 1} attempts ({last})") from None
+                time.sleep(self.backoff_s * (2 ** attempt))
+        table = result.as_numpy("REGIONS")
+        counts = result.as_numpy("COUNT")[:, 0]
+        return [[Region(tuple((float(row[2 * k]), float(row[2 * k + 1])) for k in range(4)), float(row[8]))
+                 for row in table[f, :count]] for f, count in enumerate(counts)]
+
+    def close(self) -> None:
+        self.client.close()
