@@ -18,6 +18,16 @@ fi
 command -v java >/dev/null || { echo "bootstrap: java (17) not found: apt-get install openjdk-17-jre-headless" >&2; exit 2; }
 command -v mvn >/dev/null || { echo "bootstrap: mvn not found: apt-get install maven" >&2; exit 2; }
 
+# Debian packages (Tesseract + language packs, fonts): installed only when one is missing.
+mapfile -t pkgs < <(grep -vE '^\s*(#|$)' deploy/local/apt-packages.txt)
+missing=()
+for p in "${pkgs[@]}"; do dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p"); done
+if [ "${#missing[@]}" -gt 0 ]; then
+  SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
 [ -x .venv/bin/python ] || "$PY" -m venv .venv
 stamp=".venv/.pixelguard-installed"
 want="$(sha256sum pyproject.toml | cut -d' ' -f1)"
