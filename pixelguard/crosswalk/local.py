@@ -8,21 +8,14 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Iterator
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict
 from pathlib import Path
 
 from pixelguard.keyservice.base import KeyService
 
+from .base import CrosswalkEntry
 
-@dataclass
-class CrosswalkEntry:
-    input_id: str
-    job_id: str
-    input_path: str
-    output_path: str
-    status: str
-    pseudonyms: dict[str, str] = field(default_factory=dict)
-    originals: dict[str, str] = field(default_factory=dict)  # "Attribute:original" -> pseudonym
+__all__ = ["CrosswalkEntry", "LocalCrosswalk", "crosswalk_path"]
 
 
 class LocalCrosswalk:
@@ -48,6 +41,10 @@ class LocalCrosswalk:
         rows = [r for r in rows if job_id is None or r["job_id"] == job_id]
         for row, plain in zip(rows, self.keys.decrypt([r["ct"] for r in rows]), strict=True):
             yield CrosswalkEntry(**json.loads(plain))
+
+    def lookup(self, pseudonym: str) -> list[CrosswalkEntry]:
+        # The file is small and local: decrypt and match, no index needed.
+        return [e for e in self.entries() if pseudonym in e.lookup_terms()]
 
 
 def crosswalk_path(key_file: Path) -> Path:

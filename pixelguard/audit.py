@@ -1,0 +1,170 @@
+"""Audit trail: who did what, to which ids, when, with what outcome. Never a PHI value.
+
+Call :func:`record_audit` from any command that submits, reads an output, decides a review, looks up or
+exports the crosswalk, changes a profile or rotates a key::
+
+    record_audit("crosswalk.lookup", "ok", actor=who, targets={"pseudonym": "PG…"}, detail={"matches": 1})
+
+Each event goes to every configured sink: an append-only JSONL file (always; ``O_APPEND``, created 0600,
+``PIXELGUARD_AUDIT_FILE`` or ``~/.local/share/pixelguard/audit.jsonl``) and the ``audit`` topic when a
+Kafka bootstrap is given (``PIXELGUARD_KAFKA_BOOTSTRAP``). A sink that fails raises :class:`AuditError`:
+an access that cannot be recorded must not happen, so callers record *before* they reveal anything.
+
+What keeps PHI out: targets and details accept only ids, counts and our own words, checked by
+:func:`_check_value` (a character set that excludes names with spaces or ``^``, at most 128 characters).
+The check cannot tell an MRN from an opaque id, so callers pass opaque ids (``input_id``, pseudonyms, new
+UIDs, job ids), never originals.
+"""
+from __future__ import annotations
+
+import getpass
+import json
+import os
+import re
+import socket
+import uuid
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Protocol
+
+from streams.topics import topic_name
+
+SCHEMA_VERSION = 1
+ACTIONS = frozenset({
+    "submit", "output.read", "review.decision", "crosswalk.lookup", "crosswalk.export",
+    "profile.change", "key.rotate", "crosswalk.setup",
+})
+OUTCOMES = frozenset({"ok", "denied", "not-found", "error"})
+_NAME = re.compile(r"^[a-z][a-z0-9_.-]{0,63}$")
+_VALUE = re.compile(r"^[A-Za-z0-9._:@/+=#-]{0,128}$")
+
+
+class AuditError(RuntimeError):
+    """An audit event could not be recorded (or was refused as unsafe); the access must not proceed."""
+
+
+def _check_value(where: str, value: object) -> object:
+    if isinstance(value, bool | int | float) or value is None:
+        return value
+    if isinstance(value, str) and _VALUE.match(value):
+        return value
+    # Say where, never echo the value: it may be exactly the PHI we are keeping out.
+    raise AuditError(f"audit {where}: only ids, counts and short codes are allowed (no spaces, ^ or free text)")
+
+
+@dataclass(frozen=True)
+class AuditEvent:
+    action: str
+    outcome: str
+    actor: str
+    targets: dict[str, str] = field(default_factory=dict)
+    job_id: str | None = None
+    detail: dict[str, object] = field(default_factory=dict)
+    at: str = field(default_factory=lambda: datetime.now(timezone.utc).isoformat(timespec="milliseconds"))
+    event_id: str = field(default_factory=lambda: uuid.uuid4().hex)
+    host: str = field(default_factory=socket.gethostname)
+    v: int = SCHEMA_VERSION
+
+    def __post_init__(self) -> None:
+        if not _NAME.match(self.action):
+            raise AuditError("audit action must be a short lower-case name")
+        if self.outcome not in OUTCOMES:
+            raise AuditError(f"audit outcome must be one of {sorted(OUTCOMES)}")
+        _check_value("actor", self.actor)
+        _check_value("job_id", self.job_id)
+        for name, value in {**self.targets, **self.detail}.items():
+            if not _NAME.match(name):
+                raise AuditError("audit field names must be short lower-case names")
+            _check_value(name, value)
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), sort_keys=True, separators=(",", ":"))
+
+
+class AuditSink(Protocol):
+    def write(self, event: AuditEvent) -> None: ...
+
+
+def default_audit_file() -> Path:
+    base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+    return Path(os.environ.get("PIXELGUARD_AUDIT_FILE", Path(base) / "pixelguard" / "audit.jsonl")).expanduser()
+
+
+class JsonlAuditSink:
+    """Append-only file: opened ``O_APPEND`` for every event, one ``write`` per line, never truncated."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def write(self, event: AuditEvent) -> None:
+        line = (event.to_json() + "\n").encode()
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+            fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+        except OSError as err:
+            raise AuditError(f"audit file {self.path} cannot be opened ({err.strerror})") from None
+        try:
+            if os.fstat(fd).st_mode & 0o077:
+                raise AuditError(f"audit file {self.path} is readable by others; chmod 600 it")
+            # One write of the whole line: O_APPEND makes concurrent writers land whole lines, in turn.
+            if os.write(fd, line) != len(line):
+                raise AuditError(f"audit file {self.path}: short write")
+        finally:
+            os.close(fd)
+
+
+class KafkaAuditSink:
+    """The ``audit`` topic; each event is acknowledged (``acks=all``) before ``write`` returns."""
+
+    def __init__(self, bootstrap: str, topic: str | None = None, timeout_s: float = 15.0) -> None:
+        from confluent_kafka import Producer
+
+        self.topic = topic or topic_name("audit")
+        self.timeout_s = timeout_s
+        self._producer = Producer({"bootstrap.servers": bootstrap, "enable.idempotence": True, "acks": "all"})
+
+    def write(self, event: AuditEvent) -> None:
+        errors: list[str] = []
+        self._producer.produce(self.topic, key=event.action.encode(), value=event.to_json().encode(),
+                               on_delivery=lambda err, _msg: errors.append(err.name()) if err else None)
+        if self._producer.flush(self.timeout_s) or errors:
+            raise AuditError(f"audit topic {self.topic}: event not acknowledged ({', '.join(errors) or 'timeout'})")
+
+
+class AuditLog:
+    def __init__(self, sinks: Sequence[AuditSink]) -> None:
+        if not sinks:
+            raise AuditError("an audit log needs at least one sink")
+        self.sinks = list(sinks)
+
+    @classmethod
+    def from_env(cls, audit_file: Path | None = None, bootstrap: str | None = None) -> "AuditLog":
+        sinks: list[AuditSink] = [JsonlAuditSink(audit_file or default_audit_file())]
+        bootstrap = bootstrap or os.environ.get("PIXELGUARD_KAFKA_BOOTSTRAP")
+        if bootstrap:
+            sinks.append(KafkaAuditSink(bootstrap))
+        return cls(sinks)
+
+    def record(self, event: AuditEvent) -> AuditEvent:
+        for sink in self.sinks:
+            sink.write(event)
+        return event
+
+
+def local_actor() -> str:
+    """The OS user, for commands that run without a Vault identity (embedded mode)."""
+    try:
+        return f"os:{getpass.getuser()}"
+    except (KeyError, OSError):
+        return f"os:uid{os.getuid()}"
+
+
+def record_audit(action: str, outcome: str, *, actor: str | None = None,
+                 targets: Mapping[str, str] | None = None, job_id: str | None = None,
+                 detail: Mapping[str, object] | None = None, log: AuditLog | None = None) -> AuditEvent:
+    """Build, check and record one event on ``log`` (default: :meth:`AuditLog.from_env`); raises AuditError."""
+    event = AuditEvent(action=action, outcome=outcome, actor=actor or local_actor(), targets=dict(targets or {}),
+                       job_id=job_id, detail=dict(detail or {}))
+    return (log or AuditLog.from_env()).record(event)
