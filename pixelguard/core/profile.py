@@ -1,20 +1,53 @@
 """De-identification profiles: data files in ``profiles/`` resolved against PS3.15 Table E.1-1.
 
-A profile file names the table, the options applied (the table's option columns), and the redaction
-settings. Actions are looked up per attribute from the table; the combined actions are resolved here once,
-so the scrub stage only ever sees D, Z, X, K, C or U.
+A profile is base + options + overrides. A profile file either names the table it is driven by (a base such
+as ``basic``) or ``extends`` another profile (stored, or a file beside it); it adds options (the table's
+option columns) and may override single attributes by keyword, by tag, or by private creator + group +
+element offset. Everything is validated on load, with an error naming the file and the rule broken.
+
+The table's codes are resolved here once, so the scrub stage only sees these internal actions:
+
+====  ===========================================================================================
+X     remove
+Z     keep the element, empty
+D     keep the element, dummy value
+K     keep
+U     replace UIDs by keyed ones (on a sequence: keep it and recurse, UIDs inside are remapped)
+C     clean: free text keeps its words but loses every token matching a PHI value of the header;
+      a sequence is kept and recursed with free text inside cleaned (Clean Descriptors, Clean
+      Structured Content, Retain Patient Characteristics, Retain Device Identity)
+S     shift: dates and datetimes move by the per-patient keyed offset, times are kept (Retain
+      Longitudinal Temporal Information with Modified Dates, whose table code is C)
+G     graphics: overlay/curve data kept, their free text cleaned, the object flagged for review since
+      overlay bitmaps are not inspected for burned-in text (Clean Graphics, table code C)
+====  ===========================================================================================
+
+Combined codes (PS3.15 E.1.1: "X/Z" = remove unless the IOD makes it Type 2, etc.) are resolved with the
+table's ``stdCompIOD`` column, since we hold no per-IOD Type tables: an attribute used in no standard
+composite IOD (``N``) has no Type to honour, so it is removed (X); one that is used (``Y``) is kept present
+with no original value left: any combination holding D becomes D, X/Z becomes Z; X/Z/U* always becomes U
+(the sequence is kept and the UIDs inside remapped, the rest of its items cleaned by their own rows).
+When two options disagree on one attribute, C (clean or shift) beats K (keep), which beats the basic code:
+e.g. Retain Device Identity + Modified Dates shift the calibration dates rather than keeping them.
 """
 from __future__ import annotations
 
 import json
 import os
+import re
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
+from typing import Any
 
 import yaml
+from pydicom.datadict import keyword_for_tag, tag_for_keyword
+
+from .private import Component, PrivateKB, PrivateKBError, load_kb, private_component
 
 PROFILES_DIR = Path(os.environ.get("PIXELGUARD_PROFILES", Path(__file__).resolve().parents[2] / "profiles"))
+DEFAULT_TABLE = "reference/ps3.15-table-e.1-1-rev2024b.json"
+DEFAULT_PRIVATE_KB = "reference/tcia-private-tag-kb-2024-02-01.csv"
 
 # Table E.1-1 option columns, in the order PS3.15 lists them.
 OPTIONS = {
@@ -30,29 +63,38 @@ OPTIONS = {
     "cleanGraphOpt": "Clean Graphics Option",
 }
 ACTIONS = {"D", "Z", "X", "K", "C", "U", "X/Z", "X/D", "Z/D", "X/Z/D", "X/Z/U*"}
-# "phi" (redact only text that matches header PHI) needs the recogniser and lands with the pixel issue.
-REDACTION_MODES = {"all", "off"}
+# What an override may ask for: the single table codes (combined ones need the table's context).
+OVERRIDE_ACTIONS = {"D", "Z", "X", "K", "C", "U"}
+INTERNAL_ACTIONS = {"D", "Z", "X", "K", "C", "U", "S", "G"}
+# all: every detected text; phi: only text matching the header's PHI, dates and IDs; off: no pixel redaction.
+REDACTION_MODES = {"all", "phi", "off"}
+_TOP_KEYS = {"name", "description", "table", "extends", "options", "overrides", "public_not_in_table",
+             "private_kb", "max_age_years", "redaction", "review_threshold"}
+_TAG = re.compile(r"\(?\s*([0-9A-Fa-f]{4})\s*,\s*([0-9A-Fa-f]{4})\s*\)?")
+_PRIVATE = re.compile(r'\(?\s*([0-9A-Fa-f]{4})\s*,\s*"([^"]+)"\s*,\s*([0-9A-Fa-f]{2})\s*\)?')
 
 
 class ProfileError(ValueError):
     pass
 
 
-def resolve_combined(action: str) -> str:
-    """Pick the one action of a combined code that is safe without knowing the IOD's Type.
-
-    PS3.15 lets X/Z/D mean "remove, or empty, or dummy, as the IOD's Type requires". Without per-IOD
-    tables we keep the element present (so Type 1/2 attributes stay valid) with no original value left:
-    any combination holding D becomes D, X/Z becomes Z, X/Z/U* becomes U (UIDs inside the sequence are
-    remapped, the rest of its items are cleaned recursively).
-    """
+def resolve_combined(action: str, in_std_iod: bool = True) -> str:
+    """Pick the one action of a combined code that is safe without per-IOD Type tables (see module doc)."""
     if action not in ACTIONS:
         raise ProfileError(f"unknown action {action!r}")
     if "/" not in action:
         return action
     if action == "X/Z/U*":
         return "U"
+    if not in_std_iod and action.startswith("X"):
+        return "X"
+    if not in_std_iod and action == "Z/D":
+        return "Z"
     return "D" if "D" in action else "Z"
+
+
+# Which internal action an option's C means (see module doc).
+_C_MEANS = {"rtnLongModifDatesOpt": "S", "cleanGraphOpt": "G"}
 
 
 @dataclass(frozen=True)
@@ -66,6 +108,12 @@ class Profile:
     redaction: str
     review_threshold: float
     table_rows: int = field(default=0)
+    private_action: str = "X"  # for private elements: X (basic) or C (Retain Safe Private: ask the KB)
+    private_overrides: dict[tuple[int, str, int], str] = field(default_factory=dict)
+    private_kb: PrivateKB | None = None
+    max_age_years: int | None = None  # HIPAA Safe Harbor: ages above this become 090Y
+    overrides: dict[str, str] = field(default_factory=dict)  # as written, for `profiles show`
+    lineage: tuple[str, ...] = ()  # this profile and the ones it extends, nearest first
 
     def action(self, tag: int) -> str | None:
         """Resolved action for a public tag, or None when the table does not list it."""
@@ -77,13 +125,35 @@ class Profile:
             return self.repeating.get((group & 0xFF00, element)) or self.repeating.get((group & 0xFF00, -1))
         return None
 
+    @property
+    def shifts_dates(self) -> bool:
+        return "rtnLongModifDatesOpt" in self.options
+
+    @property
+    def cleans_text(self) -> bool:
+        return any(a in ("C", "G") for a in self.actions.values()) or \
+            any(a in ("C", "G") for a in self.repeating.values())
+
+    def private_path_action(self, path: tuple[Component, ...]) -> str:
+        """X or K for a private element at ``path`` (its own component last)."""
+        own = path[-1]
+        override = self.private_overrides.get((own[1], own[2], own[3]))
+        if override is not None:
+            return override
+        if self.private_action == "C" and self.private_kb is not None and self.private_kb.is_safe(path):
+            return "K"
+        return "X"
+
 
 def available() -> list[str]:
     return sorted(p.stem for p in PROFILES_DIR.glob("*.yaml"))
 
 
-@lru_cache(maxsize=16)
+@lru_cache(maxsize=32)
 def load(name: str) -> Profile:
+    """A stored profile by name, or a profile file by path (anything ending in .yaml/.yml)."""
+    if name.endswith((".yaml", ".yml")) or os.sep in name:
+        return load_file(Path(name))
     path = PROFILES_DIR / f"{name}.yaml"
     if not path.is_file():
         raise ProfileError(f"unknown profile {name!r}; available: {', '.join(available())}")
@@ -91,31 +161,121 @@ def load(name: str) -> Profile:
 
 
 def load_file(path: Path) -> Profile:
+    path = Path(path)
+    merged, lineage, base_dir = _merge_chain(path, ())
+    return _build(path, merged, lineage, base_dir)
+
+
+def _read(path: Path) -> dict[str, Any]:
     try:
         doc = yaml.safe_load(path.read_text())
+    except OSError as exc:
+        raise ProfileError(f"{path.name}: cannot read ({exc.__class__.__name__})") from None
     except yaml.YAMLError as exc:
         raise ProfileError(f"{path.name}: not valid YAML ({exc.__class__.__name__})") from None
     if not isinstance(doc, dict):
         raise ProfileError(f"{path.name}: expected a mapping at top level")
-    unknown_keys = set(doc) - {"name", "description", "table", "options", "public_not_in_table", "redaction",
-                               "review_threshold"}
+    unknown_keys = set(doc) - _TOP_KEYS
     if unknown_keys:
-        raise ProfileError(f"{path.name}: unknown keys {sorted(unknown_keys)}")
-    options = tuple(doc.get("options") or ())
+        raise ProfileError(f"{path.name}: unknown keys {sorted(unknown_keys)}; known: {sorted(_TOP_KEYS)}")
+    if "table" in doc and "extends" in doc:
+        raise ProfileError(f"{path.name}: give either 'table' (a base profile) or 'extends', not both")
+    if "table" not in doc and "extends" not in doc:
+        raise ProfileError(f"{path.name}: a profile needs 'table' (a base profile) or 'extends: NAME'")
+    return doc
+
+
+def _merge_chain(path: Path, seen: tuple[str, ...]) -> tuple[dict[str, Any], tuple[str, ...], Path]:
+    """Follow ``extends`` to the base; return the merged document (child wins), the lineage, the base dir."""
+    key = str(path.resolve())
+    if key in seen:
+        chain = " -> ".join(Path(p).stem for p in seen + (key,))
+        raise ProfileError(f"{path.name}: broken inheritance: cycle {chain}")
+    doc = _read(path)
+    name = str(doc.get("name", path.stem))
+    if "extends" not in doc:
+        return dict(doc), (name,), path.parent
+    parent_name = doc["extends"]
+    if not isinstance(parent_name, str) or not parent_name:
+        raise ProfileError(f"{path.name}: 'extends' must name a profile")
+    parent = path.parent / f"{parent_name}.yaml"
+    if not parent.is_file():
+        parent = PROFILES_DIR / f"{parent_name}.yaml"
+    if not parent.is_file():
+        raise ProfileError(f"{path.name}: broken inheritance: it extends {parent_name!r}, which is neither "
+                           f"beside it nor a stored profile ({', '.join(available())})")
+    merged, lineage, base_dir = _merge_chain(parent, seen + (key,))
+    options = list(_as_list(path, merged.get("options"), "options"))
+    for option in _as_list(path, doc.get("options"), "options"):
+        if option not in options:
+            options.append(option)
+    overrides = dict(_as_mapping(path, merged.get("overrides"), "overrides"))
+    overrides.update(_as_mapping(path, doc.get("overrides"), "overrides"))
+    for key_name, value in doc.items():
+        if key_name not in ("options", "overrides", "extends"):
+            merged[key_name] = value
+    merged["options"] = options
+    merged["overrides"] = overrides
+    merged["name"] = name
+    merged.setdefault("description", "")
+    if "description" not in doc:
+        merged["description"] = f"{merged['description']} (extended by {name})".strip()
+    return merged, (name,) + lineage, base_dir
+
+
+def _as_list(path: Path, value: Any, what: str) -> list[str]:
+    if value is None:
+        return []
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise ProfileError(f"{path.name}: {what} must be a list of names")
+    return value
+
+
+def _as_mapping(path: Path, value: Any, what: str) -> dict[str, str]:
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise ProfileError(f"{path.name}: {what} must be a mapping of attribute -> action")
+    return {str(k): str(v) for k, v in value.items()}
+
+
+def _build(path: Path, doc: dict[str, Any], lineage: tuple[str, ...], base_dir: Path) -> Profile:
+    options = tuple(_as_list(path, doc.get("options"), "options"))
     for option in options:
         if option not in OPTIONS:
             raise ProfileError(f"{path.name}: unknown option {option!r}; known: {', '.join(OPTIONS)}")
+    if "rtnLongFullDatesOpt" in options and "rtnLongModifDatesOpt" in options:
+        raise ProfileError(f"{path.name}: rtnLongFullDatesOpt and rtnLongModifDatesOpt exclude each other")
     redaction = doc.get("redaction", "all")
     if redaction not in REDACTION_MODES:
         raise ProfileError(f"{path.name}: redaction must be one of {sorted(REDACTION_MODES)}")
     public = doc.get("public_not_in_table", "keep")
     if public not in ("keep", "remove"):
         raise ProfileError(f"{path.name}: public_not_in_table must be keep or remove")
-    threshold = float(doc.get("review_threshold", 0.6))
+    try:
+        threshold = float(doc.get("review_threshold", 0.6))
+    except (TypeError, ValueError):
+        raise ProfileError(f"{path.name}: review_threshold must be a number") from None
     if not 0.0 <= threshold <= 1.0:
         raise ProfileError(f"{path.name}: review_threshold must be within 0..1")
-    table = (path.parent / doc.get("table", "reference/ps3.15-table-e.1-1-rev2024b.json")).resolve()
+    max_age = doc.get("max_age_years")
+    if max_age is not None and (not isinstance(max_age, int) or isinstance(max_age, bool) or not 0 < max_age < 150):
+        raise ProfileError(f"{path.name}: max_age_years must be a whole number of years (e.g. 89)")
+    table = (base_dir / str(doc.get("table", DEFAULT_TABLE))).resolve()
     actions, repeating, rows = _compile(table, options)
+    public_overrides, private_overrides = _overrides(path, _as_mapping(path, doc.get("overrides"), "overrides"))
+    for tag, action in public_overrides.items():
+        group = tag >> 16
+        if group & 0xFF00 in (0x5000, 0x6000) and (tag >> 16) & 0xFF == 0:
+            repeating[(group & 0xFF00, tag & 0xFFFF)] = action
+        else:
+            actions[tag] = action
+    kb = None
+    if "rtnSafePrivOpt" in options:
+        try:
+            kb = load_kb((base_dir / str(doc.get("private_kb", DEFAULT_PRIVATE_KB))).resolve())
+        except PrivateKBError as exc:
+            raise ProfileError(f"{path.name}: {exc}") from None
     return Profile(
         name=str(doc.get("name", path.stem)),
         description=str(doc.get("description", "")),
@@ -126,15 +286,88 @@ def load_file(path: Path) -> Profile:
         redaction=redaction,
         review_threshold=threshold,
         table_rows=rows,
+        private_action="C" if kb is not None else "X",
+        private_overrides=private_overrides,
+        private_kb=kb,
+        max_age_years=max_age,
+        overrides=_as_mapping(path, doc.get("overrides"), "overrides"),
+        lineage=lineage,
     )
 
 
+def _overrides(path: Path, raw: dict[str, str]) -> tuple[dict[int, str], dict[tuple[int, str, int], str]]:
+    """Overrides by keyword (``PatientSex``), tag (``(0010,0040)``) or private (``(0019,"CREATOR",0c)``)."""
+    public: dict[int, str] = {}
+    private: dict[tuple[int, str, int], str] = {}
+    for key, action in raw.items():
+        if action not in OVERRIDE_ACTIONS:
+            raise ProfileError(f"{path.name}: override {key}: unknown action {action!r}; "
+                               f"known: {', '.join(sorted(OVERRIDE_ACTIONS))}")
+        priv = _PRIVATE.fullmatch(key.strip())
+        if priv is not None:
+            group = int(priv[1], 16)
+            if group % 2 == 0:
+                raise ProfileError(f"{path.name}: override {key}: a private group is odd")
+            if action not in ("K", "X"):
+                raise ProfileError(f"{path.name}: override {key}: private elements take K or X")
+            comp = private_component(group, priv[2], int(priv[3], 16))
+            private[(comp[1], comp[2], comp[3])] = action
+            continue
+        tag_match = _TAG.fullmatch(key.strip())
+        if tag_match is not None:
+            tag = (int(tag_match[1], 16) << 16) | int(tag_match[2], 16)
+            if (tag >> 16) % 2 == 1:
+                raise ProfileError(f"{path.name}: override {key}: private tags are named by creator, "
+                                   f'e.g. (0019,"SIEMENS MR HEADER",0c)')
+            if keyword_for_tag(tag) == "" and (tag >> 16) & 0xFF00 not in (0x5000, 0x6000):
+                raise ProfileError(f"{path.name}: override {key}: unknown tag (not in the DICOM dictionary)")
+        else:
+            tag = tag_for_keyword(key.strip())
+            if tag is None:
+                raise ProfileError(f"{path.name}: override {key}: unknown tag keyword")
+        public[tag] = action
+    return public, private
+
+
 @lru_cache(maxsize=4)
-def _table(path: Path) -> list[dict[str, str]]:
+def _table(path: Path) -> tuple[dict[str, str], ...]:
     try:
-        return json.loads(path.read_text())
+        rows = json.loads(path.read_text())
     except (OSError, ValueError) as exc:
-        raise ProfileError(f"cannot read table {path}: {exc.__class__.__name__}") from None
+        raise ProfileError(f"cannot read table {path.name}: {exc.__class__.__name__}") from None
+    if not isinstance(rows, list) or not all(isinstance(r, dict) and "tag" in r and "basicProfile" in r
+                                             for r in rows):
+        raise ProfileError(f"table {path.name}: expected a list of rows with 'tag' and 'basicProfile'")
+    return tuple(rows)
+
+
+def row_action(row: dict[str, str], options: tuple[str, ...]) -> str:
+    """The internal action for one table row under the given options (see the module doc for the rules)."""
+    in_iod = row.get("stdCompIOD", "Y") != "N"
+    basic = resolve_combined(row["basicProfile"], in_iod)
+    kept = cleaned = None
+    for option in options:
+        code = row.get(option)
+        if code is None:
+            continue
+        if code == "C":
+            cleaned = _C_MEANS.get(option, "C")
+        elif code == "K":
+            kept = "K"
+        else:
+            kept = resolve_combined(code, in_iod)
+    return cleaned or kept or basic
+
+
+def parse_table_tag(tag_text: str) -> tuple[str, int, int]:
+    """("public", tag, 0) | ("repeating", group base, element or -1) | ("private", 0, 0)."""
+    tag_text = tag_text.upper()
+    if "GGGG" in tag_text:
+        return "private", 0, 0
+    group_text, element_text = tag_text.strip("()").split(",")
+    if "X" in group_text:
+        return "repeating", int(group_text.replace("X", "0"), 16), -1 if "X" in element_text else int(element_text, 16)
+    return "public", (int(group_text, 16) << 16) | int(element_text, 16), 0
 
 
 def _compile(table: Path, options: tuple[str, ...]) -> tuple[dict[int, str], dict[tuple[int, int], str], int]:
@@ -142,18 +375,25 @@ def _compile(table: Path, options: tuple[str, ...]) -> tuple[dict[int, str], dic
     repeating: dict[tuple[int, int], str] = {}
     rows = _table(table)
     for row in rows:
-        code = row["basicProfile"]
-        for option in options:  # later options win, as listed in the profile
-            code = row.get(option, code)
-        action = resolve_combined(code)
-        tag_text = row["tag"].upper()
-        if "GGGG" in tag_text:
+        action = row_action(row, options)
+        kind, tag, element = parse_table_tag(row["tag"])
+        if kind == "private":
             continue  # private attributes are handled by the private-tag rule, not by tag number
-        group_text, element_text = tag_text.strip("()").split(",")
-        if "X" in group_text:
-            group = int(group_text.replace("X", "0"), 16)
-            element = -1 if "X" in element_text else int(element_text, 16)
-            repeating[(group, element)] = action
+        if kind == "repeating":
+            repeating[(tag, element)] = action
         else:
-            actions[(int(group_text, 16) << 16) | int(element_text, 16)] = action
+            actions[tag] = action
     return actions, repeating, len(rows)
+
+
+def describe(profile: Profile) -> dict[str, Any]:
+    """A JSON-able summary for ``pixelguard profiles show``."""
+    counts: dict[str, int] = {}
+    for action in list(profile.actions.values()) + list(profile.repeating.values()):
+        counts[action] = counts.get(action, 0) + 1
+    return {"name": profile.name, "description": profile.description, "extends": list(profile.lineage[1:]),
+            "options": {o: OPTIONS[o] for o in profile.options}, "overrides": profile.overrides,
+            "table_rows": profile.table_rows, "actions": dict(sorted(counts.items())),
+            "private": "retain safe (TCIA KB)" if profile.private_kb is not None else "remove",
+            "max_age_years": profile.max_age_years, "redaction": profile.redaction,
+            "review_threshold": profile.review_threshold, "public_not_in_table": profile.public_not_in_table}

@@ -9,13 +9,18 @@ from __future__ import annotations
 import struct
 from collections.abc import Callable
 
+from pydicom.datadict import dictionary_VR
 from pydicom.dataelem import DataElement
 from pydicom.dataset import Dataset, FileMetaDataset
+from pydicom.multival import MultiValue
 from pydicom.sequence import Sequence
 from pydicom.uid import UID, ExplicitVRLittleEndian, ImplicitVRLittleEndian
 
 from .keys import Derivations
 from .parse import ImageHeader
+from .clean import PhiTerms
+from .dates import cap_age, shift_da, shift_dt
+from .private import private_component, public_component
 from .profile import OPTIONS, Profile
 from .record import Format, ObjectRecord, StageError
 
@@ -23,9 +28,9 @@ _DUMMY_TEXT = "ANONYMIZED"
 _DUMMY: dict[str, object] = {
     "AE": "ANONYMIZED", "AS": "000Y", "CS": "ANONYMIZED", "DA": "19000101", "DS": "0", "DT": "19000101000000",
     "IS": "0", "LO": _DUMMY_TEXT, "LT": _DUMMY_TEXT, "PN": "ANONYMIZED", "SH": _DUMMY_TEXT, "ST": _DUMMY_TEXT,
-    "TM": "000000", "UC": _DUMMY_TEXT, "UR": "", "UT": _DUMMY_TEXT, "FL": 0.0, "FD": 0.0, "SL": 0, "SS": 0,
+    "TM": "000000", "UC": _DUMMY_TEXT, "UR": "http://anonymized.invalid", "UT": _DUMMY_TEXT, "FL": 0.0, "FD": 0.0, "SL": 0, "SS": 0,
     "UL": 0, "US": 0, "SV": 0, "UV": 0, "OB": b"\x00\x00", "OW": b"\x00\x00", "OD": b"", "OF": b"", "OL": b"",
-    "OV": b"", "UN": b"",
+    "OV": b"", "UN": b"\x00\x00",
 }
 # PS3.16 CID 7050 (De-identification Method): code for the Basic profile and each option.
 CID_7050 = {
@@ -42,8 +47,15 @@ CID_7050 = {
     "cleanGraphOpt": ("113103", "Clean Graphics Option"),
 }
 _PATIENT_ID = 0x00100020
+_PATIENT_AGE = 0x00101010
 _PIXEL_DATA = 0x7FE00010
 _KEEP_ALWAYS = {_PIXEL_DATA, 0x00080016, 0x00080005}  # pixels (redact stage), SOPClassUID, character set
+_TEXT_VRS = {"LO", "SH", "ST", "LT", "UT", "UC", "PN", "AE", "CS"}
+# Free text that a Clean option cleans where the table does not list the attribute (e.g. TextValue and
+# UnformattedTextValue inside Content / Graphic Annotation sequences).
+_FREE_TEXT_VRS = {"LO", "SH", "ST", "LT", "UT", "UC"}
+_ID_WORDS = ("ID", "Number", "Identifier", "Numbers", "IDs")
+_OVERLAY_DATA = 0x3000
 
 
 def scrub(record: ObjectRecord, profile: Profile, derive: Derivations) -> ObjectRecord:
@@ -64,14 +76,7 @@ def scrub(record: ObjectRecord, profile: Profile, derive: Derivations) -> Object
 
 def _scrub_dicom(record: ObjectRecord, profile: Profile, derive: Derivations) -> None:
     ds: Dataset = record.header
-    patient_id = _value_text(ds, "PatientID")
-    context = _Context(profile, derive, record)
-    try:
-        _scrub_dataset(ds, context, depth=0)
-    except StageError:
-        raise
-    except Exception as exc:  # noqa: BLE001 - malformed values surface as many exception types
-        raise StageError("bad-value", f"DICOM value could not be scrubbed ({exc.__class__.__name__})") from None
+    patient_id = scrub_dataset(ds, profile, derive, record)
     if patient_id:
         pseudonym = derive.pseudonym("PatientID", patient_id)
         ds.PatientID = pseudonym
@@ -79,8 +84,8 @@ def _scrub_dicom(record: ObjectRecord, profile: Profile, derive: Derivations) ->
         record.crosswalk[f"PatientID:{patient_id}"] = pseudonym
     ds.PatientIdentityRemoved = "YES"
     applied = ("basic",) + profile.options
-    ds.DeidentificationMethod = f"PixelGuard {profile.name}: " + "; ".join(
-        CID_7050[name][1] for name in applied)[:64 - len(f"PixelGuard {profile.name}: ")]
+    prefix = f"PixelGuard {profile.name}: "
+    ds.DeidentificationMethod = (prefix + "; ".join(CID_7050[name][1] for name in applied))[:64]
     ds.DeidentificationMethodCodeSequence = Sequence([_code(*CID_7050[name]) for name in applied])
     ds.LongitudinalTemporalInformationModified = (
         "UNMODIFIED" if "rtnLongFullDatesOpt" in profile.options else
@@ -92,64 +97,264 @@ def _scrub_dicom(record: ObjectRecord, profile: Profile, derive: Derivations) ->
     _fix_file_meta(ds, sop)
 
 
+def scrub_dataset(ds: Dataset, profile: Profile, derive: Derivations, record: ObjectRecord | None = None) -> str:
+    """Apply the profile to ``ds`` in place (every level); return the original PatientID ("" if none).
+
+    Pure apart from ``record`` (findings, stats). Elements whose value cannot be read are removed and the
+    object flagged for review; anything that leaves the data set unusable raises StageError.
+    """
+    patient_id = _value_text(ds, "PatientID")
+    context = _Context(profile, derive, record, ds, patient_id)
+    try:
+        _scrub_level(ds, context, (), 0, False)
+    except StageError:
+        raise
+    except RecursionError:
+        raise StageError("corrupt", "DICOM sequences are nested too deeply to scrub") from None
+    except Exception as exc:  # noqa: BLE001 - malformed values surface as many exception types
+        raise StageError("bad-value", f"DICOM data set could not be scrubbed ({exc.__class__.__name__})") from None
+    if context.unreadable and record is not None:
+        tags = ", ".join(f"({t >> 16:04X},{t & 0xFFFF:04X})" for t in sorted(context.unreadable)[:5])
+        record.add_finding("scrub", f"{len(context.unreadable)} element(s) with unreadable values were removed "
+                                    f"instead of processed by the profile: {tags}")
+    if context.overlay_kept and record is not None:
+        record.add_finding("scrub", "overlay data kept under Clean Graphics has not been checked for "
+                                    "burned-in text")
+    return patient_id
+
+
 class _Context:
-    def __init__(self, profile: Profile, derive: Derivations, record: ObjectRecord) -> None:
+    def __init__(self, profile: Profile, derive: Derivations, record: ObjectRecord | None, ds: Dataset,
+                 patient_id: str) -> None:
         self.profile = profile
         self.derive = derive
         self.record = record
+        self.unreadable: set[int] = set()
+        self.overlay_kept = False
+        self._offset: int | None = None
+        self._patient_key = patient_id
+        self.terms: PhiTerms | None = None
+        if profile.cleans_text:
+            self.terms = PhiTerms()
+            _gather_terms(ds, profile, self.terms, 0)
+        if profile.shifts_dates and not patient_id:
+            # No PatientID: name + birth date, then the study, keep one patient's dates moving together.
+            name, birth = _value_text(ds, "PatientName"), _value_text(ds, "PatientBirthDate")
+            self._patient_key = f"name:{name}|{birth}" if name or birth else \
+                f"study:{_value_text(ds, 'StudyInstanceUID')}"
+
+    @property
+    def offset_days(self) -> int:
+        if self._offset is None:
+            self._offset = self.derive.date_offset_days(self._patient_key)
+        return self._offset
 
 
-def _scrub_dataset(ds: Dataset, ctx: _Context, depth: int) -> None:
+def _gather_terms(ds: Dataset, profile: Profile, terms: PhiTerms, depth: int) -> None:
+    """Collect the values the profile treats as identifying (not kept, not cleaned) as PHI terms."""
     for tag in list(ds._dict.keys()):
-        if tag.is_private:
-            # Basic profile: private elements go. (Retain Safe Private is handled by the metadata issue's
-            # private-tag knowledge base; until then we keep nothing we cannot vouch for.)
-            del ds[tag]
+        if tag.is_private or tag == _PIXEL_DATA or tag.element == 0:
             continue
-        if tag.element == 0x0000:
+        action = profile.action(int(tag))
+        if action is None or action in ("K", "C", "G"):
+            continue
+        try:
+            elem = ds[tag]
+            vr, value = elem.VR, elem.value
+            if vr == "SQ":
+                for item in value or ():
+                    _gather_terms(item, profile, terms, depth + 1)
+                continue
+            if value in (None, "", b""):
+                continue
+            values = [str(v) for v in value] if isinstance(value, (list, tuple, MultiValue)) else [str(value)]
+        except Exception:  # noqa: BLE001 - an unreadable value is handled (removed) by the scrub itself
+            continue
+        for text in values:
+            if vr == "PN":
+                terms.add_name(text)
+            elif vr == "DA":
+                terms.add_date(text)
+            elif vr == "DT":
+                terms.add_date(text[:8])
+            elif vr in ("LO", "SH", "AE", "UC"):
+                keyword = elem.keyword or ""
+                terms.add_id(text, parts=keyword.endswith(_ID_WORDS))
+
+
+def _scrub_level(ds: Dataset, ctx: _Context, path: tuple, depth: int, clean_mode: bool) -> None:
+    profile = ctx.profile
+    creators: dict[int, int] = {}  # (group << 8 | block) -> creator tag, for private blocks
+    kept_blocks: set[tuple[int, int]] = set()
+    for tag in list(ds._dict.keys()):
+        group, element = tag >> 16, tag & 0xFFFF
+        if element == 0x0000:
             del ds[tag]  # group lengths are retired and would be wrong after scrubbing
+            continue
+        if group & 1:
+            if 0x0010 <= element <= 0x00FF:
+                creators[(group << 8) | element] = tag  # decided after the block's elements
+                continue
+            if _scrub_private(ds, tag, ctx, path, depth, clean_mode):
+                kept_blocks.add((group, element >> 8))
             continue
         if depth == 0 and tag in _KEEP_ALWAYS:
             continue
-        action = ctx.profile.action(int(tag))
+        action = profile.action(int(tag))
         if action is None:
-            if ctx.profile.public_not_in_table == "remove" and tag not in _KEEP_ALWAYS:
+            if profile.public_not_in_table == "remove":
                 del ds[tag]
                 continue
-            action = "K"
-        _apply(ds, tag, action, ctx, depth)
+            action = "T" if clean_mode else "K"  # T: kept, its free text cleaned
+        _apply(ds, tag, action, ctx, path, depth, clean_mode)
+    for key, tag in creators.items():
+        if (key >> 8, key & 0xFF) not in kept_blocks:
+            del ds[tag]
 
 
-def _apply(ds: Dataset, tag: int, action: str, ctx: _Context, depth: int) -> None:
+def _scrub_private(ds: Dataset, tag: int, ctx: _Context, path: tuple, depth: int, clean_mode: bool) -> bool:
+    """Remove a private element unless the profile keeps it; True when kept."""
+    profile = ctx.profile
+    if profile.private_kb is None and not profile.private_overrides:
+        del ds[tag]
+        return False
+    group, element = tag >> 16, tag & 0xFFFF
+    creator_tag = (group << 16) | (element >> 8)
+    try:
+        creator = ds[creator_tag].value if element >= 0x1000 and creator_tag in ds._dict else None
+    except Exception:  # noqa: BLE001
+        creator = None
+    if not isinstance(creator, str) or not creator.strip():
+        del ds[tag]  # an element without a readable creator cannot be vouched for
+        return False
+    own = private_component(group, creator, element & 0xFF)
+    if profile.private_path_action(path + (own,)) != "K":
+        del ds[tag]
+        return False
+    try:
+        elem = ds[tag]
+        if elem.VR == "SQ":
+            for item in elem.value:
+                _scrub_level(item, ctx, path + (own,), depth + 1, clean_mode)
+    except StageError:
+        raise
+    except Exception:  # noqa: BLE001
+        ctx.unreadable.add(int(tag))
+        del ds[tag]
+        return False
+    return True
+
+
+def _apply(ds: Dataset, tag: int, action: str, ctx: _Context, path: tuple, depth: int, clean_mode: bool) -> None:
     if action == "X":
         del ds[tag]
         return
-    elem = ds[tag]  # converts the raw element; malformed values raise here
-    if elem.VR == "SQ":
-        if action in ("Z", "D"):
-            elem.value = Sequence([])
-            return
-        for item in elem.value:  # K, U (X/Z/U*) and C: clean the items, to any depth
-            _scrub_dataset(item, ctx, depth + 1)
+    if action == "K" and not (tag == _PATIENT_AGE and ctx.profile.max_age_years):
+        raw = ds._dict[tag]
+        if not isinstance(raw, DataElement) and _raw_vr(raw) not in ("SQ", None):
+            return  # kept as read: never converted, so the original bytes pass through untouched
+    try:
+        elem = ds[tag]  # converts the raw element; malformed values raise here
+        if elem.VR == "SQ":
+            _apply_sequence(elem, action, ctx, path, depth, clean_mode)
+        else:
+            _apply_value(elem, action, ctx)
+    except StageError:
+        raise
+    except RecursionError:
+        raise
+    except Exception:  # noqa: BLE001 - a wrong VR or undecodable value: drop it rather than keep PHI
+        ctx.unreadable.add(int(tag))
+        del ds[tag]
+
+
+def _raw_vr(raw: object) -> str | None:
+    """VR of a not-yet-converted element; implicit VR files leave it to the dictionary (None if unknown)."""
+    vr = getattr(raw, "VR", None)
+    if vr:
+        return vr
+    try:
+        return dictionary_VR(raw.tag)  # type: ignore[attr-defined]
+    except KeyError:
+        return None
+
+
+def _apply_sequence(elem: DataElement, action: str, ctx: _Context, path: tuple, depth: int,
+                    clean_mode: bool) -> None:
+    if action in ("Z", "D"):
+        elem.value = Sequence([])
         return
+    inner_clean = clean_mode or action in ("C", "G", "T")
+    inner_path = path + (public_component(int(elem.tag)),)
+    for item in elem.value:  # K, U (X/Z/U*), C, G: keep the sequence, scrub its items to any depth
+        _scrub_level(item, ctx, inner_path, depth + 1, inner_clean)
+
+
+def _apply_value(elem: DataElement, action: str, ctx: _Context) -> None:
+    vr = elem.VR
     if action == "K":
+        if int(elem.tag) == _PATIENT_AGE and ctx.profile.max_age_years and elem.value:
+            capped = cap_age(str(elem.value), ctx.profile.max_age_years)
+            elem.value = capped if capped is not None else None
         return
     if action == "Z":
-        elem.value = None if elem.VR not in ("OB", "OW", "UN") else b""
-    elif action == "U" or (action in ("D", "C") and elem.VR == "UI"):
-        elem.value = _remap_uids(elem.value, ctx.derive.uid)
-    elif action in ("D", "C"):
-        # C (clean) needs the descriptor cleaner of the metadata issue; until then a dummy is the
-        # safe reading of "when in doubt, remove".
-        elem.value = _DUMMY.get(elem.VR, _DUMMY_TEXT)
+        elem.value = None if vr not in _BINARY_VRS else b""
+    elif action == "U" or (action in ("D", "C") and vr == "UI"):
+        if vr == "UI":
+            elem.value = _remap_uids(elem.value, ctx.derive.uid)
+        else:
+            elem.value = _DUMMY.get(vr, _DUMMY_TEXT)
+    elif action == "D":
+        elem.value = _DUMMY.get(vr, _DUMMY_TEXT)
+    elif action == "S" or (action == "C" and vr in ("DA", "DT", "TM")):
+        _shift(elem, ctx)
+    elif action in ("C", "G", "T"):
+        if vr in (_FREE_TEXT_VRS if action == "T" else _TEXT_VRS):
+            _clean(elem, ctx)
+        elif action == "G":
+            if int(elem.tag) >> 16 & 0xFF00 == 0x6000 and int(elem.tag) & 0xFFFF == _OVERLAY_DATA and elem.value:
+                ctx.overlay_kept = True
+        elif action == "C":
+            elem.value = None if vr not in _BINARY_VRS else b""  # nothing to clean token by token: empty
     else:
         raise StageError("bad-profile", f"unhandled action {action!r}")
+
+
+_BINARY_VRS = {"OB", "OW", "OD", "OF", "OL", "OV", "UN"}
+
+
+def _shift(elem: DataElement, ctx: _Context) -> None:
+    vr, value = elem.VR, elem.value
+    if vr == "TM" or value in (None, ""):
+        return  # whole-day shifts keep the time of day, so intervals survive
+    if not ctx.profile.shifts_dates:
+        elem.value = None
+        return
+    text = "\\".join(str(v) for v in value) if isinstance(value, (list, tuple, MultiValue)) else str(value)
+    if vr == "DA":
+        shifted = shift_da(text, ctx.offset_days)
+    elif vr == "DT":
+        shifted = shift_dt(text, ctx.offset_days)
+    else:
+        shifted = None  # e.g. Timezone Offset From UTC, binary timestamps: no safe shift, so emptied
+    elem.value = shifted if shifted else (None if vr not in _BINARY_VRS else b"")
+
+
+def _clean(elem: DataElement, ctx: _Context) -> None:
+    terms = ctx.terms
+    if terms is None or not terms or elem.value in (None, ""):
+        return
+    value = elem.value
+    if isinstance(value, (list, tuple, MultiValue)):
+        elem.value = terms.clean_values(str(v) for v in value)
+    elif not isinstance(value, bytes):
+        elem.value = terms.clean(str(value))
 
 
 def _remap_uids(value: object, uid: Callable[[str], str]) -> object:
     if value is None or value == "":
         return value
-    if isinstance(value, (list, tuple)) or hasattr(value, "__iter__") and not isinstance(value, str):
+    if isinstance(value, (list, tuple, MultiValue)):
         return [uid(str(v)) for v in value]
     return uid(str(value))
 
@@ -245,4 +450,4 @@ def nifti_bytes(record: ObjectRecord) -> bytes:
     return gzip.compress(raw, compresslevel=6, mtime=0)
 
 
-__all__ = ["scrub", "strip_jpeg", "strip_png", "nifti_bytes", "OPTIONS"]
+__all__ = ["scrub", "scrub_dataset", "strip_jpeg", "strip_png", "nifti_bytes", "OPTIONS"]
