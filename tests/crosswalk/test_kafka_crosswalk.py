@@ -160,3 +160,22 @@ def test_audit_refuses_values_that_look_like_free_text(tmp_path: Path, topics: T
     (tmp_path / "a.jsonl").chmod(0o644)
     with pytest.raises(AuditError, match="readable by others"):
         record_audit("submit", "ok", actor="u1", log=log)
+
+
+def test_cli_rotate_needs_the_admin_policy_and_keeps_entries_readable(vault_env: VaultEnv, topics: Topics,
+                                                                      populated: list, tmp_path: Path) -> None:
+    env = {"VAULT_ADDR": vault_env.addr, "PIXELGUARD_KAFKA_BOOTSTRAP": topics.bootstrap,
+           "PIXELGUARD_TOPIC_PREFIX": topics.prefix, "PIXELGUARD_VAULT_PREFIX": vault_env.layout.prefix,
+           "PIXELGUARD_AUDIT_FILE": str(tmp_path / "audit.jsonl")}
+    for token in (vault_env.worker_token(), vault_env.reidentifier_token()):
+        refused = cli("rotate", token=token, env_extra=env)
+        assert refused.returncode == 3 and "may not rotate" in refused.stderr and "Traceback" not in refused.stderr
+    done = cli("rotate", token=vault_env.admin_token(), env_extra=env)
+    assert done.returncode == 0, done.stderr
+    report = json.loads(done.stdout)
+    assert report["entries"] == report["rewrapped"] == len(populated)
+    reid = KafkaCrosswalk(topics.bootstrap, vault_env.service(vault_env.reidentifier_token()), topics.crosswalk)
+    assert sorted(e.input_id for e in reid.entries()) == sorted(e.input_id for e in populated)
+    events = [json.loads(line) for line in (tmp_path / "audit.jsonl").read_text().splitlines()]
+    assert [(e["action"], e["outcome"]) for e in events] == [("key.rotate", "denied")] * 2 + [("key.rotate", "ok")]
+    assert events[2]["detail"]["rewrapped"] == len(populated)
