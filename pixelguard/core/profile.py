@@ -247,6 +247,8 @@ def _build(path: Path, doc: dict[str, Any], lineage: tuple[str, ...], base_dir: 
     if "rtnLongFullDatesOpt" in options and "rtnLongModifDatesOpt" in options:
         raise ProfileError(f"{path.name}: rtnLongFullDatesOpt and rtnLongModifDatesOpt exclude each other")
     redaction = doc.get("redaction", "all")
+    if redaction is False:
+        redaction = "off"  # YAML 1.1 reads a bare `off` as false
     if redaction not in REDACTION_MODES:
         raise ProfileError(f"{path.name}: redaction must be one of {sorted(REDACTION_MODES)}")
     public = doc.get("public_not_in_table", "keep")

@@ -9,12 +9,11 @@ from __future__ import annotations
 import struct
 from collections.abc import Callable
 
-from pydicom.datadict import dictionary_VR
 from pydicom.dataelem import DataElement
 from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.multival import MultiValue
 from pydicom.sequence import Sequence
-from pydicom.uid import UID, ExplicitVRLittleEndian, ImplicitVRLittleEndian
+from pydicom.uid import PYDICOM_IMPLEMENTATION_UID, UID, ExplicitVRLittleEndian, ImplicitVRLittleEndian
 
 from .keys import Derivations
 from .parse import ImageHeader
@@ -251,8 +250,12 @@ def _apply(ds: Dataset, tag: int, action: str, ctx: _Context, path: tuple, depth
         return
     if action == "K" and not (tag == _PATIENT_AGE and ctx.profile.max_age_years):
         raw = ds._dict[tag]
-        if not isinstance(raw, DataElement) and _raw_vr(raw) not in ("SQ", None):
-            return  # kept as read: never converted, so the original bytes pass through untouched
+        if not isinstance(raw, DataElement) and getattr(raw, "VR", None) not in (None, "SQ", "UN"):
+            # Kept as read (explicit VR): never converted, so the original bytes pass through untouched.
+            # Implicit VR and UN elements are converted: the dictionary may reveal a sequence to recurse
+            # into (a UN-encoded SQ is common after a trip through an older PACS), and the writer needs
+            # the VR.
+            return
     try:
         elem = ds[tag]  # converts the raw element; malformed values raise here
         if elem.VR == "SQ":
@@ -266,17 +269,6 @@ def _apply(ds: Dataset, tag: int, action: str, ctx: _Context, path: tuple, depth
     except Exception:  # noqa: BLE001 - a wrong VR or undecodable value: drop it rather than keep PHI
         ctx.unreadable.add(int(tag))
         del ds[tag]
-
-
-def _raw_vr(raw: object) -> str | None:
-    """VR of a not-yet-converted element; implicit VR files leave it to the dictionary (None if unknown)."""
-    vr = getattr(raw, "VR", None)
-    if vr:
-        return vr
-    try:
-        return dictionary_VR(raw.tag)  # type: ignore[attr-defined]
-    except KeyError:
-        return None
 
 
 def _apply_sequence(elem: DataElement, action: str, ctx: _Context, path: tuple, depth: int,
@@ -384,6 +376,10 @@ def _fix_file_meta(ds: Dataset, sop_instance_uid: str) -> None:
         if tag not in (0x00020001, 0x00020002, 0x00020003, 0x00020010, 0x00020012, 0x00020013):
             del meta[tag]  # e.g. SourceApplicationEntityTitle, private meta information
     meta.MediaStorageSOPClassUID = ds.get("SOPClassUID", UID("1.2.840.10008.5.1.4.1.1.7"))
+    # PS3.10: the implementation that wrote the file is us; the original writer's UID would otherwise
+    # survive as a fingerprint of the source site's software.
+    meta.ImplementationClassUID = PYDICOM_IMPLEMENTATION_UID
+    meta.ImplementationVersionName = "PIXELGUARD"
     meta.MediaStorageSOPInstanceUID = sop_instance_uid
     ds.file_meta = meta
 
