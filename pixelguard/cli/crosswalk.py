@@ -140,7 +140,8 @@ def _guarded(handler):  # noqa: ANN001, ANN202 - decorator over the command hand
             print(f"pixelguard: {err}", file=sys.stderr)
             return EXIT_UNAVAILABLE
         except AuditError as err:
-            print(f"pixelguard: not done, because it could not be audited: {err}", file=sys.stderr)
+            # Lookups and exports record before they reveal anything, so for them nothing was shown.
+            print(f"pixelguard: audit trail unavailable, nothing revealed: {err}", file=sys.stderr)
             return EXIT_UNAVAILABLE
 
     return run

@@ -263,6 +263,20 @@ class VaultKeyService:
         service.load_hmac_key()
         return service
 
+    @classmethod
+    def worker_from_env(cls, retry: RetryPolicy | None = None) -> "VaultKeyService":
+        """A streaming worker's key service from ``VAULT_ADDR``, ``PIXELGUARD_VAULT_ROLE_ID`` and the secret id
+        in ``PIXELGUARD_VAULT_SECRET_ID_FILE`` (a file, so the secret never sits in the process environment
+        of every child), with names from ``PIXELGUARD_VAULT_PREFIX``."""
+        try:
+            addr, role_id = os.environ["VAULT_ADDR"], os.environ["PIXELGUARD_VAULT_ROLE_ID"]
+            secret_file = os.environ["PIXELGUARD_VAULT_SECRET_ID_FILE"]
+        except KeyError as err:
+            raise VaultError(f"worker key service: {err.args[0]} is not set") from None
+        with open(secret_file) as handle:
+            secret_id = handle.read().strip()
+        return cls.for_worker(addr, role_id, secret_id, layout=VaultLayout.from_env(), retry=retry)
+
     @property
     def layout(self) -> VaultLayout:
         return self.session.layout
