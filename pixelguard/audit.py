@@ -119,13 +119,17 @@ class KafkaAuditSink:
     """The ``audit`` topic; each event is acknowledged (``acks=all``) before ``write`` returns."""
 
     def __init__(self, bootstrap: str, topic: str | None = None, timeout_s: float = 15.0) -> None:
-        from confluent_kafka import Producer
-
+        self.bootstrap = bootstrap
         self.topic = topic or topic_name("audit")
         self.timeout_s = timeout_s
-        self._producer = Producer({"bootstrap.servers": bootstrap, "enable.idempotence": True, "acks": "all"})
+        self._producer = None  # made on first write: a command that fails earlier never dials Kafka
 
     def write(self, event: AuditEvent) -> None:
+        from confluent_kafka import Producer
+
+        if self._producer is None:
+            self._producer = Producer({"bootstrap.servers": self.bootstrap, "enable.idempotence": True,
+                                       "acks": "all"})
         errors: list[str] = []
         self._producer.produce(self.topic, key=event.action.encode(), value=event.to_json().encode(),
                                on_delivery=lambda err, _msg: errors.append(err.name()) if err else None)
