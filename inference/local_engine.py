@@ -8,10 +8,22 @@ import onnxruntime as ort
 
 from pixelguard.core.regions import Region
 
-from . import dbnet
+from . import dbnet, ppocr
+from .tesseract import TesseractReader
+
+# PP-OCR readings below this confidence get a second opinion from Tesseract (multilingual).
+TESSERACT_BELOW = 0.9
+
+
+def _both(ppocr_reading: tuple[str, float], tesseract_reading: tuple[str, float]) -> tuple[str, float]:
+    """Keep both readings (one per line): PHI matching checks each, so neither model's miss hides a value."""
+    texts = [t for t, _ in (ppocr_reading, tesseract_reading) if t]
+    return "\n".join(dict.fromkeys(texts)), max(ppocr_reading[1], tesseract_reading[1])
 
 
 class LocalDetector:
+    """Detection always; reading (angle classifier, PP-OCR recogniser, Tesseract) loaded on first use."""
+
     name = "local-onnxruntime"
 
     def __init__(self, settings: dbnet.DetectorSettings = dbnet.DetectorSettings(), threads: int | None = None):
@@ -23,6 +35,8 @@ class LocalDetector:
         self.session = ort.InferenceSession(str(dbnet.model_path()), options, providers=["CPUExecutionProvider"])
         self.input_name = self.session.get_inputs()[0].name
         self.settings = settings
+        self._options = options
+        self._readers: tuple | None = None
 
     def detect(self, frames: list[np.ndarray]) -> list[list[Region]]:
         out = []
@@ -31,3 +45,35 @@ class LocalDetector:
             prob = self.session.run(None, {self.input_name: tensor})[0][0, 0]
             out.append(dbnet.postprocess(prob, frame.shape[0], frame.shape[1], self.settings))
         return out
+
+    def ocr(self, frames: list[np.ndarray]) -> list[list[Region]]:
+        return self.read(frames, self.detect(frames))
+
+    def read(self, frames: list[np.ndarray], found: list[list[Region]]) -> list[list[Region]]:
+        """Text for each region: PP-OCR's recogniser, and Tesseract where PP-OCR is unsure."""
+        cls_session, rec_session, decoder, tesseract = self._load_readers()
+        out = []
+        for frame, regions in zip(frames, found, strict=True):
+            if not regions:
+                out.append([])
+                continue
+            crops = [ppocr.crop(frame, r.quad) for r in regions]
+            probs = cls_session.run(None, {cls_session.get_inputs()[0].name: ppocr.cls_batch(crops)})[0]
+            crops = ppocr.apply_cls(crops, probs)
+            logits = rec_session.run(None, {rec_session.get_inputs()[0].name: ppocr.rec_batch(crops)})[0]
+            texts = decoder(logits)
+            texts = [t if t[1] >= TESSERACT_BELOW else _both(t, tesseract.read(c))
+                     for t, c in zip(texts, crops, strict=True)]
+            out.append(ppocr.with_text(regions, texts))
+        return out
+
+    def _load_readers(self) -> tuple:
+        if self._readers is None:
+            folder = ppocr.models_dir()
+            cls_session = ort.InferenceSession(str(folder / ppocr.CLS_MODEL), self._options,
+                                               providers=["CPUExecutionProvider"])
+            rec_session = ort.InferenceSession(str(folder / ppocr.REC_MODEL), self._options,
+                                               providers=["CPUExecutionProvider"])
+            self._readers = (cls_session, rec_session, ppocr.CTCDecoder.from_session(rec_session),
+                             TesseractReader())
+        return self._readers

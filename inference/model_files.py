@@ -8,11 +8,16 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
-from . import dbnet
+from . import dbnet, ppocr
 
 
 def stage_model_files(repository: Path) -> list[Path]:
-    targets = {repository / "text_detector" / "1" / "model.onnx": dbnet.model_path()}
+    models = dbnet.model_path().parent
+    targets = {
+        repository / "text_detector" / "1" / "model.onnx": dbnet.model_path(),
+        repository / "angle_classifier" / "1" / "model.onnx": models / ppocr.CLS_MODEL,
+        repository / "text_recognizer" / "1" / "model.onnx": models / ppocr.REC_MODEL,
+    }
     placed = []
     for target, source in targets.items():
         if not target.parent.is_dir():

@@ -22,16 +22,17 @@ class TritonDetector:
     name = "triton"
 
     def __init__(self, url: str, model: str = "text_detector", timeout_s: float = 30.0, retries: int = 3,
-                 max_batch: int = 8, backoff_s: float = 0.5) -> None:
+                 max_batch: int = 8, backoff_s: float = 0.5, ensemble: str = "ocr_ensemble") -> None:
         self.url = url
         self.model = model
+        self.ensemble = ensemble
         self.timeout_s = timeout_s
         self.retries = retries
         self.max_batch = max_batch
         self.backoff_s = backoff_s
         self.client = grpcclient.InferenceServerClient(url)
 
-    def detect(self, frames: list[np.ndarray]) -> list[list[Region]]:
+    def detect(self, frames: list[np.ndarray], model: str | None = None) -> list[list[Region]]:
         results: list[list[Region]] = [[] for _ in frames]
         by_shape: dict[tuple[int, ...], list[int]] = defaultdict(list)
         for index, frame in enumerate(frames):
@@ -40,29 +41,45 @@ class TritonDetector:
             for start in range(0, len(indexes), self.max_batch):
                 chunk = indexes[start:start + self.max_batch]
                 batch = np.ascontiguousarray(np.stack([frames[i] for i in chunk]).astype(np.uint8))
-                for i, regions in zip(chunk, self._infer(batch), strict=True):
+                for i, regions in zip(chunk, self._infer(batch, model or self.model), strict=True):
                     results[i] = regions
         return results
 
-    def _infer(self, batch: np.ndarray) -> list[list[Region]]:
+    def ocr(self, frames: list[np.ndarray]) -> list[list[Region]]:
+        """Detect and read in one call to the OCR ensemble (detector, angle classifier, recogniser, Tesseract)."""
+        return self.detect(frames, model=self.ensemble)
+
+    def _infer(self, batch: np.ndarray, model: str) -> list[list[Region]]:
         tensor = grpcclient.InferInput("FRAME", list(batch.shape), "UINT8")
         tensor.set_data_from_numpy(batch)
-        outputs = [grpcclient.InferRequestedOutput("REGIONS"), grpcclient.InferRequestedOutput("COUNT")]
+        names = ["REGIONS", "COUNT"] + (["TEXT", "TEXT_SCORE"] if model == self.ensemble else [])
+        outputs = [grpcclient.InferRequestedOutput(name) for name in names]
         last = ""
         for attempt in range(self.retries + 1):
             try:
-                result = self.client.infer(self.model, [tensor], outputs=outputs, client_timeout=self.timeout_s)
+                result = self.client.infer(model, [tensor], outputs=outputs, client_timeout=self.timeout_s)
                 break
             except InferenceServerException as exc:
                 last = exc.status() or "error"
                 if attempt == self.retries:
-                    raise EngineUnavailable(f"Triton at {self.url} did not answer {self.model} after "
+                    raise EngineUnavailable(f"Triton at {self.url} did not answer {model} after "
                                             f"{self.retries + 1} attempts ({last})") from None
                 time.sleep(self.backoff_s * (2 ** attempt))
         table = result.as_numpy("REGIONS")
         counts = result.as_numpy("COUNT")[:, 0]
-        return [[Region(tuple((float(row[2 * k]), float(row[2 * k + 1])) for k in range(4)), float(row[8]))
-                 for row in table[f, :count]] for f, count in enumerate(counts)]
+        texts = result.as_numpy("TEXT") if model == self.ensemble else None
+        scores = result.as_numpy("TEXT_SCORE") if model == self.ensemble else None
+        out = []
+        for f, count in enumerate(counts):
+            regions = []
+            for i, row in enumerate(table[f, :count]):
+                quad = tuple((float(row[2 * k]), float(row[2 * k + 1])) for k in range(4))
+                if texts is None:
+                    regions.append(Region(quad, float(row[8])))
+                else:
+                    regions.append(Region(quad, float(row[8]), texts[f, i].decode(), float(scores[f, i])))
+            out.append(regions)
+        return out
 
     def close(self) -> None:
         self.client.close()

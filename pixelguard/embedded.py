@@ -19,7 +19,7 @@ from pathlib import Path
 from .core import profile as profiles
 from .core.keys import Derivations
 from .core.parse import MAX_OBJECT_BYTES
-from .core.pipeline import Outcome, error_outcome, process
+from .core.pipeline import Outcome, RunOptions, error_outcome, process
 from .core.quiet import silence_value_echoes
 from .core.record import Status
 from .crosswalk.local import CrosswalkEntry, LocalCrosswalk, crosswalk_path
@@ -77,7 +77,7 @@ def _walk(path: Path, visited: set[str]) -> Iterator[InputItem]:
 _WORKER: dict[str, object] = {}
 
 
-def _init_worker(key_file: str, profile_name: str) -> None:
+def _init_worker(key_file: str, profile_name: str, options: RunOptions) -> None:
     from inference.local_engine import LocalDetector  # noqa: PLC0415 - each worker loads its own model
 
     silence_value_echoes()
@@ -85,6 +85,7 @@ def _init_worker(key_file: str, profile_name: str) -> None:
     _WORKER["derive"] = Derivations(keys.hmac)
     _WORKER["profile"] = profiles.load(profile_name)
     _WORKER["detector"] = LocalDetector()
+    _WORKER["options"] = options
 
 
 def _run_one(path: str, input_id: str) -> Outcome:
@@ -98,7 +99,8 @@ def _run_one(path: str, input_id: str) -> Outcome:
         return error_outcome(input_id, "unreadable", "permission denied")
     except OSError as exc:
         return error_outcome(input_id, "unreadable", f"read failed ({exc.__class__.__name__})")
-    return process(input_id, data, _WORKER["profile"], _WORKER["derive"], _WORKER["detector"])  # type: ignore[arg-type]
+    return process(input_id, data, _WORKER["profile"], _WORKER["derive"], _WORKER["detector"],  # type: ignore[arg-type]
+                   _WORKER["options"])  # type: ignore[arg-type]
 
 
 # --- parent side -----------------------------------------------------------------------------------------
@@ -116,7 +118,7 @@ class RunSummary:
 
 class EmbeddedRunner:
     def __init__(self, out_dir: Path, key_file: Path, profile_name: str, jobs: int, job_id: str | None = None,
-                 progress: bool | None = None) -> None:
+                 progress: bool | None = None, options: RunOptions = RunOptions()) -> None:
         self.out_dir = out_dir.resolve()
         self.key_file = key_file.expanduser().resolve()
         if self.out_dir in self.key_file.parents:
@@ -125,6 +127,7 @@ class EmbeddedRunner:
         self.keys = LocalKeyService.open(self.key_file)
         self.derive = Derivations(self.keys.hmac)
         self.crosswalk = LocalCrosswalk(crosswalk_path(self.key_file), self.keys)
+        self.options = options
         self.jobs = max(1, jobs)
         self.job_id = job_id or "job-" + uuid.uuid4().hex[:12]
         self.progress = sys.stderr.isatty() if progress is None else progress
@@ -157,12 +160,12 @@ class EmbeddedRunner:
             else:
                 runnable.append((item, input_id))
         if self.jobs == 1:
-            _init_worker(str(self.key_file), self.profile.name)
+            _init_worker(str(self.key_file), self.profile.name, self.options)
             for item, input_id in runnable:
                 yield item, _run_one(item.path, input_id)
             return
         with ProcessPoolExecutor(self.jobs, initializer=_init_worker,
-                                 initargs=(str(self.key_file), self.profile.name)) as pool:
+                                 initargs=(str(self.key_file), self.profile.name, self.options)) as pool:
             # A bounded window keeps memory flat on large folders while every worker stays busy.
             queue = iter(runnable)
             futures: dict[Future[Outcome], InputItem] = {}

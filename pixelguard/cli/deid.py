@@ -17,6 +17,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     deid.add_argument("--jobs", type=int, default=os.cpu_count() or 1, metavar="N")
     deid.add_argument("--key-file", type=Path, default=None, help="local key file, kept outside DIR")
     deid.add_argument("--job", default=None, metavar="ID", help="job id recorded in the manifest")
+    deid.add_argument("--redaction", choices=("all", "phi", "off"), default=None,
+                      help="burned-in text: all (default of the profile), phi (only PHI-like text), off")
+    deid.add_argument("--pixel-encoding", choices=("original", "htj2k"), default="original",
+                      help="re-encode redacted compressed pixels in their own syntax, or HTJ2K lossless")
     deid.set_defaults(handler=run)
 
 
@@ -25,7 +29,10 @@ def run(args: argparse.Namespace) -> int:
 
     if args.jobs < 1:
         raise ValueError("--jobs must be at least 1")
-    runner = EmbeddedRunner(args.out, key_file(args), args.profile, args.jobs, args.job)
+    from pixelguard.core.pipeline import RunOptions
+
+    runner = EmbeddedRunner(args.out, key_file(args), args.profile, args.jobs, args.job,
+                            options=RunOptions(redaction=args.redaction, encoding=args.pixel_encoding))
     summary = runner.run(args.inputs)
     counts = summary.counts
     rate = summary.total / summary.seconds if summary.seconds else 0.0

@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 
 from .keys import Derivations
 from .parse import parse
+from .phi import header_terms
 from .profile import Profile
 from .record import Format, ObjectRecord, StageError, Status
 from .redact import Detector, RedactionSettings, redact
@@ -37,18 +38,30 @@ def route(record: ObjectRecord) -> tuple[Status, str]:
     return Status.CLEAN, ""
 
 
-def settings_for(profile: Profile) -> RedactionSettings:
-    return RedactionSettings(mode=profile.redaction, review_threshold=profile.review_threshold)
+@dataclass(frozen=True)
+class RunOptions:
+    """Per-run choices that override the profile (CLI flags)."""
+
+    redaction: str | None = None  # all | phi | off
+    encoding: str = "original"  # original | htj2k
 
 
-def process(input_id: str, data: bytes, profile: Profile, derive: Derivations, detector: Detector) -> Outcome:
+def settings_for(profile: Profile, record: ObjectRecord, options: RunOptions = RunOptions()) -> RedactionSettings:
+    terms = header_terms(record.header) if record.format is Format.DICOM else ()
+    return RedactionSettings(mode=options.redaction or profile.redaction, review_threshold=profile.review_threshold,
+                             phi_terms=terms, encoding=options.encoding)
+
+
+def process(input_id: str, data: bytes, profile: Profile, derive: Derivations, detector: Detector,
+            options: RunOptions = RunOptions()) -> Outcome:
     started = time.perf_counter()
     fmt: Format | None = None
     try:
         record = parse(input_id, data, derive)
         fmt = record.format
+        settings = settings_for(profile, record, options)  # PHI terms are read before scrub removes them
         scrub(record, profile, derive)
-        redact(record, detector, settings_for(profile))
+        redact(record, detector, settings)
         status, reason = route(record)
         return Outcome(input_id, status, reason, record.confidence, time.perf_counter() - started,
                        format=fmt.value, output_id=record.output_id, extension=fmt.extension,

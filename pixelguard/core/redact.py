@@ -14,7 +14,7 @@ import numpy as np
 from PIL import Image
 from pydicom.dataset import Dataset
 from pydicom.filewriter import dcmwrite
-from pydicom.pixels import pack_bits
+from pydicom.pixels import convert_color_space, pack_bits
 from pydicom.uid import (
     ExplicitVRBigEndian,
     ExplicitVRLittleEndian,
@@ -23,6 +23,7 @@ from pydicom.uid import (
     RLELossless,
 )
 
+from . import phi
 from .pixels import decode_image, dicom_stored_frames, render_dicom, render_image
 from .record import Format, ObjectRecord, StageError
 from .regions import Region
@@ -35,12 +36,22 @@ _COLOUR_CODED = {"YBR_FULL", "YBR_FULL_422", "YBR_ICT", "YBR_RCT", "YBR_PARTIAL_
 class Detector(Protocol):
     def detect(self, frames: list[np.ndarray]) -> list[list[Region]]: ...
 
+    def ocr(self, frames: list[np.ndarray]) -> list[list[Region]]:
+        """Detect and read: regions with their text (needed by phi mode and its verification)."""
+
 
 @dataclass(frozen=True)
 class RedactionSettings:
-    mode: str = "all"
+    mode: str = "all"  # all: every detected text; phi: only text matching PHI; off: none
     review_threshold: float = 0.6
     passes: int = 2  # detect -> fill -> detect again -> fill -> verify
+    phi_terms: tuple[str, ...] = ()  # normalised header PHI values (phi.header_terms), in memory only
+    encoding: str = "original"  # original | htj2k: how redacted compressed pixel data is re-encoded
+    # The detector sometimes outlines anatomy (ultrasound speckle, bone edges) as a large text block.
+    # A region taller than this share of the frame is filled only when detected with high confidence;
+    # otherwise it is left for a reviewer, so a weak guess never blacks out the image.
+    large_region_fraction: float = 0.12
+    large_region_min_score: float = 0.7
 
 
 def redact(record: ObjectRecord, detector: Detector, settings: RedactionSettings) -> ObjectRecord:
@@ -70,13 +81,13 @@ def _redact_dicom(record: ObjectRecord, detector: Detector, settings: RedactionS
         return
     stored = dicom_stored_frames(ds)
     photometric = str(ds.get("PhotometricInterpretation", "MONOCHROME2")).strip()
-    changed, verified, scores = _detect_and_fill(stored, lambda arr: render_dicom(ds, arr), detector,
+    changed, problems, scores = _detect_and_fill(stored, lambda arr: render_dicom(ds, arr), detector,
                                                  settings, _fill_value(photometric, stored))
-    _score(record, scores, verified, settings)
+    _score(record, scores, problems, settings)
     if changed or ds.file_meta.TransferSyntaxUID == ExplicitVRBigEndian:
         # Big endian is retired: outputs are written little endian, so the stored values are re-laid too.
-        _store_pixels(ds, stored)
-    if verified:
+        _store_pixels(ds, stored, settings.encoding)
+    if not problems:
         ds.BurnedInAnnotation = "NO"
     record.output_bytes = write_dicom(ds)
 
@@ -87,9 +98,9 @@ def _redact_image(record: ObjectRecord, detector: Detector, settings: RedactionS
         return
     arr, mode = decode_image(record.output_bytes)
     stored = np.array(arr)[np.newaxis]
-    changed, verified, scores = _detect_and_fill(stored, lambda a: [render_image(f) for f in a], detector,
+    changed, problems, scores = _detect_and_fill(stored, lambda a: [render_image(f) for f in a], detector,
                                                  settings, 0)
-    _score(record, scores, verified, settings)
+    _score(record, scores, problems, settings)
     if changed:
         buf = io.BytesIO()
         image = Image.fromarray(stored[0], mode=mode if mode in ("L", "RGB", "RGBA", "LA") else None)
@@ -104,30 +115,85 @@ def _redact_image(record: ObjectRecord, detector: Detector, settings: RedactionS
 
 
 def _detect_and_fill(stored: np.ndarray, render, detector: Detector, settings: RedactionSettings,
-                     fill: float) -> tuple[bool, bool, list[float]]:
-    """Detect on renderings, fill covers in the stored frames; returns (changed, verified, scores)."""
+                     fill: float) -> tuple[bool, list[str], list[float]]:
+    """Detect on renderings, fill covers in the stored frames, verify; returns (changed, problems, scores).
+
+    The first pass also reads the text, so a region that is found but cannot be read lowers the object's
+    confidence; later passes only need to find what is left.
+    """
     scores: list[float] = []
-    changed = False
+    covers: list[tuple[int, tuple[int, int, int, int]]] = []
+    problems_seen: set[str] = set()
     height, width = stored.shape[1], stored.shape[2]
-    for _ in range(settings.passes):
-        found = detector.detect(render(stored))
+    for attempt in range(settings.passes):
+        frames = render(stored)
+        found = _select(frames, detector, settings, read=attempt == 0)
+        found, doubtful = _split_doubtful(found, height, width, settings)
+        if doubtful:
+            problems_seen.add(f"{doubtful} large low-confidence region(s) look like anatomy, not text: "
+                              "left in place for a reviewer")
         if not any(found):
-            return changed, True, scores
+            break
         for index, regions in enumerate(found):
             for region in regions:
-                x0, y0, x1, y1 = region.cover(width, height)
-                stored[index, y0:y1, x0:x1] = fill
-                scores.append(region.score)
-        changed = True
-    remaining = detector.detect(render(stored))
-    return changed, not any(remaining), scores
+                box = region.cover(width, height)
+                stored[index, box[1]:box[3], box[0]:box[2]] = fill
+                covers.append((index, box))
+                scores.append(min(region.score, region.text_score) if attempt == 0 else region.score)
+    problems = sorted(problems_seen) + _verify(stored, render, detector, settings, covers)
+    return bool(covers), problems, scores
 
 
-def _score(record: ObjectRecord, scores: list[float], verified: bool, settings: RedactionSettings) -> None:
+def _split_doubtful(found: list[list[Region]], height: int, width: int,
+                    settings: RedactionSettings) -> tuple[list[list[Region]], int]:
+    limit = settings.large_region_fraction * min(height, width)
+    kept, doubtful = [], 0
+    for regions in found:
+        keep = [r for r in regions if r.short_side() <= limit or r.score >= settings.large_region_min_score]
+        doubtful += len(regions) - len(keep)
+        kept.append(keep)
+    return kept, doubtful
+
+
+def _select(frames: list[np.ndarray], detector: Detector, settings: RedactionSettings,
+            read: bool) -> list[list[Region]]:
+    """Regions to fill: every one in "all" mode; in "phi" mode only PHI values, dates and ID-like text."""
+    if settings.mode != "phi":
+        return detector.ocr(frames) if read else detector.detect(frames)
+    found = detector.ocr(frames)
+    return [[r for r in regions if phi.matches(r.text, settings.phi_terms) or phi.looks_like_phi(r.text)
+             or r.text_score < settings.review_threshold]  # unreadable: cannot prove it is not PHI
+            for regions in found]
+
+
+def _verify(stored: np.ndarray, render, detector: Detector, settings: RedactionSettings,
+            covers: list[tuple[int, tuple[int, int, int, int]]]) -> list[str]:
+    """Detect (and in phi mode read) the redacted frames again: what is found there is a problem."""
+    frames = render(stored)
+    if settings.mode == "all":
+        remaining, _ = _split_doubtful(detector.detect(frames), stored.shape[1], stored.shape[2], settings)
+        return [f"text still detected after {settings.passes} redaction passes"] if any(remaining) else []
+    problems = []
+    read = detector.ocr(frames)
+    if any(read):
+        if any(phi.matches(r.text, settings.phi_terms) for regions in read for r in regions):
+            problems.append("a header PHI value is still readable after redaction")
+        inside = any(_overlaps(r.cover(frames[i].shape[1], frames[i].shape[0], margin=0, min_margin=0), box)
+                     for i, regions in enumerate(read) for r in regions for f, box in covers if f == i)
+        if inside:
+            problems.append("text read back inside a redacted region")
+    return problems
+
+
+def _overlaps(a: tuple[int, int, int, int], b: tuple[int, int, int, int]) -> bool:
+    return a[0] < b[2] and b[0] < a[2] and a[1] < b[3] and b[1] < a[3]
+
+
+def _score(record: ObjectRecord, scores: list[float], problems: list[str], settings: RedactionSettings) -> None:
     record.confidence = round(min(scores), 4) if scores else 1.0
     record.stats["text_regions"] = len(scores)
-    if not verified:
-        record.add_finding("redact", f"text still detected after {settings.passes} redaction passes")
+    for problem in problems:
+        record.add_finding("redact", problem)
     if scores and record.confidence < settings.review_threshold:
         record.add_finding("redact", f"text detection confidence {record.confidence:.2f} is below the "
                                      f"profile's review threshold {settings.review_threshold:.2f}")
@@ -140,15 +206,23 @@ def _fill_value(photometric: str, stored: np.ndarray) -> float:
     return float(stored.max() if photometric == "MONOCHROME1" else stored.min())
 
 
-def _store_pixels(ds: Dataset, stored: np.ndarray) -> None:
+def _store_pixels(ds: Dataset, stored: np.ndarray, encoding: str = "original") -> None:
     arr = stored if int(ds.get("NumberOfFrames", 1) or 1) > 1 else stored[0]
-    if stored.ndim == 4 and str(ds.get("PhotometricInterpretation", "")).strip() in _COLOUR_CODED:
-        ds.PhotometricInterpretation = "RGB"  # pydicom decoded the YCbCr data to RGB
     ts = ds.file_meta.TransferSyntaxUID
+    photometric = str(ds.get("PhotometricInterpretation", "")).strip()
+    if stored.ndim == 4 and photometric in _COLOUR_CODED:
+        # pydicom decoded YCbCr to RGB. Native and RLE data can carry YBR_FULL again (so the photometric
+        # interpretation is kept); the others are stored as RGB, which every lossless codec accepts.
+        if photometric == "YBR_FULL" and (not ts.is_compressed or ts == RLELossless) and encoding == "original":
+            arr = convert_color_space(arr, "RGB", "YBR_FULL")
+        else:
+            ds.PhotometricInterpretation = "RGB"
     try:
-        if not ts.is_compressed:
-            if "PlanarConfiguration" in ds:
-                ds.PlanarConfiguration = 0
+        if "PlanarConfiguration" in ds:
+            ds.PlanarConfiguration = 0  # we write interleaved samples
+        if encoding == "htj2k":
+            _encode_htj2k(ds, arr)
+        elif not ts.is_compressed:
             if int(ds.BitsAllocated) == 1:
                 ds.PixelData = pack_bits(arr)
             else:
@@ -157,15 +231,32 @@ def _store_pixels(ds: Dataset, stored: np.ndarray) -> None:
                 ds.file_meta.TransferSyntaxUID = ExplicitVRLittleEndian
             ds["PixelData"].VR = "OB" if int(ds.BitsAllocated) <= 8 else "OW"
         else:
+            # Lossless re-encode: the original syntax where pydicom has an encoder, else JPEG 2000 lossless.
             target = ts if ts in _REENCODE_AS_IS else JPEG2000Lossless
-            if "PlanarConfiguration" in ds:
-                ds.PlanarConfiguration = 0
             ds.compress(target, arr, generate_instance_uid=False)
     except StageError:
         raise
     except Exception as exc:  # noqa: BLE001 - encoders raise many types
         raise StageError("encode", f"redacted pixels could not be re-encoded as {ts.name} "
                                    f"({exc.__class__.__name__})") from None
+
+
+HTJ2K_LOSSLESS = "1.2.840.10008.1.2.4.201"
+
+
+def _encode_htj2k(ds: Dataset, arr: np.ndarray) -> None:
+    """HTJ2K lossless (OpenJPH through imagecodecs), one codestream per frame, encapsulated."""
+    import imagecodecs  # optional output codec
+    from pydicom.encaps import encapsulate
+    from pydicom.uid import UID
+
+    frames = arr if int(ds.get("NumberOfFrames", 1) or 1) > 1 else arr[np.newaxis]
+    ds.PixelData = encapsulate([imagecodecs.htj2k_encode(np.ascontiguousarray(f)) for f in frames])
+    ds["PixelData"].VR = "OB"
+    ds["PixelData"].is_undefined_length = True
+    ds.file_meta.TransferSyntaxUID = UID(HTJ2K_LOSSLESS)
+    if "LossyImageCompression" not in ds:
+        ds.LossyImageCompression = "00"
 
 
 def write_dicom(ds: Dataset) -> bytes:

@@ -11,8 +11,14 @@ class Region:
     """A text region in frame coordinates: four (x, y) corners, clockwise from top-left."""
 
     quad: tuple[tuple[float, float], ...]
-    score: float
-    text: str = ""
+    score: float  # detection confidence
+    text: str = ""  # recognised text, when the engine reads as well as detects
+    text_score: float = 0.0  # recognition confidence
+
+    def short_side(self) -> float:
+        """Height of the rotated text box (its shorter side): the text's size, whatever its angle."""
+        pts = np.asarray(self.quad, dtype=np.float64)
+        return float(min(np.linalg.norm(pts[0] - pts[1]), np.linalg.norm(pts[1] - pts[2])))
 
     def cover(self, width: int, height: int, margin: float = 0.15, min_margin: int = 2) -> tuple[int, int, int, int]:
         """Axis-aligned box (x0, y0, x1, y1), exclusive, holding the quad plus a margin.

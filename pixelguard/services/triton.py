@@ -23,7 +23,7 @@ PYTRITON_VERSION = "0.7.0"
 # Pinned so a rebuilt venv matches the one tests passed on; bump both here and the marker follows.
 # opencv-python-headless < 4.11 is the last line built against numpy 1.x, which nvidia-pytriton pins.
 SERVER_REQUIREMENTS = (f"nvidia-pytriton=={PYTRITON_VERSION}", "onnxruntime==1.32.0",
-                       "opencv-python-headless==4.10.0.84")
+                       "opencv-python-headless==4.10.0.84", "tesserocr==2.13.0")
 BACKEND_FILES = ("libtriton_python.so", "triton_python_backend_utils.py", "triton_python_backend_stub")
 DEFAULT_MODEL_REPOSITORY = REPO_ROOT / "deploy" / "triton" / "models"
 SHM_PREFIX = "triton_python_backend_shm_region_"

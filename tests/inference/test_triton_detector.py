@@ -58,3 +58,51 @@ def test_server_down_raises_engine_unavailable() -> None:
     with pytest.raises(EngineUnavailable) as info:
         detector.detect([np.zeros((32, 32, 3), np.uint8)])
     assert "did not answer" in str(info.value)
+
+
+def test_ocr_ensemble_reads_like_the_in_process_engine(remote: TritonDetector) -> None:
+    """Detector -> angle classifier -> recogniser -> Tesseract, all served by Triton (BLS ensemble)."""
+    from pixelguard.core.phi import header_terms, matches
+
+    frames = _frames()[:3]
+    served = remote.ocr(frames)
+    local = LocalDetector().ocr(frames)
+    assert [[r.text for r in f] for f in served] == [[r.text for r in f] for f in local]
+    import pydicom
+
+    ds = pydicom.dcmread(io.BytesIO(text_dicom(FakePatient())))
+    terms = header_terms(ds)
+    for frame_regions in served:  # every rendering carries the fake patient's banner, read back
+        assert any(matches(r.text, terms) for r in frame_regions), [r.text for r in frame_regions]
+
+
+def test_multiframe_ultrasound_is_redacted_on_every_frame_through_triton(remote: TritonDetector, tmp_path) -> None:
+    import pydicom
+    from pydicom.data import get_testdata_file
+
+    from pixelguard.core import profile
+    from pixelguard.core.keys import Derivations
+    from pixelguard.core.pipeline import process
+    from pixelguard.core.record import Status
+    from pixelguard.keyservice.local import LocalKeyService
+
+    source = get_testdata_file("examples_ybr_color.dcm")  # 30-frame cine, labels burned into every frame
+    before = pydicom.dcmread(source)
+    frames_before = render_dicom(before, dicom_stored_frames(before))
+    assert all(remote.detect(frames_before)), "every frame carries burned-in text to begin with"
+
+    derive = Derivations(LocalKeyService.open(tmp_path / "key.json").hmac)
+    outcome = process("in-us", open(source, "rb").read(), profile.load("basic"), derive, remote)
+    assert outcome.status is not Status.ERROR, outcome.reason
+    after = pydicom.dcmread(io.BytesIO(outcome.output_bytes))
+    assert int(after.NumberOfFrames) == 30 and (after.Rows, after.Columns) == (before.Rows, before.Columns)
+    frames_after = render_dicom(after, dicom_stored_frames(after))
+    found_before = remote.ocr(frames_before)
+    for index, regions in enumerate(found_before):  # every label found before is black in every frame
+        for region in regions:
+            x0, y0, x1, y1 = region.cover(before.Columns, before.Rows, margin=0, min_margin=0)
+            assert frames_after[index][y0:y1, x0:x1].max() == 0, (index, region.text)
+    # The anatomy is not blacked out: the sector keeps most of its signal.
+    sector = (slice(60, 200), slice(100, 220))
+    assert frames_after[0][sector].mean() > 0.8 * frames_before[0][sector].mean()
+    assert outcome.stats["text_regions"] >= 30

@@ -1,0 +1,24 @@
+"""Shared set-up for the Triton Python-backend models in deploy/triton/models (imported by their model.py).
+
+Runs inside Triton's stub with the server venv: numpy, onnxruntime, OpenCV, tesserocr only.
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+
+def parameters(args: dict) -> dict[str, str]:
+    config = json.loads(args["model_config"])
+    return {k: v["string_value"] for k, v in config.get("parameters", {}).items()}
+
+
+def session(args: dict, model_dir: Path):  # noqa: ANN201 - an onnxruntime.InferenceSession
+    import onnxruntime as ort
+
+    params = parameters(args)
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = int(params.get("intra_op_threads", "1"))
+    options.log_severity_level = 3
+    return ort.InferenceSession(str(model_dir / params.get("onnx_file", "model.onnx")), options,
+                                providers=[params.get("onnx_provider", "CPUExecutionProvider")])
