@@ -27,6 +27,10 @@ table's ``stdCompIOD`` column, since we hold no per-IOD Type tables: an attribut
 composite IOD (``N``) has no Type to honour, so it is removed (X); one that is used (``Y``) is kept present
 with no original value left: any combination holding D becomes D, X/Z becomes Z; X/Z/U* always becomes U
 (the sequence is kept and the UIDs inside remapped, the rest of its items cleaned by their own rows).
+Public attributes the table does not list are kept (``public_not_in_table: keep``) or removed
+(``remove``), with one exception under ``keep``: a UI attribute that names an instance rather than a class or
+transfer syntax (e.g. MultiFrameSourceSOPInstanceUID, TargetFrameOfReferenceUID) is remapped like U unless
+Retain UIDs is on, since a reference left unmapped would both leak the original UID and break the link.
 When two options disagree on one attribute, C (clean or shift) beats K (keep), which beats the basic code:
 e.g. Retain Device Identity + Modified Dates shift the calibration dates rather than keeping them.
 """
@@ -36,7 +40,7 @@ import json
 import os
 import re
 from dataclasses import dataclass, field
-from functools import lru_cache
+from functools import cached_property, lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -130,6 +134,11 @@ class Profile:
         return "rtnLongModifDatesOpt" in self.options
 
     @property
+    def remaps_unlisted_uids(self) -> bool:
+        """Public instance UIDs the table does not list follow U unless UIDs are retained."""
+        return "rtnUIDsOpt" not in self.options and self.public_not_in_table == "keep"
+
+    @cached_property
     def cleans_text(self) -> bool:
         return any(a in ("C", "G") for a in self.actions.values()) or \
             any(a in ("C", "G") for a in self.repeating.values())

@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import struct
 from collections.abc import Callable
+from functools import lru_cache
 
+from pydicom.datadict import DicomDictionary
 from pydicom.dataelem import DataElement
 from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.multival import MultiValue
@@ -133,6 +135,10 @@ class _Context:
         self._offset: int | None = None
         self._patient_key = patient_id
         self.terms: PhiTerms | None = None
+        meta = getattr(ds, "file_meta", None)
+        syntax = meta.get("TransferSyntaxUID") if meta is not None else None
+        # Raw implicit VR elements may stay raw only if the output is implicit VR too (see _apply_raw).
+        self.implicit = bool(syntax is not None and syntax.is_implicit_VR and ds.original_encoding[0] is True)
         if profile.cleans_text:
             self.terms = PhiTerms()
             _gather_terms(ds, profile, self.terms, 0)
@@ -204,7 +210,10 @@ def _scrub_level(ds: Dataset, ctx: _Context, path: tuple, depth: int, clean_mode
             if profile.public_not_in_table == "remove":
                 del ds[tag]
                 continue
-            action = "T" if clean_mode else "K"  # T: kept, its free text cleaned
+            # W: an instance-like UID the table does not list (e.g. MultiFrameSourceSOPInstanceUID)
+            # is remapped like the listed ones, so references stay consistent; T: kept, free text cleaned.
+            action = "W" if _unlisted_instance_uid(int(tag)) and profile.remaps_unlisted_uids else \
+                "T" if clean_mode else "K"
         _apply(ds, tag, action, ctx, path, depth, clean_mode)
     for key, tag in creators.items():
         if (key >> 8, key & 0xFF) not in kept_blocks:
@@ -248,14 +257,9 @@ def _apply(ds: Dataset, tag: int, action: str, ctx: _Context, path: tuple, depth
     if action == "X":
         del ds[tag]
         return
-    if action == "K" and not (tag == _PATIENT_AGE and ctx.profile.max_age_years):
-        raw = ds._dict[tag]
-        if not isinstance(raw, DataElement) and getattr(raw, "VR", None) not in (None, "SQ", "UN"):
-            # Kept as read (explicit VR): never converted, so the original bytes pass through untouched.
-            # Implicit VR and UN elements are converted: the dictionary may reveal a sequence to recurse
-            # into (a UN-encoded SQ is common after a trip through an older PACS), and the writer needs
-            # the VR.
-            return
+    raw = ds._dict[tag]
+    if not isinstance(raw, DataElement) and _apply_raw(ds, tag, raw, action, ctx):
+        return
     try:
         elem = ds[tag]  # converts the raw element; malformed values raise here
         if elem.VR == "SQ":
@@ -269,6 +273,53 @@ def _apply(ds: Dataset, tag: int, action: str, ctx: _Context, path: tuple, depth
     except Exception:  # noqa: BLE001 - a wrong VR or undecodable value: drop it rather than keep PHI
         ctx.unreadable.add(int(tag))
         del ds[tag]
+
+
+def _apply_raw(ds: Dataset, tag: int, raw: object, action: str, ctx: _Context) -> bool:
+    """Apply K, Z, D and U to a not-yet-converted element without pydicom's conversion; False to fall back.
+
+    Kept elements stay raw, so their original bytes pass through untouched. Sequences and UN are always
+    converted: the dictionary may reveal a sequence to recurse into (a UN-encoded SQ is common after a trip
+    through an older PACS). Implicit VR elements are kept raw only when the output stays implicit VR
+    (the writer needs no VR then).
+    """
+    vr = getattr(raw, "VR", None)
+    if vr is None:
+        if not ctx.implicit:
+            return False
+        vr = _dictionary_vr(tag)
+    if vr is None or vr in ("SQ", "UN") or " " in vr:
+        return False
+    if action == "K":
+        return not (tag == _PATIENT_AGE and ctx.profile.max_age_years)
+    if action == "Z":
+        ds._dict[tag] = DataElement(tag, vr, b"" if vr in _BINARY_VRS else None)
+        return True
+    if action == "D" and vr != "UI":
+        ds._dict[tag] = DataElement(tag, vr, _DUMMY.get(vr, _DUMMY_TEXT))
+        return True
+    if action in ("U", "D", "W") and vr == "UI":
+        value = raw.value  # type: ignore[attr-defined]
+        if not isinstance(value, bytes):
+            return False
+        try:
+            text = value.decode("ascii")
+        except UnicodeDecodeError:
+            return False  # conversion decides: removed as unreadable
+        keep_standard = action == "W"
+        parts = []
+        for part in text.split("\\"):
+            part = part.strip("\x00 ")
+            parts.append(part if not part or keep_standard and part.startswith(_DICOM_ROOT) else ctx.derive.uid(part))
+        ds._dict[tag] = DataElement(tag, "UI", parts[0] if len(parts) == 1 else parts)
+        return True
+    return False
+
+
+@lru_cache(maxsize=4096)
+def _dictionary_vr(tag: int) -> str | None:
+    entry = DicomDictionary.get(tag)
+    return entry[0] if entry is not None else None
 
 
 def _apply_sequence(elem: DataElement, action: str, ctx: _Context, path: tuple, depth: int,
@@ -298,6 +349,9 @@ def _apply_value(elem: DataElement, action: str, ctx: _Context) -> None:
             elem.value = _DUMMY.get(vr, _DUMMY_TEXT)
     elif action == "D":
         elem.value = _DUMMY.get(vr, _DUMMY_TEXT)
+    elif action == "W":
+        if vr == "UI":
+            elem.value = _remap_uids(elem.value, lambda v: v if v.startswith(_DICOM_ROOT) else ctx.derive.uid(v))
     elif action == "S" or (action == "C" and vr in ("DA", "DT", "TM")):
         _shift(elem, ctx)
     elif action in ("C", "G", "T"):
@@ -343,6 +397,19 @@ def _clean(elem: DataElement, ctx: _Context) -> None:
         elem.value = terms.clean(str(value))
 
 
+_DICOM_ROOT = "1.2.840.10008."  # registered DICOM UIDs (classes, transfer syntaxes): never identifying
+
+
+@lru_cache(maxsize=4096)
+def _unlisted_instance_uid(tag: int) -> bool:
+    """A public UI attribute that names an instance (not a class or transfer syntax); see the W action."""
+    entry = DicomDictionary.get(tag)
+    if entry is None or entry[0] != "UI":
+        return False
+    keyword = entry[4]
+    return not any(word in keyword for word in ("Class", "TransferSyntax"))
+
+
 def _remap_uids(value: object, uid: Callable[[str], str]) -> object:
     if value is None or value == "":
         return value
@@ -382,6 +449,8 @@ def _fix_file_meta(ds: Dataset, sop_instance_uid: str) -> None:
     meta.ImplementationVersionName = "PIXELGUARD"
     meta.MediaStorageSOPInstanceUID = sop_instance_uid
     ds.file_meta = meta
+    # The 128-byte preamble is free for any application's use (TIFF headers, vendor tags): never copy it.
+    ds.preamble = b"\x00" * 128
 
 
 # --- JPEG / PNG / NIfTI ----------------------------------------------------------------------------------
