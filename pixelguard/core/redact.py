@@ -24,6 +24,7 @@ from pydicom.uid import (
 )
 
 from . import phi
+from .pixel_rules import boxes_for
 from .pixels import decode_image, dicom_stored_frames, render_dicom, render_image
 from .record import Format, ObjectRecord, StageError
 from .regions import Region
@@ -81,10 +82,15 @@ def _redact_dicom(record: ObjectRecord, detector: Detector, settings: RedactionS
         return
     stored = dicom_stored_frames(ds)
     photometric = str(ds.get("PhotometricInterpretation", "MONOCHROME2")).strip()
+    fill = _fill_value(photometric, stored)
+    ruled = boxes_for(ds)
+    for x0, y0, x1, y1 in ruled:  # known fixed banners: filled on every frame, before OCR looks
+        stored[:, y0:y1, x0:x1] = fill
+    record.stats["rule_boxes"] = len(ruled)
     changed, problems, scores = _detect_and_fill(stored, lambda arr: render_dicom(ds, arr), detector,
-                                                 settings, _fill_value(photometric, stored))
+                                                 settings, fill)
     _score(record, scores, problems, settings)
-    if changed or ds.file_meta.TransferSyntaxUID == ExplicitVRBigEndian:
+    if changed or ruled or ds.file_meta.TransferSyntaxUID == ExplicitVRBigEndian:
         # Big endian is retired: outputs are written little endian, so the stored values are re-laid too.
         _store_pixels(ds, stored, settings.encoding)
     if not problems:

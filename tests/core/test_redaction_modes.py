@@ -129,3 +129,35 @@ def test_lossy_jpeg2000_is_stored_as_lossless_jpeg2000() -> None:
     _store_pixels(ds, frames)
     assert ds.file_meta.TransferSyntaxUID == "1.2.840.10008.1.2.4.90"
     assert np.array_equal(pydicom.dcmread(io.BytesIO(_bytes(ds))).pixel_array, frames[0])
+
+
+def test_pixel_rules_fill_known_banners_on_every_frame(basic, derive, detector, tmp_path) -> None:
+    from pixelguard.core import pixel_rules
+    from pixelguard.core.profile import ProfileError
+
+    rules = pixel_rules.load_rules()
+    assert {r.when[0] for r in rules} == {("Modality", "US")}
+    ds = pydicom.dcmread(pydicom_test_files() / "CT_small.dcm")
+    ds.Modality, ds.Manufacturer, ds.ManufacturerModelName = "US", "SIEMENS", "S2000"
+    assert pixel_rules.boxes_for(ds) == []  # 128x128 is not the rule's 1024x768
+    ds.Rows, ds.Columns = 768, 1024
+    assert pixel_rules.boxes_for(ds) == [(0, 0, 1024, 60)]
+
+    bad = tmp_path / "rules.yaml"
+    bad.write_text("rules:\n  - when: {Modallity: US}\n    boxes: [[0, 0, 10, 10]]\n")
+    with pytest.raises(ProfileError, match="unknown DICOM keyword 'Modallity'"):
+        pixel_rules.load_rules(bad)
+    bad.write_text("rules:\n  - when: {Modality: US}\n    boxes: [[10, 0, 5, 10]]\n")
+    with pytest.raises(ProfileError, match="x0 < x1"):
+        pixel_rules.load_rules(bad)
+
+
+def test_a_rule_box_is_filled_even_where_ocr_sees_nothing(basic, derive, detector) -> None:
+    import deid_data
+    from pathlib import Path
+
+    source = Path(deid_data.__file__).parent / "data" / "ultrasounds" / "RGB_IMAGE.dcm"
+    outcome = process("in-rule", source.read_bytes(), basic, derive, detector)
+    out = pydicom.dcmread(io.BytesIO(outcome.output_bytes))
+    assert outcome.stats["rule_boxes"] == 1
+    assert out.pixel_array[:60].max() == 0
