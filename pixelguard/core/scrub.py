@@ -80,17 +80,13 @@ def _scrub_dicom(record: ObjectRecord, profile: Profile, derive: Derivations) ->
     patient_id = scrub_dataset(ds, profile, derive, record)
     if patient_id:
         pseudonym = derive.pseudonym("PatientID", patient_id)
-        ds.PatientID = pseudonym
+        _put(ds, _PATIENT_ID, "LO", pseudonym)
         record.pseudonyms["PatientID"] = pseudonym
         record.crosswalk[f"PatientID:{patient_id}"] = pseudonym
-    ds.PatientIdentityRemoved = "YES"
-    applied = ("basic",) + profile.options
-    prefix = f"PixelGuard {profile.name}: "
-    ds.DeidentificationMethod = (prefix + "; ".join(CID_7050[name][1] for name in applied))[:64]
-    ds.DeidentificationMethodCodeSequence = Sequence([_code(*CID_7050[name]) for name in applied])
-    ds.LongitudinalTemporalInformationModified = (
-        "UNMODIFIED" if "rtnLongFullDatesOpt" in profile.options else
-        "MODIFIED" if "rtnLongModifDatesOpt" in profile.options else "REMOVED")
+    marks = _marks(profile)
+    for tag, vr, value in marks[0]:
+        _put(ds, tag, vr, value)
+    _put(ds, 0x00120064, "SQ", Sequence([_code(*code) for code in marks[1]]))  # DeidentificationMethodCodeSequence
     sop = _value_text(ds, "SOPInstanceUID")
     if not sop:
         raise StageError("corrupt", "DICOM object has no SOPInstanceUID to name its output by")
@@ -426,11 +422,35 @@ def _value_text(ds: Dataset, keyword: str) -> str:
     return str(value).strip() if value not in (None, "") else ""
 
 
+def _marks(profile: Profile) -> tuple[tuple[tuple[int, str, str], ...], tuple[tuple[str, str], ...]]:
+    return _marks_for(profile.name, profile.options)
+
+
+@lru_cache(maxsize=64)
+def _marks_for(name: str, options: tuple[str, ...]) -> tuple[tuple[tuple[int, str, str], ...],
+                                                            tuple[tuple[str, str], ...]]:
+    """The de-identification attributes a profile sets (PS3.15 E.1.1 / PS3.3 C.12.1), computed once."""
+    applied = ("basic",) + options
+    method = (f"PixelGuard {name}: " + "; ".join(CID_7050[option][1] for option in applied))[:64]
+    longitudinal = "UNMODIFIED" if "rtnLongFullDatesOpt" in options else \
+        "MODIFIED" if "rtnLongModifDatesOpt" in options else "REMOVED"
+    elements = ((0x00120062, "CS", "YES"),  # PatientIdentityRemoved
+                (0x00120063, "LO", method),  # DeidentificationMethod
+                (0x00280303, "CS", longitudinal))  # LongitudinalTemporalInformationModified
+    return elements, tuple(CID_7050[option] for option in applied)
+
+
+def _put(ds: Dataset, tag: int, vr: str, value: object) -> None:
+    """Set an element directly (pydicom's attribute path validates and looks up keywords on every call)."""
+    elem = DataElement(tag, vr, value)
+    ds._dict[elem.tag] = elem
+
+
 def _code(value: str, meaning: str) -> Dataset:
     item = Dataset()
-    item.CodeValue = value
-    item.CodingSchemeDesignator = "DCM"
-    item.CodeMeaning = meaning
+    _put(item, 0x00080100, "SH", value)  # CodeValue
+    _put(item, 0x00080102, "SH", "DCM")  # CodingSchemeDesignator
+    _put(item, 0x00080104, "LO", meaning)  # CodeMeaning
     return item
 
 
@@ -442,12 +462,14 @@ def _fix_file_meta(ds: Dataset, sop_instance_uid: str) -> None:
     for tag in list(meta.keys()):
         if tag not in (0x00020001, 0x00020002, 0x00020003, 0x00020010, 0x00020012, 0x00020013):
             del meta[tag]  # e.g. SourceApplicationEntityTitle, private meta information
-    meta.MediaStorageSOPClassUID = ds.get("SOPClassUID", UID("1.2.840.10008.5.1.4.1.1.7"))
+    if 0x00020001 not in meta:
+        _put(meta, 0x00020001, "OB", b"\x00\x01")  # FileMetaInformationVersion
+    _put(meta, 0x00020002, "UI", str(ds.get("SOPClassUID", "1.2.840.10008.5.1.4.1.1.7")))
+    _put(meta, 0x00020003, "UI", sop_instance_uid)
     # PS3.10: the implementation that wrote the file is us; the original writer's UID would otherwise
     # survive as a fingerprint of the source site's software.
-    meta.ImplementationClassUID = PYDICOM_IMPLEMENTATION_UID
-    meta.ImplementationVersionName = "PIXELGUARD"
-    meta.MediaStorageSOPInstanceUID = sop_instance_uid
+    _put(meta, 0x00020012, "UI", PYDICOM_IMPLEMENTATION_UID)
+    _put(meta, 0x00020013, "SH", "PIXELGUARD")
     ds.file_meta = meta
     # The 128-byte preamble is free for any application's use (TIFF headers, vendor tags): never copy it.
     ds.preamble = b"\x00" * 128
