@@ -243,6 +243,8 @@ def plan(index: int, seed: int = 0, **fixed: object) -> ObjectSpec:
     """
     rng = np.random.default_rng([seed, index, 7])
     script = fixed.get("script") or _pick(rng, SCRIPTS, (0.4, 0.2, 0.2, 0.2))
+    if "size" in fixed:
+        fixed["size_bucket"] = next(f"{a}-{b}" for a, b in SIZE_BUCKETS if a <= int(fixed["size"]) <= b)  # type: ignore[arg-type]
     bucket = fixed.get("size_bucket") or _pick(rng, tuple(f"{a}-{b}" for a, b in SIZE_BUCKETS), (0.15, 0.35, 0.3, 0.2))
     angle = fixed.get("angle") or _pick(rng, ANGLES, (0.5, 0.15, 0.15, 0.08, 0.12))
     polarity = fixed.get("polarity") or _pick(rng, POLARITIES, (0.65, 0.35))
@@ -364,18 +366,26 @@ def _display_values(ds: object, frame: np.ndarray, photometric: str, bits: tuple
     return (high, low) if photometric == "MONOCHROME1" else (low, high)
 
 
-def _place(rng: np.random.Generator, shape: tuple[int, int], size: tuple[int, int],
-           taken: list[tuple[int, int, int, int]], gap: int) -> tuple[int, int] | None:
-    rows, cols = shape
-    h, w = size
+def _place(rng: np.random.Generator, display: np.ndarray, strokes: np.ndarray,
+           taken: list[tuple[int, int, int, int]], gap: int, light: bool) -> tuple[int, int] | None:
+    """A free spot for the line; light text goes where the display is dark under its strokes.
+
+    Devices put light annotations on dark background; text laid over saturated bone would have no contrast
+    in the rendering and would not be the readable text the ground truth claims. Dark text brings its plate.
+    """
+    rows, cols = display.shape
+    h, w = strokes.shape
     edge = 4
     if h > rows - 2 * edge or w > cols - 2 * edge:
         return None
-    for _ in range(60):
+    for attempt in range(120):
         y = int(rng.integers(edge, rows - h - edge + 1))
         x = int(rng.integers(edge, cols - w - edge + 1))
-        if all(x + w + gap <= a or a2 + gap <= x or y + h + gap <= b or b2 + gap <= y for a, b, a2, b2 in taken):
-            return y, x
+        if not all(x + w + gap <= a or a2 + gap <= x or y + h + gap <= b or b2 + gap <= y for a, b, a2, b2 in taken):
+            continue
+        if light and attempt < 100 and (display[y:y + h, x:x + w][strokes] >= 150).mean() > 0.02:
+            continue
+        return y, x
     return None
 
 
@@ -403,6 +413,12 @@ def generate(index: int, seed: int = 0, **fixed: object) -> Sample:
         bits = (int(header.BitsAllocated), int(header.BitsStored), int(header.PixelRepresentation))
         dark, light = _display_values(header, frames[0], photometric, bits)
     text_value, plate_value = (light, None) if spec.polarity == "light" else (dark, light)
+    if colour:
+        display = frames[0].mean(axis=2)
+    elif spec.fmt != "dicom" or src.to_8bit:
+        display = frames[0]
+    else:
+        display = _render8(header, frames[0], photometric)
     lines: list[Line] = []
     taken: list[tuple[int, int, int, int]] = []
     rows, cols = frames.shape[1:3]
@@ -412,7 +428,7 @@ def generate(index: int, seed: int = 0, **fixed: object) -> Sample:
         while placed is None:
             strokes, plate, rect = _render_line(candidate, spec.script, spec.polarity == "dark")
             gap = max(8, candidate.size)
-            placed = _place(rng, (rows, cols), strokes.shape, taken, gap)
+            placed = _place(rng, display, strokes, taken, gap, spec.polarity == "light")
             if placed is None:
                 words = candidate.text.split(" ")
                 if len(words) > 1:
