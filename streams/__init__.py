@@ -1,1 +1,1 @@
-"""Placeholder package: filled by the streaming issue (topics, events, Faust agents)."""
+"""Streaming plumbing: the topic catalogue, versioned events, the object store and the run configuration."""

@@ -1,0 +1,86 @@
+"""The Faust app: one module creates it, declares the catalogue's topics and registers the agents.
+
+Faust never declares topics here (``topic_allow_declare=False``, no leader topic): ``ensure_topics``
+created them, with their partition counts, before the worker starts. Processing is at-least-once (see
+``agents/route.py`` for why the final hop is a Kafka transaction instead of Faust's exactly-once).
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import threading
+from concurrent.futures import ThreadPoolExecutor
+
+import faust
+
+from pixelguard.core.keys import Derivations
+from pixelguard.core.quiet import silence_value_echoes
+from streams.config import StreamConfig
+from streams.topics import ensure_topics, topic_name
+
+from . import parse, redact, scrub
+from .route import RouteHop
+from .runtime import Runtime
+from .stages import StageContext
+
+log = logging.getLogger("pixelguard.worker")
+
+
+def build_context(cfg: StreamConfig) -> StageContext:
+    keys = cfg.key_service()
+    return StageContext(derive=Derivations(keys.hmac), store=cfg.object_store(), detector=cfg.detector(),
+                        crosswalk=cfg.crosswalk_store(keys), retries=cfg.retries, backoff_s=cfg.backoff_s)
+
+
+def build_app(cfg: StreamConfig, ctx: StageContext | None = None) -> tuple[faust.App, RouteHop]:
+    silence_value_echoes()
+    ensure_topics(cfg.bootstrap, cfg.prefix, cfg.partitions)
+    ctx = ctx or build_context(cfg)
+    cfg.data_dir.mkdir(parents=True, exist_ok=True)
+    app = faust.App(
+        cfg.app_id, broker=f"kafka://{cfg.bootstrap}", store="memory://", autodiscover=False,
+        datadir=str(cfg.data_dir / cfg.worker_name), web_bind="127.0.0.1", web_port=cfg.web_port,
+        web_host="127.0.0.1", topic_allow_declare=False, topic_disable_leader=True,
+        processing_guarantee="at_least_once", consumer_auto_offset_reset="earliest",
+        broker_session_timeout=cfg.session_timeout_s, broker_heartbeat_interval=max(0.5, cfg.session_timeout_s / 4),
+        broker_commit_every=1, broker_commit_interval=0.5, stream_buffer_maxsize=16,
+        producer_acks=-1, producer_linger=0.005,
+    )
+    topics = {key: app.topic(topic_name(key, cfg.prefix), key_serializer="raw", value_serializer="raw",
+                             partitions=cfg.partitions, internal=False)
+              for key in ("ingest", "parsed", "scrubbed", "routing")}
+    rt = Runtime(ctx, topics, ThreadPoolExecutor(cfg.threads, thread_name_prefix="stage"), f"{cfg.app_id}")
+    parse.register(app, rt, cfg.concurrency)
+    scrub.register(app, rt, cfg.concurrency)
+    redact.register(app, rt, cfg.concurrency)
+    hop = RouteHop(cfg, ctx)
+
+    @app.task
+    async def start_route() -> None:
+        thread = threading.Thread(target=hop.run, name="route", daemon=True)
+        thread.start()
+        while thread.is_alive():
+            await asyncio.sleep(0.5)
+        if hop.failed is not None and not hop.stopping.is_set():
+            log.error("route hop failed; stopping the worker so it restarts clean")
+            os._exit(3)  # a supervisor (or the test) restarts it; the transaction state is in Kafka
+
+    @app.on_before_shutdown.connect
+    async def stop_route(_app, **_kwargs) -> None:  # noqa: ANN001
+        hop.stop()
+
+    return app, hop
+
+
+def run_worker(cfg: StreamConfig, loglevel: str = "warning") -> None:
+    """Run until SIGTERM/SIGINT (Faust's worker owns the signals and the event loop)."""
+    from pixelguard import telemetry  # noqa: PLC0415
+
+    telemetry.setup("pixelguard-worker")
+    app, _hop = build_app(cfg)
+    worker = faust.Worker(app, loglevel=loglevel, quiet=True, redirect_stdouts=False)
+    try:
+        worker.execute_from_commandline()
+    finally:
+        telemetry.shutdown()

@@ -1,0 +1,233 @@
+"""The streaming stages as plain functions: what each agent does to one event, with no Kafka in sight.
+
+Each step calls the same core stage functions the embedded runner calls (``parse``, ``scrub``, ``redact``,
+``route``, ``settings_for``); what differs is only where the object lives between stages: the object store,
+under a deterministic name (``staging/<stage>/<job>/<input_id><ext>``), so a redelivered event rewrites the
+same name. A step returns ``(topic_key, event)``: the next stage's topic, or ``routing`` with an error event
+(failures skip the remaining stages; only the route hop writes the final topics).
+"""
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+from pixelguard.core import profile as profiles
+from pixelguard.core.keys import Derivations
+from pixelguard.core.parse import parse
+from pixelguard.core.pipeline import RunOptions, route, settings_for
+from pixelguard.core.record import Finding, Format, ObjectRecord, StageError, Status
+from pixelguard.core.redact import redact, write_dicom
+from pixelguard.core.scrub import nifti_bytes, scrub
+from pixelguard.telemetry import metrics
+from pixelguard.telemetry.tracing import child_span
+from streams.events import ObjectEvent
+from streams.objectstore import ObjectNotFound, ObjectStore, StorageUnavailable
+
+T = TypeVar("T")
+
+
+class TransientExhausted(Exception):
+    def __init__(self, code: str, reason: str) -> None:
+        super().__init__(f"{code}: {reason}")
+        self.code = code
+        self.reason = reason
+
+
+def _transient_kinds() -> dict[type[BaseException], str]:
+    kinds: dict[type[BaseException], str] = {StorageUnavailable: "storage-unavailable"}
+    try:
+        from inference.base import EngineUnavailable  # noqa: PLC0415
+
+        kinds[EngineUnavailable] = "engine-unavailable"
+    except ImportError:  # pragma: no cover
+        pass
+    try:
+        from pixelguard.keyservice.vault import VaultUnavailable  # noqa: PLC0415
+
+        kinds[VaultUnavailable] = "keys-unavailable"
+    except ImportError:  # pragma: no cover
+        pass
+    try:
+        from pixelguard.crosswalk.kafka import CrosswalkError  # noqa: PLC0415
+
+        kinds[CrosswalkError] = "crosswalk-unavailable"
+    except ImportError:  # pragma: no cover
+        pass
+    return kinds
+
+
+TRANSIENT = _transient_kinds()
+
+
+@dataclass
+class StageContext:
+    """What every step needs; built once per worker process (see ``agents.app.build_context``)."""
+
+    derive: Derivations
+    store: ObjectStore
+    detector: Any  # core.redact.Detector (Triton client or in-process engine)
+    crosswalk: Any = None  # crosswalk store (None: not recorded)
+    retries: int = 3
+    backoff_s: float = 0.5
+    _profiles: dict[str, profiles.Profile] = field(default_factory=dict)
+
+    def profile(self, name: str) -> profiles.Profile:
+        if name not in self._profiles:
+            self._profiles[name] = profiles.load(name)
+        return self._profiles[name]
+
+    def retrying(self, stage: str, what: str, fn: Callable[[], T]) -> T:
+        """Call ``fn``; retry transient faults (Triton, Vault, storage, crosswalk) with exponential backoff."""
+        kinds = tuple(TRANSIENT)
+        for attempt in range(self.retries + 1):
+            try:
+                return fn()
+            except kinds as exc:
+                code = next(c for k, c in TRANSIENT.items() if isinstance(exc, k))
+                metrics.retried(stage, code)
+                if attempt == self.retries:
+                    raise TransientExhausted(code, f"{what} failed after {self.retries + 1} attempts") from None
+                time.sleep(self.backoff_s * (2 ** attempt))
+        raise AssertionError("unreachable")
+
+    def read(self, stage: str, uri: str) -> bytes:
+        with child_span("objectstore get", attrs={"pixelguard.stage": stage}):
+            return self.retrying(stage, "reading the object", lambda: self.store.get(uri))
+
+    def put(self, stage: str, name: str, data: bytes) -> str:
+        with child_span("objectstore put", attrs={"pixelguard.stage": stage, "pixelguard.bytes": len(data)}):
+            return self.retrying(stage, "writing the object", lambda: self.store.put(name, data))
+
+
+def error_event(event: ObjectEvent, code: str, reason: str, stage: str) -> tuple[str, ObjectEvent]:
+    return "routing", event.next("failed", status=Status.ERROR.value, error_code=code,
+                                 reason=f"{code}: {reason}", stats={**event.stats, "failed_stage": stage})
+
+
+def guarded(stage: str, step: Callable[[StageContext, ObjectEvent], tuple[str, ObjectEvent]]):
+    """Wrap a step so every failure becomes an error event with a reason that is safe to log."""
+
+    def run(ctx: StageContext, event: ObjectEvent) -> tuple[str, ObjectEvent]:
+        if event.status == Status.ERROR.value:  # failed upstream (or at submit): straight to routing
+            return "routing", event
+        started = time.perf_counter()
+        try:
+            return step(ctx, event)
+        except StageError as exc:
+            return error_event(event, exc.code, exc.reason, stage)
+        except ObjectNotFound:
+            return error_event(event, "not-found", "the submitted object is no longer in the object store", stage)
+        except TransientExhausted as exc:
+            return error_event(event, exc.code, exc.reason, stage)
+        except MemoryError:
+            return error_event(event, "oversized", "object does not fit in memory", stage)
+        except Exception as exc:  # noqa: BLE001 - the message may quote values, so drop it
+            return error_event(event, "internal", f"unexpected {exc.__class__.__name__} in {stage}", stage)
+        finally:
+            metrics.stage_duration(stage, time.perf_counter() - started, event.format)
+
+    run.__name__ = f"{stage}_step"
+    return run
+
+
+def _parse_step(ctx: StageContext, event: ObjectEvent) -> tuple[str, ObjectEvent]:
+    record = parse(event.input_id, ctx.read("parse", event.source_uri), ctx.derive)
+    return "parsed", event.next("parsed", key=record.routing_key, format=record.format.value,
+                                extension=record.format.extension, object_uri=event.source_uri)
+
+
+def scrubbed_bytes(record: ObjectRecord) -> bytes:
+    """The scrubbed object as bytes the next stage can parse again (pixels untouched)."""
+    if record.format is Format.DICOM:
+        return write_dicom(record.header)
+    if record.format is Format.NIFTI:
+        return nifti_bytes(record)
+    return record.output_bytes  # JPEG/PNG: the stripped file
+
+
+def _scrub_step(ctx: StageContext, event: ObjectEvent) -> tuple[str, ObjectEvent]:
+    record = parse(event.input_id, ctx.read("scrub", event.source_uri), ctx.derive)
+    scrub(record, ctx.profile(event.profile), ctx.derive)
+    uri = ctx.put("scrub", f"staging/scrubbed/{event.job_id}/{event.input_id}{event.extension}",
+                  scrubbed_bytes(record))
+    if ctx.crosswalk is not None:
+        from pixelguard.crosswalk.base import CrosswalkEntry  # noqa: PLC0415
+
+        # The output's final folder (clean or review) is decided later; its name is fixed now.
+        entry = CrosswalkEntry(event.input_id, event.job_id, event.source_uri,
+                               f"{record.output_id}{event.extension}", "scrubbed", record.pseudonyms,
+                               record.crosswalk)
+        with child_span("crosswalk append", attrs={"pixelguard.stage": "scrub"}):
+            ctx.retrying("scrub", "recording the crosswalk entry", lambda: ctx.crosswalk.append([entry]))
+    return "scrubbed", event.next("scrubbed", object_uri=uri, output_id=record.output_id,
+                                  findings=[{"stage": f.stage, "reason": f.reason} for f in record.findings],
+                                  stats={**event.stats, **_safe_stats(record.stats)})
+
+
+def restore(event: ObjectEvent, data: bytes, derive: Derivations) -> ObjectRecord:
+    """The scrubbed record again, from its staged bytes and the facts its event carried."""
+    record = parse(event.input_id, data, derive)
+    record.output_id = event.output_id
+    record.findings = [Finding(f["stage"], f["reason"]) for f in event.findings]
+    if record.format in (Format.JPEG, Format.PNG):
+        record.output_bytes = data  # redact works on the stripped file, as in the embedded pipeline
+    return record
+
+
+def _redact_step(ctx: StageContext, event: ObjectEvent) -> tuple[str, ObjectEvent]:
+    profile = ctx.profile(event.profile)
+    options = RunOptions(**event.options)
+    # PHI terms (phi mode and verification) come from the original header, read before scrub removes them;
+    # they stay in this process's memory.
+    original = parse(event.input_id, ctx.read("redact", event.source_uri), ctx.derive)
+    settings = settings_for(profile, original, options)
+    del original
+    record = restore(event, ctx.read("redact", event.object_uri), ctx.derive)
+    ctx.retrying("redact", "text detection", lambda: redact(record, ctx.detector, settings))
+    uri = ctx.put("redact", f"staging/redacted/{event.job_id}/{event.input_id}{event.extension}",
+                  record.output_bytes)
+    return "routing", event.next("redacted", object_uri=uri, confidence=record.confidence,
+                                 findings=[{"stage": f.stage, "reason": f.reason} for f in record.findings],
+                                 stats={**event.stats, **_safe_stats(record.stats)})
+
+
+def _safe_stats(stats: dict[str, Any]) -> dict[str, Any]:
+    """Counts and codes only travel in events."""
+    return {k: v for k, v in stats.items() if isinstance(v, int | float | bool) or
+            (isinstance(v, str) and len(v) <= 40 and v.replace("-", "").isalnum())}
+
+
+parse_step = guarded("parse", _parse_step)
+scrub_step = guarded("scrub", _scrub_step)
+redact_step = guarded("redact", _redact_step)
+
+
+def final_name(status: Status, event: ObjectEvent) -> str:
+    folder = "clean" if status is Status.CLEAN else "review"
+    return f"{folder}/{event.output_id}{event.extension}"
+
+
+def decide(ctx: StageContext, event: ObjectEvent) -> tuple[str, ObjectEvent]:
+    """The route step: the core's route() on the carried findings; publish the output under its final name.
+
+    Returns the final topic key (clean | review | errors) and the final event. The final name depends only
+    on the output id, so deciding the same event twice writes the same object once.
+    """
+    if event.status == Status.ERROR.value:
+        return "errors", event.next("errors", decided_by="route", object_uri="")
+    try:
+        record = ObjectRecord(event.input_id, Format(event.format), b"", 0,
+                              findings=[Finding(f["stage"], f["reason"]) for f in event.findings])
+        status, reason = route(record)
+        uri = ctx.retrying("route", "publishing the output",
+                           lambda: ctx.store.copy(event.object_uri, final_name(status, event)))
+    except ObjectNotFound:
+        _, failed = error_event(event, "not-found", "the redacted object is missing from the staging area", "route")
+        return "errors", failed.next("errors", decided_by="route")
+    except TransientExhausted as exc:
+        _, failed = error_event(event, exc.code, exc.reason, "route")
+        return "errors", failed.next("errors", decided_by="route")
+    topic = "clean" if status is Status.CLEAN else "review"
+    return topic, event.next(topic, status=status.value, reason=reason, object_uri=uri, decided_by="route")

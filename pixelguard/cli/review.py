@@ -1,0 +1,93 @@
+"""``pixelguard review list|show|approve|reject`` over the review topic.
+
+approve publishes the object to clean (its output moves to ``clean/``), reject publishes to errors with the
+reviewer's reason; both are audited first, and go to the partition the review event is on, so the route
+hop's dedupe sees the decision too.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+from streams.config import add_arguments, from_args
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    parser = sub.add_parser("review", help="objects waiting for a reviewer")
+    inner = parser.add_subparsers()
+    listing = inner.add_parser("list", help="pending reviews")
+    listing.add_argument("--job", default=None)
+    add_arguments(listing)
+    listing.set_defaults(handler=run_list)
+    for name, helptext in (("show", "one pending review"), ("approve", "publish to clean"),
+                           ("reject", "publish to errors with a reason")):
+        cmd = inner.add_parser(name, help=helptext)
+        cmd.add_argument("ident", metavar="OUTPUT_ID")
+        if name == "reject":
+            cmd.add_argument("--reason", required=True)
+        cmd.add_argument("--reviewer", default=None)
+        add_arguments(cmd)
+        cmd.set_defaults(handler=run_decision if name != "show" else run_show, approve=name == "approve")
+
+
+def _pending(cfg, ident: str):  # noqa: ANN001, ANN202
+    from streams.status import pending_reviews
+
+    for read in pending_reviews(cfg.bootstrap, cfg.prefix):
+        if ident in (read.event.output_id, read.event.input_id):
+            return read
+    return None
+
+
+def run_list(args: argparse.Namespace) -> int:
+    from streams.status import pending_reviews
+
+    cfg = from_args(args)
+    for read in pending_reviews(cfg.bootstrap, cfg.prefix, args.job):
+        e = read.event
+        print(f"{e.output_id}\t{e.input_id}\t{e.job_id}\t{e.format}\t{e.confidence}\t{e.reason}")
+    return 0
+
+
+def run_show(args: argparse.Namespace) -> int:
+    cfg = from_args(args)
+    read = _pending(cfg, args.ident)
+    if read is None:
+        print(f"pixelguard: no pending review for {args.ident}", file=sys.stderr)
+        return 1
+    print(json.dumps(json.loads(read.event.to_bytes()), indent=2))
+    return 0
+
+
+def run_decision(args: argparse.Namespace) -> int:
+    from pixelguard.audit import AuditLog, JsonlAuditSink, KafkaAuditSink, default_audit_file, local_actor, record_audit
+    from streams.status import check_reason, decision_event
+    from streams.submit import idempotent_producer
+    from streams.topics import topic_name
+
+    cfg = from_args(args)
+    reason = check_reason(args.reason) if not args.approve else ""
+    read = _pending(cfg, args.ident)
+    if read is None:
+        print(f"pixelguard: no pending review for {args.ident}", file=sys.stderr)
+        return 1
+    actor = args.reviewer or local_actor()
+    event = read.event
+    audit = AuditLog([JsonlAuditSink(default_audit_file()), KafkaAuditSink(cfg.bootstrap, topic_name("audit", cfg.prefix))])
+    record_audit("review.decision", "ok", actor=actor, job_id=event.job_id, log=audit,
+                 targets={"input_id": event.input_id, "output_id": event.output_id},
+                 detail={"decision": "approve" if args.approve else "reject"})
+    uri = ""
+    if args.approve:
+        uri = cfg.object_store().copy(event.object_uri, f"clean/{event.output_id}{event.extension}")
+    decided = decision_event(event, args.approve, actor.replace(" ", "_"), reason, uri)
+    producer = idempotent_producer(cfg.bootstrap)
+    producer.produce(topic_name(decided.stage, cfg.prefix), key=(decided.key or decided.input_id).encode(),
+                     value=decided.to_bytes(), partition=read.partition,
+                     headers=[(k, v.encode()) for k, v in event.trace.items()])
+    if producer.flush(30):
+        print("pixelguard: the decision was not acknowledged by Kafka; run it again", file=sys.stderr)
+        return 1
+    print(f"{event.output_id}: {'approved -> clean' if args.approve else 'rejected -> errors'}")
+    return 0

@@ -1,0 +1,49 @@
+"""Read whole topics (read_committed, beginning to end): what review, job status, trace and tests use."""
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, TopicPartition
+
+from .events import ObjectEvent, PoisonEvent
+
+
+@dataclass(frozen=True)
+class Read:
+    topic: str
+    partition: int
+    offset: int
+    headers: dict[str, str]
+    event: ObjectEvent | None  # None: not an event of ours (poison), kept so counts stay honest
+
+
+def scan(bootstrap: str, topics: list[str], timeout_s: float = 60.0) -> Iterator[Read]:
+    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": f"pixelguard-reader-{uuid.uuid4().hex[:8]}",
+                         "isolation.level": "read_committed", "enable.auto.commit": False,
+                         "enable.partition.eof": True})
+    try:
+        meta = consumer.list_topics(timeout=timeout_s).topics
+        tps = [TopicPartition(t, p, OFFSET_BEGINNING) for t in topics if t in meta for p in meta[t].partitions]
+        if not tps:
+            return
+        consumer.assign(tps)
+        remaining = {(tp.topic, tp.partition) for tp in tps}
+        while remaining:
+            batch = consumer.consume(num_messages=500, timeout=timeout_s)
+            if not batch:
+                raise TimeoutError(f"no answer from Kafka within {timeout_s:.0f}s while reading {topics}")
+            for msg in batch:
+                if msg.error():
+                    if msg.error().code() == KafkaError._PARTITION_EOF:
+                        remaining.discard((msg.topic(), msg.partition()))
+                    continue
+                headers = {k: (v or b"").decode("latin-1") for k, v in (msg.headers() or [])}
+                try:
+                    event: ObjectEvent | None = ObjectEvent.from_bytes(msg.value())
+                except PoisonEvent:
+                    event = None
+                yield Read(msg.topic(), msg.partition(), msg.offset(), headers, event)
+    finally:
+        consumer.close()

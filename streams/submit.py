@@ -1,0 +1,117 @@
+"""Submitting objects: copy each into the object store under its opaque id, publish one ingest event each.
+
+The feed's path never leaves this process: the store name is ``ingest/<job>/<input_id>`` (input_id is an
+HMAC of the path), and the event carries only that URI. Inputs that cannot be read become ingest events
+with an error (so they are accounted for in ``errors``), as in the embedded runner.
+"""
+from __future__ import annotations
+
+import io
+import os
+import uuid
+from dataclasses import dataclass, field
+
+from confluent_kafka import Producer
+from opentelemetry.trace import SpanKind
+
+from pixelguard.core.formats import sniff
+from pixelguard.core.keys import Derivations
+from pixelguard.core.parse import MAX_OBJECT_BYTES
+from pixelguard.core.record import Format, StageError
+from pixelguard.embedded import discover
+from pixelguard.telemetry.tracing import (
+    child_span,
+    event_attributes,
+    inject,
+    kafka_headers,
+    messaging_attributes,
+    set_attributes,
+)
+
+from .events import ObjectEvent, now_iso
+from .objectstore import ObjectStore
+from .topics import topic_name
+
+
+@dataclass
+class SubmitResult:
+    job_id: str
+    submitted: int = 0
+    flagged: int = 0  # published with an error found at submit (unreadable, loops, ...)
+    failed: int = 0  # not acknowledged by Kafka: NOT submitted; resubmit them
+    input_ids: list[str] = field(default_factory=list)
+    trace_ids: dict[str, str] = field(default_factory=dict)
+
+
+def routing_key(data: bytes, derive: Derivations) -> str:
+    """The same key the parse stage derives: remapped StudyInstanceUID for DICOM, keyed content id otherwise."""
+    try:
+        if sniff(data) is Format.DICOM:
+            import pydicom  # noqa: PLC0415
+
+            ds = pydicom.dcmread(io.BytesIO(data), force=True, stop_before_pixels=True,
+                                 specific_tags=["StudyInstanceUID"])
+            study = str(ds.get("StudyInstanceUID", "") or "").strip()
+            if study:
+                return derive.uid(study)
+    except (StageError, Exception):  # noqa: BLE001 - a bad object is keyed by content; parse reports it
+        pass
+    return derive.content_id(data)
+
+
+def idempotent_producer(bootstrap: str) -> Producer:
+    return Producer({"bootstrap.servers": bootstrap, "enable.idempotence": True, "acks": "all",
+                     "linger.ms": 5})  # no lz4: aiokafka (Faust) cannot read it without extras
+
+
+def submit(paths: list[str], *, bootstrap: str, prefix: str, store: ObjectStore, derive: Derivations,
+           profile: str, job_id: str | None = None, options: dict[str, str] | None = None,
+           timeout_s: float = 60.0) -> SubmitResult:
+    result = SubmitResult(job_id or "job-" + uuid.uuid4().hex[:12])
+    topic = topic_name("ingest", prefix)
+    producer = idempotent_producer(bootstrap)
+    acked: dict[str, bool] = {}
+
+    for item in discover(paths):
+        input_id = derive.input_id(item.path)
+        event = ObjectEvent(job_id=result.job_id, input_id=input_id, profile=profile, submitted_at=now_iso(),
+                            stage="ingest", options=dict(options or {}))
+        with child_span(f"send {topic}", kind=SpanKind.PRODUCER,
+                        attrs=messaging_attributes("send", topic)) as span:
+            problem = item.problem
+            if problem is None:
+                try:
+                    size = os.stat(item.path).st_size
+                    if size > MAX_OBJECT_BYTES:
+                        problem = ("oversized", f"object is {size} bytes; the limit is {MAX_OBJECT_BYTES}")
+                    else:
+                        with open(item.path, "rb") as handle:
+                            data = handle.read()
+                        uri = store.put(f"ingest/{result.job_id}/{input_id}", data)
+                        event = event.next("ingest", source_uri=uri, object_uri=uri, key=routing_key(data, derive))
+                except PermissionError:
+                    problem = ("unreadable", "permission denied")
+                except OSError as exc:
+                    problem = ("unreadable", f"read failed ({exc.__class__.__name__})")
+            if problem is not None:
+                event = event.next("ingest", status="error", error_code=problem[0],
+                                   reason=f"{problem[0]}: {problem[1]}", key=input_id)
+                result.flagged += 1
+            set_attributes(span, event_attributes(event))
+            carrier = inject()
+            event = event.next("ingest", trace=carrier)
+            result.trace_ids[input_id] = span.get_span_context().trace_id.to_bytes(16, "big").hex()
+        while True:
+            try:
+                producer.produce(topic, key=event.key.encode(), value=event.to_bytes(),
+                                 headers=kafka_headers(carrier),
+                                 on_delivery=lambda err, _msg, i=input_id: acked.__setitem__(i, err is None))
+                break
+            except BufferError:
+                producer.poll(0.1)
+        producer.poll(0)
+        result.input_ids.append(input_id)
+    producer.flush(timeout_s)
+    result.submitted = sum(1 for i in result.input_ids if acked.get(i))
+    result.failed = len(result.input_ids) - result.submitted
+    return result

@@ -1,0 +1,97 @@
+"""The streaming steps run the same core stages as the embedded pipeline: same outputs, same decisions."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from agents.stages import StageContext, decide, parse_step, redact_step, scrub_step
+from pixelguard.core import profile as profiles
+from pixelguard.core.pipeline import process
+from pixelguard.samples import FakePatient, text_dicom, text_jpeg, text_nifti, text_png
+from streams.events import ObjectEvent, PoisonEvent, now_iso
+from streams.objectstore import FileObjectStore
+
+
+def run_steps(ctx: StageContext, event: ObjectEvent) -> tuple[str, ObjectEvent]:
+    topic, event = parse_step(ctx, event)
+    if topic == "parsed":
+        topic, event = scrub_step(ctx, event)
+    if topic == "scrubbed":
+        topic, event = redact_step(ctx, event)
+    return decide(ctx, event)
+
+
+def submitted(store: FileObjectStore, derive, name: str, data: bytes) -> ObjectEvent:
+    input_id = derive.input_id(f"/feed/{name}")
+    uri = store.put(f"ingest/job-t/{input_id}", data)
+    return ObjectEvent(job_id="job-t", input_id=input_id, profile="basic", submitted_at=now_iso(), stage="ingest",
+                       source_uri=uri, object_uri=uri)
+
+
+@pytest.mark.parametrize("kind", ["dicom", "dicom-rle", "png", "jpeg", "nifti", "truncated", "garbage"])
+def test_steps_match_embedded_process(kind: str, tmp_path: Path, stream_derive, local_detector) -> None:
+    patient = FakePatient()
+    data = {
+        "dicom": lambda: text_dicom(patient),
+        "dicom-rle": lambda: text_dicom(patient, "1.2.840.10008.1.2.5"),
+        "png": lambda: text_png(patient),
+        "jpeg": lambda: text_jpeg(patient),
+        "nifti": lambda: text_nifti(patient),
+        "truncated": lambda: text_dicom(patient)[:3000],
+        "garbage": lambda: b"not an image at all" * 10,
+    }[kind]()
+    store = FileObjectStore(tmp_path / "store")
+    ctx = StageContext(stream_derive, store, local_detector)
+    event = submitted(store, stream_derive, kind, data)
+    topic, final = run_steps(ctx, event)
+    expected = process(event.input_id, data, profiles.load("basic"), stream_derive, local_detector)
+    assert final.status == expected.status.value, (final.reason, expected.reason)
+    assert final.reason == expected.reason
+    assert topic == {"clean": "clean", "review": "review", "error": "errors"}[expected.status.value]
+    if expected.status.value != "error":
+        assert final.output_id == expected.output_id
+        assert store.get(final.object_uri) == expected.output_bytes
+        assert final.object_uri.endswith(f"/{topic}/{expected.output_id}{expected.extension}")
+    # Events carry no PHI: not the name, the ID, the birth date.
+    body = final.to_bytes().decode()
+    for value in (patient.name, patient.patient_id, patient.birth_date, "DOE", "JOHN"):
+        assert value not in body
+
+
+def test_redelivery_writes_the_same_output_name(tmp_path: Path, stream_derive, local_detector) -> None:
+    store = FileObjectStore(tmp_path / "store")
+    ctx = StageContext(stream_derive, store, local_detector)
+    event = submitted(store, stream_derive, "a", text_png(FakePatient()))
+    first = run_steps(ctx, event)[1]
+    second = run_steps(ctx, event)[1]
+    assert first.object_uri == second.object_uri
+    outputs = [p for p in (tmp_path / "store").rglob("*") if p.is_file() and p.parts[-2] in ("clean", "review")]
+    assert len(outputs) == 1
+
+
+def test_engine_unavailable_never_routes_clean(tmp_path: Path, stream_derive) -> None:
+    from inference.base import EngineUnavailable
+
+    class Down:
+        def detect(self, frames):
+            raise EngineUnavailable("Triton did not answer")
+
+        ocr = detect
+
+    store = FileObjectStore(tmp_path / "store")
+    ctx = StageContext(stream_derive, store, Down(), retries=1, backoff_s=0.01)
+    topic, final = run_steps(ctx, submitted(store, stream_derive, "b", text_dicom(FakePatient())))
+    assert topic == "errors" and final.error_code == "engine-unavailable"
+
+
+def test_poison_and_versions() -> None:
+    with pytest.raises(PoisonEvent):
+        ObjectEvent.from_bytes(b"\x00\x01")
+    with pytest.raises(PoisonEvent):
+        ObjectEvent.from_bytes(json.dumps({"v": 99, "job_id": "j"}).encode())
+    ok = ObjectEvent("j", "in-1", "basic", now_iso(), "ingest")
+    doc = json.loads(ok.to_bytes())
+    doc["added_later"] = 1
+    assert ObjectEvent.from_bytes(json.dumps(doc).encode()) == ok
