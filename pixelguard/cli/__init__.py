@@ -17,6 +17,11 @@ COMMAND_MODULES = [
     "pixelguard.cli.crosswalk",
     "pixelguard.cli.profiles",
     "pixelguard.cli.services",
+    "pixelguard.cli.submit",
+    "pixelguard.cli.worker",
+    "pixelguard.cli.review",
+    "pixelguard.cli.job",
+    "pixelguard.cli.trace",
 ]
 
 
