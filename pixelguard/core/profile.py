@@ -155,7 +155,17 @@ class Profile:
 
 
 def available() -> list[str]:
-    return sorted(p.stem for p in PROFILES_DIR.glob("*.yaml"))
+    """Stored de-identification profiles: the YAML files in profiles/ that name a table or extend one
+    (profiles/ also holds other data, e.g. pixel-rules.yaml)."""
+    return sorted(p.stem for p in PROFILES_DIR.glob("*.yaml") if _is_profile(p))
+
+
+def _is_profile(path: Path) -> bool:
+    try:
+        doc = yaml.safe_load(path.read_text())
+    except (OSError, yaml.YAMLError):
+        return True  # listed, so that loading it reports what is wrong
+    return isinstance(doc, dict) and ("table" in doc or "extends" in doc)
 
 
 @lru_cache(maxsize=32)

@@ -1,7 +1,14 @@
 """Scrub stage: apply the profile's metadata actions (pure: header + profile + keys -> new header).
 
-DICOM: every element is looked up in the profile compiled from PS3.15 Table E.1-1 and removed (X), emptied
-(Z), replaced by a dummy (D), kept (K), cleaned (C) or remapped (U); sequences are recursed to any depth.
+DICOM: every element is looked up in the profile compiled from PS3.15 Table E.1-1 (see profile.py for the
+actions and how combined codes resolve) and removed (X), emptied (Z), replaced by a dummy (D), kept (K),
+cleaned (C: free text loses every token matching a PHI value of the same header, see clean.py), shifted
+(S: dates move by the per-patient keyed offset, see dates.py), kept with review (G, overlays) or remapped
+(U: keyed-HMAC ``2.25.`` UIDs, so one input UID maps to one output UID in every run and process).
+Sequences are recursed to any depth. Private elements go, unless Retain Safe Private keeps those the TCIA
+knowledge base marks safe (matched by creator + group + offset along their path, see private.py).
+Kept elements are never converted, so their original bytes pass through; an element whose value cannot be
+read is removed and the object flagged for review, naming the tag only.
 JPEG/PNG/NIfTI: the metadata containers that can carry free text are removed or cleared; pixels untouched.
 """
 from __future__ import annotations
