@@ -274,3 +274,20 @@ def test_nifti_text_fields_and_extensions_are_cleared(derive) -> None:
     assert b"DOE" not in raw and b"MRN0042424" not in raw
     out = nib.Nifti1Image.from_bytes(raw)
     assert (out.get_fdata() == original_voxels).all() and len(out.header.extensions) == 0
+
+
+def test_clean_graphics_keeps_overlays_for_review_and_basic_removes_them(derive) -> None:
+    from pixelguard.core.record import Format, ObjectRecord
+
+    for name, kept in (("basic", False), ("clean-graphics", True)):
+        ds = _header()
+        ds.add_new(0x60003000, "OW", b"\x01\x00" * 32)  # Overlay Data
+        ds.add_new(0x60004000, "LT", "overlay drawn for DOE")  # Overlay Comments
+        record = ObjectRecord("in-o", Format.DICOM, b"", 0, header=ds)
+        scrub_dataset(ds, profiles.load(name), derive, record)
+        assert (0x60003000 in ds) is kept, name
+        if kept:
+            assert ds[0x60004000].value == "overlay drawn for XXXX"
+            assert any("overlay" in f.reason for f in record.findings)  # bitmaps are not OCRed: review
+        else:
+            assert 0x60004000 not in ds and not record.findings
