@@ -57,7 +57,8 @@ TARGETS = (
 @dataclass
 class ToolRun:
     name: str
-    seconds: float = 0.0  # inside the redaction call, summed
+    seconds: float = 0.0  # wall time inside the redaction call, summed
+    cpu_s: float = 0.0  # CPU time inside the redaction call (all threads and child processes), summed
     setup_s: float = 0.0
     objects: int = 0
     answered: int = 0  # objects the tool returned an output for: images/s counts these
@@ -70,6 +71,11 @@ class ToolRun:
     @property
     def rate(self) -> float:
         return self.answered / self.seconds if self.seconds else 0.0
+
+    @property
+    def cpu_rate(self) -> float:
+        """Objects per CPU second: steadier than wall time on a machine shared with other work."""
+        return self.answered / self.cpu_s if self.cpu_s else 0.0
 
     def recall(self, keep=lambda obj, entry: True) -> tuple[float, int]:
         picked = [gone for obj, entry, gone in self.lines if keep(obj, entry)]
@@ -143,9 +149,10 @@ def run_pixelguard(folder: Path, objects: list[dict], engine: str, triton_url: s
     out_dir.mkdir(parents=True, exist_ok=True)
     for number, obj in enumerate(objects):
         data = (folder / obj["file"]).read_bytes()
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         outcome = process(f"in-{number}", data, basic, derive, detector)
         run.seconds += time.perf_counter() - t0
+        run.cpu_s += time.process_time() - c0
         run.objects += 1
         run.answered += 1
         run.frames += obj["frames"]
@@ -218,6 +225,7 @@ def run_presidio(folder: Path, objects: list[dict], tesseract_config: str) -> To
             run.errors[obj["file"]] = item["error"]
         else:
             run.seconds += item["seconds"]
+            run.cpu_s += item["cpu_s"]
             run.answered += 1
             output = (work / item["output"]).read_bytes()
         score(run, folder, obj, output)
@@ -278,10 +286,11 @@ def print_misses(run: ToolRun, top: int = 12) -> None:
 
 
 def print_summary(runs: list[ToolRun], presidio_error: str | None) -> bool:
-    print("\nthroughput (objects per second inside the redaction call; set-up apart)")
+    print("\nthroughput (objects per second inside the redaction call, by wall time and by CPU time; set-up apart)")
     for run in runs:
-        print(f"  {run.name:<28} {run.rate:6.2f} images/s  ({run.answered}/{run.objects} objects answered, {run.frames} frames, "
-              f"{run.seconds:.1f}s; set-up {run.setup_s:.1f}s; {len(run.errors)} without a usable output)")
+        print(f"  {run.name:<28} {run.rate:6.2f} images/s wall, {run.cpu_rate:6.2f} per CPU-s  "
+              f"({run.answered}/{run.objects} objects answered, {run.frames} frames, {run.seconds:.1f}s wall, "
+              f"{run.cpu_s:.1f}s CPU; set-up {run.setup_s:.1f}s; {len(run.errors)} without a usable output)")
         if run.statuses:
             print(f"  {'':<28} routed: " + ", ".join(f"{k} {v}" for k, v in sorted(run.statuses.items())))
     for run in runs:
@@ -302,10 +311,11 @@ def print_summary(runs: list[ToolRun], presidio_error: str | None) -> bool:
     if len(runs) > 1:
         other = runs[1]
         ratio = pg.rate / other.rate if other.rate else float("nan")
+        cpu_ratio = pg.cpu_rate / other.cpu_rate if other.cpu_rate else float("nan")
         passed = ratio == ratio and ratio >= 5.0
         ok &= passed
         print(f"  {'PASS' if passed else 'FAIL'}  images/s vs presidio: {pg.rate:.2f} / {other.rate:.2f} = "
-              f"{ratio:.2f}x (target >= 5x)")
+              f"{ratio:.2f}x wall (target >= 5x); per CPU-s {cpu_ratio:.2f}x")
         higher = pg.recall()[0] > other.recall()[0]
         ok &= higher
         print(f"  {'PASS' if higher else 'FAIL'}  recall higher than presidio's: {_fmt(pg.recall()[0])} vs "
