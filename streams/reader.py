@@ -17,6 +17,7 @@ class Read:
     offset: int
     headers: dict[str, str]
     event: ObjectEvent | None  # None: not an event of ours (poison), kept so counts stay honest
+    timestamp_ms: int = 0
 
 
 def scan(bootstrap: str, topics: list[str], timeout_s: float = 60.0) -> Iterator[Read]:
@@ -44,6 +45,6 @@ def scan(bootstrap: str, topics: list[str], timeout_s: float = 60.0) -> Iterator
                     event: ObjectEvent | None = ObjectEvent.from_bytes(msg.value())
                 except PoisonEvent:
                     event = None
-                yield Read(msg.topic(), msg.partition(), msg.offset(), headers, event)
+                yield Read(msg.topic(), msg.partition(), msg.offset(), headers, event, msg.timestamp()[1])
     finally:
         consumer.close()

@@ -62,7 +62,7 @@ def make_corpus(root: Path, dicoms: int = 150, compressed: int = 16, images: int
     for k in range(compressed):
         p = patient(i); i += 1; corpus.patients.append(p)
         write(f"{p.name}_c{k}.dcm", text_dicom(p, RLELossless if k % 2 else JPEG2000Lossless))
-    for name in ("SC_rgb_rle_2frame.dcm", "SC_rgb_rle_16bit_2frame.dcm"):  # multi-frame, compressed
+    for name in ("SC_rgb_rle_2frame.dcm", "rtdose_rle.dcm"):  # multi-frame, compressed (distinct SOP UIDs)
         shutil.copy(pydicom_test_files() / name, root / f"multiframe_{name}")
         corpus.good += 1
     for k in range(images):
