@@ -44,7 +44,7 @@ class Corpus:
         return values
 
 
-def make_corpus(root: Path, dicoms: int = 150, compressed: int = 16, images: int = 8, niftis: int = 3,
+def make_corpus(root: Path, dicoms: int = 152, compressed: int = 16, images: int = 8, niftis: int = 3,
                 bad: int = 12) -> Corpus:
     from pydicom.uid import JPEG2000Lossless, RLELossless
 
