@@ -48,11 +48,14 @@ class RedactionSettings:
     passes: int = 2  # detect -> fill -> detect again -> fill -> verify
     phi_terms: tuple[str, ...] = ()  # normalised header PHI values (phi.header_terms), in memory only
     encoding: str = "original"  # original | htj2k: how redacted compressed pixel data is re-encoded
-    # The detector sometimes outlines anatomy (ultrasound speckle, bone edges) as a large text block.
-    # A region taller than this share of the frame is filled only when detected with high confidence;
-    # otherwise it is left for a reviewer, so a weak guess never blacks out the image.
+    # The detector sometimes outlines anatomy (ultrasound speckle, bone edges, small MR/CT upscaled) as a
+    # large, blob-shaped text block. A region taller than this share of the frame and less elongated than
+    # a line of text is filled only when it reads as text. One that does not read is anatomy when the
+    # detector was unsure of it too (below large_region_doubt_score): left alone; above, left in place for
+    # a reviewer. Elongated regions are treated as text whatever they read as: blurred lines stay removed.
     large_region_fraction: float = 0.12
-    large_region_min_score: float = 0.7
+    large_region_doubt_score: float = 0.75
+    text_line_aspect: float = 3.0
 
 
 def redact(record: ObjectRecord, detector: Detector, settings: RedactionSettings) -> ObjectRecord:
@@ -124,8 +127,8 @@ def _detect_and_fill(stored: np.ndarray, render, detector: Detector, settings: R
                      fill: float) -> tuple[bool, list[str], list[float]]:
     """Detect on renderings, fill covers in the stored frames, verify; returns (changed, problems, scores).
 
-    The first pass also reads the text, so a region that is found but cannot be read lowers the object's
-    confidence; later passes only need to find what is left.
+    Every pass reads what it finds, so a region that is found but cannot be read lowers the object's
+    confidence, and a large region is filled only when it reads as text.
     """
     scores: list[float] = []
     covers: list[tuple[int, tuple[int, int, int, int]]] = []
@@ -133,10 +136,10 @@ def _detect_and_fill(stored: np.ndarray, render, detector: Detector, settings: R
     height, width = stored.shape[1], stored.shape[2]
     for attempt in range(settings.passes):
         frames = render(stored)
-        found = _select(frames, detector, settings, read=attempt == 0)
+        found = _select(frames, detector, settings)
         found, doubtful = _split_doubtful(found, height, width, settings)
         if doubtful:
-            problems_seen.add(f"{doubtful} large low-confidence region(s) look like anatomy, not text: "
+            problems_seen.add(f"{doubtful} large region(s) found that do not read as text (anatomy?): "
                               "left in place for a reviewer")
         if not any(found):
             break
@@ -145,7 +148,7 @@ def _detect_and_fill(stored: np.ndarray, render, detector: Detector, settings: R
                 box = region.cover(width, height)
                 stored[index, box[1]:box[3], box[0]:box[2]] = fill
                 covers.append((index, box))
-                scores.append(min(region.score, region.text_score) if attempt == 0 else region.score)
+                scores.append(min(region.score, region.text_score))
     problems = sorted(problems_seen) + _verify(stored, render, detector, settings, covers)
     return bool(covers), problems, scores
 
@@ -155,18 +158,23 @@ def _split_doubtful(found: list[list[Region]], height: int, width: int,
     limit = settings.large_region_fraction * min(height, width)
     kept, doubtful = [], 0
     for regions in found:
-        keep = [r for r in regions if r.short_side() <= limit or r.score >= settings.large_region_min_score]
-        doubtful += len(regions) - len(keep)
+        keep = [r for r in regions if r.short_side() <= limit or r.aspect() >= settings.text_line_aspect
+                or _reads_as_text(r, settings)]
+        doubtful += sum(r.score >= settings.large_region_doubt_score for r in regions if r not in keep)
         kept.append(keep)
     return kept, doubtful
 
 
-def _select(frames: list[np.ndarray], detector: Detector, settings: RedactionSettings,
-            read: bool) -> list[list[Region]]:
+def _reads_as_text(region: Region, settings: RedactionSettings) -> bool:
+    characters = sum(ch.isalnum() for ch in region.text.split("\n")[0])
+    return characters >= 1 and region.text_score >= settings.review_threshold
+
+
+def _select(frames: list[np.ndarray], detector: Detector, settings: RedactionSettings) -> list[list[Region]]:
     """Regions to fill: every one in "all" mode; in "phi" mode only PHI values, dates and ID-like text."""
-    if settings.mode != "phi":
-        return detector.ocr(frames) if read else detector.detect(frames)
     found = detector.ocr(frames)
+    if settings.mode != "phi":
+        return found
     return [[r for r in regions if phi.matches(r.text, settings.phi_terms) or phi.looks_like_phi(r.text)
              or r.text_score < settings.review_threshold]  # unreadable: cannot prove it is not PHI
             for regions in found]
@@ -177,7 +185,7 @@ def _verify(stored: np.ndarray, render, detector: Detector, settings: RedactionS
     """Detect (and in phi mode read) the redacted frames again: what is found there is a problem."""
     frames = render(stored)
     if settings.mode == "all":
-        remaining, _ = _split_doubtful(detector.detect(frames), stored.shape[1], stored.shape[2], settings)
+        remaining, _ = _split_doubtful(detector.ocr(frames), stored.shape[1], stored.shape[2], settings)
         return [f"text still detected after {settings.passes} redaction passes"] if any(remaining) else []
     problems = []
     read = detector.ocr(frames)

@@ -161,3 +161,21 @@ def test_a_rule_box_is_filled_even_where_ocr_sees_nothing(basic, derive, detecto
     out = pydicom.dcmread(io.BytesIO(outcome.output_bytes))
     assert outcome.stats["rule_boxes"] == 1
     assert out.pixel_array[:60].max() == 0
+
+
+def test_large_regions_are_filled_only_when_they_look_or_read_like_text() -> None:
+    from pixelguard.core.redact import RedactionSettings, _split_doubtful
+    from pixelguard.core.regions import Region
+
+    def box(w: float, h: float, score: float, text: str = "", text_score: float = 0.0) -> Region:
+        return Region(((0, 0), (w, 0), (w, h), (0, h)), score, text, text_score)
+
+    settings = RedactionSettings()  # 512 px frame: "large" means a short side over ~61 px
+    small = box(40, 12, 0.5)
+    blob_weak = box(90, 80, 0.6)  # speckle outlined as text, unreadable, weak: anatomy, left alone
+    blob_sure = box(90, 80, 0.9)  # unreadable but the detector is sure: left for a reviewer
+    blob_read = box(90, 80, 0.6, "L", 0.95)  # a big orientation marker: filled
+    line = box(400, 70, 0.5, "", 0.1)  # a blurred line of text: elongated, so filled
+    kept, doubtful = _split_doubtful([[small, blob_weak, blob_sure, blob_read, line]], 512, 512, settings)
+    assert kept == [[small, blob_read, line]]
+    assert doubtful == 1
