@@ -56,6 +56,13 @@ class RedactionSettings:
     large_region_fraction: float = 0.12
     large_region_doubt_score: float = 0.75
     text_line_aspect: float = 3.0
+    # Burned-in text is never a quarter of the frame tall: such a region is never filled as text, however
+    # it reads (Tesseract reads a few confident characters into almost any large texture).
+    huge_region_fraction: float = 0.25
+    large_region_min_text_score: float = 0.9
+    # An unreadable elongated region is taken for a blurred line of text only up to this height in
+    # pixels (40 px type plus the detector's margin); taller, it is a colour-Doppler box or similar.
+    text_line_max_height: float = 72.0
 
 
 def redact(record: ObjectRecord, detector: Detector, settings: RedactionSettings) -> ObjectRecord:
@@ -156,18 +163,23 @@ def _detect_and_fill(stored: np.ndarray, render, detector: Detector, settings: R
 def _split_doubtful(found: list[list[Region]], height: int, width: int,
                     settings: RedactionSettings) -> tuple[list[list[Region]], int]:
     limit = settings.large_region_fraction * min(height, width)
+    huge = settings.huge_region_fraction * min(height, width)
     kept, doubtful = [], 0
     for regions in found:
-        keep = [r for r in regions if r.short_side() <= limit or r.aspect() >= settings.text_line_aspect
-                or _reads_as_text(r, settings)]
+        keep = [r for r in regions if r.short_side() <= limit or r.short_side() <= huge and (
+            _line_shaped(r, settings) or _reads_as_text(r, settings))]
         doubtful += sum(r.score >= settings.large_region_doubt_score for r in regions if r not in keep)
         kept.append(keep)
     return kept, doubtful
 
 
+def _line_shaped(region: Region, settings: RedactionSettings) -> bool:
+    return region.aspect() >= settings.text_line_aspect and region.short_side() <= settings.text_line_max_height
+
+
 def _reads_as_text(region: Region, settings: RedactionSettings) -> bool:
-    characters = sum(ch.isalnum() for ch in region.text.split("\n")[0])
-    return characters >= 1 and region.text_score >= settings.review_threshold
+    characters = sum(ch.isalnum() for ch in region.text.split("\n")[0])  # PP-OCR's reading
+    return characters >= 2 and region.text_score >= settings.large_region_min_text_score
 
 
 def _select(frames: list[np.ndarray], detector: Detector, settings: RedactionSettings) -> list[list[Region]]:

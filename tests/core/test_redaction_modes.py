@@ -174,8 +174,11 @@ def test_large_regions_are_filled_only_when_they_look_or_read_like_text() -> Non
     small = box(40, 12, 0.5)
     blob_weak = box(90, 80, 0.6)  # speckle outlined as text, unreadable, weak: anatomy, left alone
     blob_sure = box(90, 80, 0.9)  # unreadable but the detector is sure: left for a reviewer
-    blob_read = box(90, 80, 0.6, "L", 0.95)  # a big orientation marker: filled
+    blob_read = box(90, 80, 0.6, "R L", 0.95)  # big orientation markers, read with confidence: filled
     line = box(400, 70, 0.5, "", 0.1)  # a blurred line of text: elongated, so filled
-    kept, doubtful = _split_doubtful([[small, blob_weak, blob_sure, blob_read, line]], 512, 512, settings)
+    huge = box(400, 200, 0.7, "Val", 0.95)  # a third of the frame: never text, whatever it reads as
+    doppler = box(440, 100, 0.6, "州书", 0.1)  # a colour box: elongated but far taller than type
+    kept, doubtful = _split_doubtful([[small, blob_weak, blob_sure, blob_read, line, huge, doppler]], 512, 512,
+                                     settings)
     assert kept == [[small, blob_read, line]]
     assert doubtful == 1
