@@ -172,3 +172,42 @@ def record_audit(action: str, outcome: str, *, actor: str | None = None,
     event = AuditEvent(action=action, outcome=outcome, actor=actor or local_actor(), targets=dict(targets or {}),
                        job_id=job_id, detail=dict(detail or {}))
     return (log or AuditLog.from_env()).record(event)
+
+
+def profile_digest(profile) -> str:  # noqa: ANN001 - a pixelguard.core.profile.Profile
+    """A digest of what a profile does (its resolved actions and settings), not of how its file is spelt."""
+    import hashlib
+
+    resolved = {
+        "options": list(profile.options), "actions": sorted(profile.actions.items()),
+        "repeating": sorted((f"{g}:{e}", a) for (g, e), a in profile.repeating.items()),
+        "public": profile.public_not_in_table, "redaction": profile.redaction,
+        "threshold": profile.review_threshold, "private": profile.private_action,
+        "private_overrides": sorted((f"{g}:{c}:{e}", a) for (g, c, e), a in profile.private_overrides.items()),
+        "max_age": profile.max_age_years,
+    }
+    return hashlib.sha256(json.dumps(resolved, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
+def record_profile_use(profile, log: AuditLog | None = None, audit_file: Path | None = None) -> bool:  # noqa: ANN001
+    """Record a ``profile.change`` when a profile is used with a definition other than the one last recorded.
+
+    Profiles are files a user can edit between runs; the audit file remembers the digest each profile had
+    when last used, so the first run after an edit leaves a trace (who ran it, old and new digest).
+    """
+    path = audit_file or default_audit_file()
+    digest, previous = profile_digest(profile), "none"
+    if path.exists():
+        with open(path) as handle:
+            for line in handle:
+                if '"profile.change"' not in line:
+                    continue
+                event = json.loads(line)
+                if event.get("targets", {}).get("profile") == profile.name and event.get("outcome") == "ok":
+                    previous = str(event.get("detail", {}).get("digest", "none"))
+    if previous == digest:
+        return False
+    record_audit("profile.change", "ok", targets={"profile": profile.name},
+                 detail={"digest": digest, "previous": previous},
+                 log=log or AuditLog.from_env(audit_file=path))
+    return True

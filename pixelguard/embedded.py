@@ -124,6 +124,12 @@ class EmbeddedRunner:
         if self.out_dir in self.key_file.parents:
             raise ValueError("the key file must be kept outside the output folder")
         self.profile = profiles.load(profile_name)  # fails early on an unknown profile
+        self.profile_ref = profile_name  # a stored name or a custom profile file: workers load the same
+        from .audit import AuditLog, JsonlAuditSink, record_profile_use
+
+        # Embedded mode audits beside its key file, like its crosswalk: apart from the outputs.
+        self.audit_file = self.key_file.parent / "audit.jsonl"
+        record_profile_use(self.profile, AuditLog([JsonlAuditSink(self.audit_file)]), self.audit_file)
         self.keys = LocalKeyService.open(self.key_file)
         self.derive = Derivations(self.keys.hmac)
         self.crosswalk = LocalCrosswalk(crosswalk_path(self.key_file), self.keys)
@@ -160,12 +166,12 @@ class EmbeddedRunner:
             else:
                 runnable.append((item, input_id))
         if self.jobs == 1:
-            _init_worker(str(self.key_file), self.profile.name, self.options)
+            _init_worker(str(self.key_file), self.profile_ref, self.options)
             for item, input_id in runnable:
                 yield item, _run_one(item.path, input_id)
             return
         with ProcessPoolExecutor(self.jobs, initializer=_init_worker,
-                                 initargs=(str(self.key_file), self.profile.name, self.options)) as pool:
+                                 initargs=(str(self.key_file), self.profile_ref, self.options)) as pool:
             # A bounded window keeps memory flat on large folders while every worker stays busy.
             queue = iter(runnable)
             futures: dict[Future[Outcome], InputItem] = {}

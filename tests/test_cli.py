@@ -213,3 +213,23 @@ def test_progress_bar_on_a_tty_only(tmp_path: Path, key_file: Path) -> None:
     assert b"\r[" in shown and b"1/1" in shown and b"files/s" in shown
     piped = run("deid", str(inbox), "--out", str(tmp_path / "o2"), key_file=key_file)
     assert "\r[" not in piped.stderr
+
+
+def test_a_profile_edit_is_audited_on_its_first_use(tmp_path: Path, key_file: Path) -> None:
+    inbox = tmp_path / "inbox"
+    inbox.mkdir()
+    (inbox / "a.dcm").write_bytes((pydicom_test_files() / "rtplan.dcm").read_bytes())
+    custom = tmp_path / "site.yaml"
+    custom.write_text("name: site\nextends: basic\noptions: [rtnPatCharsOpt]\n")
+    for run_index in range(2):  # same definition twice: one event
+        run("deid", str(inbox), "--out", str(tmp_path / f"o{run_index}"), "--profile", str(custom),
+            key_file=key_file, check_code=0)
+    custom.write_text("name: site\nextends: basic\noptions: [rtnPatCharsOpt, rtnDevIdOpt]\n")
+    run("deid", str(inbox), "--out", str(tmp_path / "o3"), "--profile", str(custom), key_file=key_file,
+        check_code=0)
+    audit = [json.loads(line) for line in (key_file.parent / "audit.jsonl").read_text().splitlines()]
+    changes = [e for e in audit if e["action"] == "profile.change" and e["targets"]["profile"] == "site"]
+    assert len(changes) == 2
+    assert changes[0]["detail"]["previous"] == "none"
+    assert changes[1]["detail"]["previous"] == changes[0]["detail"]["digest"] != changes[1]["detail"]["digest"]
+    assert stat.S_IMODE((key_file.parent / "audit.jsonl").stat().st_mode) == 0o600

@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
+from pathlib import Path
 
 from streams.config import add_arguments, from_args
 
@@ -26,6 +28,9 @@ def register(sub: argparse._SubParsersAction) -> None:
         cmd.add_argument("ident", metavar="OUTPUT_ID")
         if name == "reject":
             cmd.add_argument("--reason", required=True)
+        if name == "show":
+            cmd.add_argument("--save", type=Path, default=None, metavar="FILE",
+                             help="copy the object under review to FILE (0600) to look at it; audited")
         cmd.add_argument("--reviewer", default=None)
         add_arguments(cmd)
         cmd.set_defaults(handler=run_decision if name != "show" else run_show, approve=name == "approve")
@@ -57,6 +62,21 @@ def run_show(args: argparse.Namespace) -> int:
         print(f"pixelguard: no pending review for {args.ident}", file=sys.stderr)
         return 1
     print(json.dumps(json.loads(read.event.to_bytes()), indent=2))
+    if args.save:
+        from pixelguard.audit import AuditLog, JsonlAuditSink, KafkaAuditSink, default_audit_file, record_audit
+        from streams.topics import topic_name
+
+        event = read.event
+        audit = AuditLog([JsonlAuditSink(default_audit_file()),
+                          KafkaAuditSink(cfg.bootstrap, topic_name("audit", cfg.prefix))])
+        # Recorded before the bytes are handed over: a read that cannot be audited does not happen.
+        record_audit("output.read", "ok", actor=args.reviewer, job_id=event.job_id, log=audit,
+                     targets={"input_id": event.input_id, "output_id": event.output_id})
+        data = cfg.object_store().get(event.object_uri)
+        fd = os.open(args.save, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+        print(f"saved {len(data)} bytes to {args.save}", file=sys.stderr)
     return 0
 
 

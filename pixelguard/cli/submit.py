@@ -19,20 +19,28 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from pixelguard import telemetry
-    from pixelguard.audit import AuditLog, JsonlAuditSink, KafkaAuditSink, default_audit_file, record_audit
+    from pixelguard.audit import (
+        AuditLog,
+        JsonlAuditSink,
+        KafkaAuditSink,
+        default_audit_file,
+        record_audit,
+        record_profile_use,
+    )
     from pixelguard.core import profile as profiles
     from pixelguard.core.keys import Derivations
     from streams.submit import submit
     from streams.topics import ensure_topics, topic_name
 
     cfg = from_args(args)
-    profiles.load(args.profile)  # fail early on an unknown profile
+    profile = profiles.load(args.profile)  # fail early on an unknown profile
     telemetry.setup("pixelguard-submit")
     ensure_topics(cfg.bootstrap, cfg.prefix, cfg.partitions)
     keys = cfg.key_service()
     options = {"redaction": args.redaction} if args.redaction else {}
     job = args.job
     audit = AuditLog([JsonlAuditSink(default_audit_file()), KafkaAuditSink(cfg.bootstrap, topic_name("audit", cfg.prefix))])
+    record_profile_use(profile, audit)  # a feed choosing an edited profile leaves a trace before anything runs
     result = submit(args.inputs, bootstrap=cfg.bootstrap, prefix=cfg.prefix, store=cfg.object_store(),
                     derive=Derivations(keys.hmac), profile=args.profile, job_id=job, options=options)
     record_audit("submit", "ok" if not result.failed else "error", job_id=result.job_id, log=audit,

@@ -8,6 +8,8 @@ copy of ManufacturerModelName) or that equals one of our dummies is legitimately
 """
 from __future__ import annotations
 
+import re
+
 import io
 from pathlib import Path
 
@@ -36,6 +38,15 @@ def corpus() -> list[Path]:
 
 
 FILES = corpus()
+
+
+def _found(value: bytes, output: bytes) -> bool:
+    """A digits-only value (a date, a time, a number) counts only as a whole run of digits: the same six
+    digits inside a 39-digit keyed ``2.25.`` UID are chance, not a leak."""
+    if not value.strip(b" \x00").isdigit():
+        return value in output
+    digits = re.escape(value.strip(b" \x00"))
+    return re.search(rb"(?<![0-9])" + digits + rb"(?![0-9])", output) is not None
 
 
 def _originals(ds: Dataset, profile: profiles.Profile, out: list[tuple[str, bytes]], kept: list[bytes]) -> None:
@@ -96,7 +107,7 @@ def test_no_original_value_survives_basic(path: Path, basic, derive) -> None:
         # Error is an acceptable end for bad input: nothing is written, so nothing leaks.
         assert exc.reason and exc.code
         return
-    leaks = sorted({label for label, value in checks if value in output})
+    leaks = sorted({label for label, value in checks if _found(value, output)})
     assert not leaks, f"original values of {leaks} found in the output of {path.name}"
 
 
