@@ -1,6 +1,7 @@
 """Read whole topics (read_committed, beginning to end): what review, job status, trace and tests use."""
 from __future__ import annotations
 
+import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -31,10 +32,16 @@ def scan(bootstrap: str, topics: list[str], timeout_s: float = 60.0) -> Iterator
             return
         consumer.assign(tps)
         remaining = {(tp.topic, tp.partition) for tp in tps}
+        deadline = time.monotonic() + timeout_s
         while remaining:
-            batch = consumer.consume(num_messages=500, timeout=timeout_s)
+            # consume() waits until it has num_messages or its timeout passes, so a short poll keeps
+            # reading a small topic from costing the whole timeout; the deadline bounds the wait.
+            batch = consumer.consume(num_messages=500, timeout=0.2)
             if not batch:
-                raise TimeoutError(f"no answer from Kafka within {timeout_s:.0f}s while reading {topics}")
+                if time.monotonic() > deadline:
+                    raise TimeoutError(f"no answer from Kafka within {timeout_s:.0f}s while reading {topics}")
+                continue
+            deadline = time.monotonic() + timeout_s
             for msg in batch:
                 if msg.error():
                     if msg.error().code() == KafkaError._PARTITION_EOF:
