@@ -1,3 +1,35 @@
 # Session-scoped real servers (Apache Kafka KRaft, OpenBao, Triton), each started once on free loopback
 # ports and stopped by pid at the end of the session.
 pytest_plugins = ["tests.fixtures.kafka", "tests.fixtures.openbao", "tests.fixtures.triton"]
+
+
+import pytest
+
+from pixelguard.core import profile as profiles
+from pixelguard.core.keys import Derivations
+from pixelguard.core.quiet import silence_value_echoes
+from pixelguard.keyservice.local import LocalKeyService
+
+silence_value_echoes()
+
+
+@pytest.fixture(scope="session")
+def keys(tmp_path_factory: pytest.TempPathFactory) -> LocalKeyService:
+    return LocalKeyService.open(tmp_path_factory.mktemp("keys") / "key.json")
+
+
+@pytest.fixture(scope="session")
+def derive(keys: LocalKeyService) -> Derivations:
+    return Derivations(keys.hmac)
+
+
+@pytest.fixture(scope="session")
+def basic() -> profiles.Profile:
+    return profiles.load("basic")
+
+
+@pytest.fixture(scope="session")
+def detector():  # noqa: ANN201 - inference.local_engine.LocalDetector, imported late
+    from inference.local_engine import LocalDetector
+
+    return LocalDetector()

@@ -31,7 +31,7 @@ def submitted(store: FileObjectStore, derive, name: str, data: bytes) -> ObjectE
 
 
 @pytest.mark.parametrize("kind", ["dicom", "dicom-rle", "png", "jpeg", "nifti", "truncated", "garbage"])
-def test_steps_match_embedded_process(kind: str, tmp_path: Path, stream_derive, local_detector) -> None:
+def test_steps_match_embedded_process(kind: str, tmp_path: Path, derive, detector) -> None:
     patient = FakePatient()
     data = {
         "dicom": lambda: text_dicom(patient),
@@ -43,10 +43,10 @@ def test_steps_match_embedded_process(kind: str, tmp_path: Path, stream_derive, 
         "garbage": lambda: b"not an image at all" * 10,
     }[kind]()
     store = FileObjectStore(tmp_path / "store")
-    ctx = StageContext(stream_derive, store, local_detector)
-    event = submitted(store, stream_derive, kind, data)
+    ctx = StageContext(derive, store, detector)
+    event = submitted(store, derive, kind, data)
     topic, final = run_steps(ctx, event)
-    expected = process(event.input_id, data, profiles.load("basic"), stream_derive, local_detector)
+    expected = process(event.input_id, data, profiles.load("basic"), derive, detector)
     assert final.status == expected.status.value, (final.reason, expected.reason)
     assert final.reason == expected.reason
     assert topic == {"clean": "clean", "review": "review", "error": "errors"}[expected.status.value]
@@ -60,10 +60,10 @@ def test_steps_match_embedded_process(kind: str, tmp_path: Path, stream_derive, 
         assert value not in body
 
 
-def test_redelivery_writes_the_same_output_name(tmp_path: Path, stream_derive, local_detector) -> None:
+def test_redelivery_writes_the_same_output_name(tmp_path: Path, derive, detector) -> None:
     store = FileObjectStore(tmp_path / "store")
-    ctx = StageContext(stream_derive, store, local_detector)
-    event = submitted(store, stream_derive, "a", text_png(FakePatient()))
+    ctx = StageContext(derive, store, detector)
+    event = submitted(store, derive, "a", text_png(FakePatient()))
     first = run_steps(ctx, event)[1]
     second = run_steps(ctx, event)[1]
     assert first.object_uri == second.object_uri
@@ -71,7 +71,7 @@ def test_redelivery_writes_the_same_output_name(tmp_path: Path, stream_derive, l
     assert len(outputs) == 1
 
 
-def test_engine_unavailable_never_routes_clean(tmp_path: Path, stream_derive) -> None:
+def test_engine_unavailable_never_routes_clean(tmp_path: Path, derive) -> None:
     from inference.base import EngineUnavailable
 
     class Down:
@@ -81,8 +81,8 @@ def test_engine_unavailable_never_routes_clean(tmp_path: Path, stream_derive) ->
         ocr = detect
 
     store = FileObjectStore(tmp_path / "store")
-    ctx = StageContext(stream_derive, store, Down(), retries=1, backoff_s=0.01)
-    topic, final = run_steps(ctx, submitted(store, stream_derive, "b", text_dicom(FakePatient())))
+    ctx = StageContext(derive, store, Down(), retries=1, backoff_s=0.01)
+    topic, final = run_steps(ctx, submitted(store, derive, "b", text_dicom(FakePatient())))
     assert topic == "errors" and final.error_code == "engine-unavailable"
 
 
