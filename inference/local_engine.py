@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+import threading
 
 import numpy as np
 import onnxruntime as ort
@@ -37,6 +38,7 @@ class LocalDetector:
         self.settings = settings
         self._options = options
         self._readers: tuple | None = None
+        self._loading = threading.Lock()  # stage threads share one engine: load the readers once
 
     def detect(self, frames: list[np.ndarray]) -> list[list[Region]]:
         out = []
@@ -68,12 +70,13 @@ class LocalDetector:
         return out
 
     def _load_readers(self) -> tuple:
-        if self._readers is None:
-            folder = ppocr.models_dir()
-            cls_session = ort.InferenceSession(str(folder / ppocr.CLS_MODEL), self._options,
-                                               providers=["CPUExecutionProvider"])
-            rec_session = ort.InferenceSession(str(folder / ppocr.REC_MODEL), self._options,
-                                               providers=["CPUExecutionProvider"])
-            self._readers = (cls_session, rec_session, ppocr.CTCDecoder.from_session(rec_session),
-                             TesseractReader())
-        return self._readers
+        with self._loading:
+            if self._readers is None:
+                folder = ppocr.models_dir()
+                cls_session = ort.InferenceSession(str(folder / ppocr.CLS_MODEL), self._options,
+                                                   providers=["CPUExecutionProvider"])
+                rec_session = ort.InferenceSession(str(folder / ppocr.REC_MODEL), self._options,
+                                                   providers=["CPUExecutionProvider"])
+                self._readers = (cls_session, rec_session, ppocr.CTCDecoder.from_session(rec_session),
+                                 TesseractReader())
+            return self._readers

@@ -6,6 +6,7 @@ inverted to dark-on-light and scaled up, so both are prepared here.
 """
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 
 import cv2
@@ -26,6 +27,9 @@ class TesseractReader:
                                     f"(install tesseract-ocr-* from Debian; see deploy/local/apt-packages.txt)")
         self.api = tesserocr.PyTessBaseAPI(path=str(tessdata), lang="+".join(languages),
                                            psm=tesserocr.PSM.SINGLE_LINE)
+        # One Tesseract API object is not thread-safe (two threads in it segfault the process, as the
+        # streaming worker's stage threads did); reads are short, so they take turns.
+        self._lock = threading.Lock()
 
     def read(self, crop: np.ndarray) -> tuple[str, float]:
         gray = cv2.cvtColor(crop, cv2.COLOR_RGB2GRAY) if crop.ndim == 3 else crop
@@ -36,7 +40,8 @@ class TesseractReader:
             gray = cv2.resize(gray, None, fx=scale, fy=scale, interpolation=cv2.INTER_CUBIC)
         gray = cv2.copyMakeBorder(gray, 8, 8, 8, 8, cv2.BORDER_REPLICATE)
         gray = np.ascontiguousarray(gray, dtype=np.uint8)
-        self.api.SetImageBytes(gray.tobytes(), gray.shape[1], gray.shape[0], 1, gray.shape[1])
-        text = self.api.GetUTF8Text().strip()
-        confidence = self.api.MeanTextConf()
+        with self._lock:
+            self.api.SetImageBytes(gray.tobytes(), gray.shape[1], gray.shape[0], 1, gray.shape[1])
+            text = self.api.GetUTF8Text().strip()
+            confidence = self.api.MeanTextConf()
         return text, max(0.0, confidence / 100.0) if text else 0.0
