@@ -11,11 +11,14 @@ from collections import defaultdict
 
 import numpy as np
 import tritonclient.grpc as grpcclient
+from opentelemetry import trace
 from tritonclient.utils import InferenceServerException
 
 from pixelguard.core.regions import Region
 
 from .base import EngineUnavailable
+
+_TRACER = trace.get_tracer("pixelguard.inference")
 
 
 class TritonDetector:
@@ -57,7 +60,13 @@ class TritonDetector:
         last = ""
         for attempt in range(self.retries + 1):
             try:
-                result = self.client.infer(model, [tensor], outputs=outputs, client_timeout=self.timeout_s)
+                # One span per Triton call, child of the redact agent's span: model, batch and attempt only.
+                with _TRACER.start_as_current_span(f"triton.infer {model}", kind=trace.SpanKind.CLIENT,
+                                                   attributes={"rpc.system": "grpc", "rpc.service": model,
+                                                               "server.address": self.url,
+                                                               "pixelguard.batch_size": int(batch.shape[0]),
+                                                               "pixelguard.attempt": attempt + 1}):
+                    result = self.client.infer(model, [tensor], outputs=outputs, client_timeout=self.timeout_s)
                 break
             except InferenceServerException as exc:
                 last = exc.status() or "error"
