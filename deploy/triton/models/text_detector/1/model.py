@@ -4,32 +4,24 @@ Frames of the same size across the requests the dynamic batcher hands over are r
 """
 from __future__ import annotations
 
-import json
 import sys
 from collections import defaultdict
 from pathlib import Path
 
 import numpy as np
-import onnxruntime as ort
 import triton_python_backend_utils as pb_utils
 
 try:
-    from inference import dbnet
+    import inference  # noqa: F401 - installed in a container image
 except ImportError:  # served from a source checkout: the repository root is five levels up
     sys.path.insert(0, str(Path(__file__).resolve().parents[5]))
-    from inference import dbnet
+from inference import dbnet  # noqa: E402
+from inference import triton_support  # noqa: E402
 
 
 class TritonPythonModel:
     def initialize(self, args: dict) -> None:
-        config = json.loads(args["model_config"])
-        params = {k: v["string_value"] for k, v in config.get("parameters", {}).items()}
-        options = ort.SessionOptions()
-        options.intra_op_num_threads = int(params.get("intra_op_threads", "1"))
-        options.log_severity_level = 3
-        onnx_file = Path(__file__).with_name("model.onnx")
-        self.session = ort.InferenceSession(str(onnx_file), options,
-                                            providers=[params.get("onnx_provider", "CPUExecutionProvider")])
+        self.session = triton_support.session(args, Path(__file__).parent)
         self.input_name = self.session.get_inputs()[0].name
         self.settings = dbnet.DetectorSettings()
 
