@@ -64,6 +64,11 @@ class RedactionSettings:
     # An unreadable elongated region is taken for a blurred line of text only up to this height in
     # pixels (40 px type plus the detector's margin); taller, it is a colour-Doppler box or similar.
     text_line_max_height: float = 72.0
+    # Colour Doppler, lung texture and contrast-filled vessels are found as compact blobs; a line of
+    # text, even two or three characters of 40 px type, is wider than tall or reads. A region less
+    # elongated than blob_aspect and taller than blob_min_side pixels is filled only when it reads as text.
+    blob_aspect: float = 2.0
+    blob_min_side: float = 32.0
     # Small type (8-12 px) is found far more often on a 2x enlargement: frames up to this size are
     # searched twice, as they are and enlarged, and the regions of both are filled.
     upscale_below: int = 768
@@ -146,14 +151,16 @@ def _detect_and_fill(stored: np.ndarray, render, detector: Detector, settings: R
     covers: list[tuple[int, tuple[int, int, int, int]]] = []
     problems_seen: set[str] = set()
     height, width = stored.shape[1], stored.shape[2]
+    unchanged = None  # the detector's answer on the pixels as they are now, when no fill followed it
     for attempt in range(settings.passes):
         frames = render(stored)
-        found = _select(frames, detector, settings, first=attempt == 0)
-        found, doubtful = _split_doubtful(found, height, width, settings)
+        seen = _look(frames, detector, settings, first=attempt == 0)
+        found, doubtful = _split_doubtful(_select(seen, settings), height, width, settings)
         if doubtful:
             problems_seen.add(f"{doubtful} large region(s) found that do not read as text (anatomy?): "
                               "left in place for a reviewer")
         if not any(found):
+            unchanged = seen
             break
         for index, regions in enumerate(found):
             for region in regions:
@@ -161,7 +168,7 @@ def _detect_and_fill(stored: np.ndarray, render, detector: Detector, settings: R
                 stored[index, box[1]:box[3], box[0]:box[2]] = fill
                 covers.append((index, box))
                 scores.append(min(region.score, region.text_score) if attempt == 0 else region.score)
-    problems = sorted(problems_seen) + _verify(stored, render, detector, settings, covers)
+    problems = sorted(problems_seen) + _verify(stored, render, detector, settings, covers, unchanged)
     return bool(covers), problems, scores
 
 
@@ -171,11 +178,20 @@ def _split_doubtful(found: list[list[Region]], height: int, width: int,
     huge = settings.huge_region_fraction * min(height, width)
     kept, doubtful = [], 0
     for regions in found:
-        keep = [r for r in regions if r.short_side() <= limit or r.short_side() <= huge and (
-            _line_shaped(r, settings) or _reads_as_text(r, settings))]
+        keep = [r for r in regions if _fillable(r, limit, huge, settings)]
         doubtful += sum(r.score >= settings.large_region_doubt_score for r in regions if r not in keep)
         kept.append(keep)
     return kept, doubtful
+
+
+def _fillable(region: Region, limit: float, huge: float, settings: RedactionSettings) -> bool:
+    side = region.short_side()
+    if side > huge:
+        return False
+    blob = side > settings.blob_min_side and region.aspect() < settings.blob_aspect
+    if side <= limit and not blob:
+        return True
+    return _line_shaped(region, settings) or _reads_as_text(region, settings)
 
 
 def _line_shaped(region: Region, settings: RedactionSettings) -> bool:
@@ -198,30 +214,43 @@ def _ocr_with_variants(frames: list[np.ndarray], detector: Detector, settings: R
     return found
 
 
-def _select(frames: list[np.ndarray], detector: Detector, settings: RedactionSettings,
-            first: bool = True) -> list[list[Region]]:
+def _look(frames: list[np.ndarray], detector: Detector, settings: RedactionSettings,
+          first: bool) -> list[list[Region]]:
+    """The first pass reads (with the enlarged variant); later ones only detect, except in phi mode."""
+    if first:
+        return _ocr_with_variants(frames, detector, settings)
+    return detector.ocr(frames) if settings.mode == "phi" else detector.detect(frames)
+
+
+def _select(found: list[list[Region]], settings: RedactionSettings) -> list[list[Region]]:
     """Regions to fill: every one in "all" mode; in "phi" mode only PHI values, dates and ID-like text."""
     if settings.mode != "phi":
-        return _ocr_with_variants(frames, detector, settings) if first else detector.detect(frames)
-    found = _ocr_with_variants(frames, detector, settings) if first else detector.ocr(frames)
+        return found
     return [[r for r in regions if phi.matches(r.text, settings.phi_terms) or phi.looks_like_phi(r.text)
              or r.text_score < settings.review_threshold]  # unreadable: cannot prove it is not PHI
             for regions in found]
 
 
 def _verify(stored: np.ndarray, render, detector: Detector, settings: RedactionSettings,
-            covers: list[tuple[int, tuple[int, int, int, int]]]) -> list[str]:
-    """Detect (and in phi mode read) the redacted frames again: what is found there is a problem."""
-    frames = render(stored)
+            covers: list[tuple[int, tuple[int, int, int, int]]], seen: list[list[Region]] | None) -> list[str]:
+    """Detect (and in phi mode read) the redacted frames again: what is found there is a problem.
+
+    ``seen`` is a pass's answer on exactly these pixels (no fill followed it): the same detector on the
+    same pixels answers the same, so it is the verification and the detector is not run again.
+    """
+    if seen is None:
+        frames = render(stored)
+        seen = detector.detect(frames) if settings.mode == "all" else detector.ocr(frames)
     if settings.mode == "all":
-        remaining, _ = _split_doubtful(detector.detect(frames), stored.shape[1], stored.shape[2], settings)
+        remaining, _ = _split_doubtful(seen, stored.shape[1], stored.shape[2], settings)
         return [f"text still detected after {settings.passes} redaction passes"] if any(remaining) else []
     problems = []
-    read = detector.ocr(frames)
+    read = seen
+    height, width = stored.shape[1], stored.shape[2]
     if any(read):
         if any(phi.matches(r.text, settings.phi_terms) for regions in read for r in regions):
             problems.append("a header PHI value is still readable after redaction")
-        inside = any(_overlaps(r.cover(frames[i].shape[1], frames[i].shape[0], margin=0, min_margin=0), box)
+        inside = any(_overlaps(r.cover(width, height, margin=0, min_margin=0), box)
                      for i, regions in enumerate(read) for r in regions for f, box in covers if f == i)
         if inside:
             problems.append("text read back inside a redacted region")

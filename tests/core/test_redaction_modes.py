@@ -178,7 +178,60 @@ def test_large_regions_are_filled_only_when_they_look_or_read_like_text() -> Non
     line = box(400, 70, 0.5, "", 0.1)  # a blurred line of text: elongated, so filled
     huge = box(400, 200, 0.7, "Val", 0.95)  # a third of the frame: never text, whatever it reads as
     doppler = box(440, 100, 0.6, "州书", 0.1)  # a colour box: elongated but far taller than type
-    kept, doubtful = _split_doubtful([[small, blob_weak, blob_sure, blob_read, line, huge, doppler]], 512, 512,
-                                     settings)
-    assert kept == [[small, blob_read, line]]
-    assert doubtful == 1
+    # Under the large-region size but compact: colour-Doppler flow or a vessel outlined as "text".
+    flow = box(60, 54, 0.82, "m", 0.32)
+    label = box(30, 28, 0.7)  # one 20 px character ("R"): too small to be a blob, filled unread
+    short_id = box(56, 50, 0.8, "24", 0.96)  # two 40 px digits: compact, but it reads
+    kept, doubtful = _split_doubtful([[small, blob_weak, blob_sure, blob_read, line, huge, doppler, flow, label,
+                                       short_id]], 512, 512, settings)
+    assert kept == [[small, blob_read, line, label, short_id]]
+    assert doubtful == 2  # blob_sure and the flow: the detector was sure, so a reviewer looks
+
+
+class _CountingDetector:
+    """Finds one text line where the frame is bright at (10..20, 10..80); counts the model runs."""
+
+    def __init__(self) -> None:
+        self.runs: list[str] = []
+
+    def detect(self, frames: list[np.ndarray]) -> list[list]:
+        from pixelguard.core.regions import Region
+
+        self.runs.append("detect")
+        scale = [f.shape[0] / 64 for f in frames]
+        return [[Region(((10 * s, 10 * s), (80 * s, 10 * s), (80 * s, 20 * s), (10 * s, 20 * s)), 0.9, "ABC", 0.95)]
+                if f[int(12 * s):int(18 * s), int(12 * s):int(78 * s)].max() > 128 else []
+                for f, s in zip(frames, scale, strict=True)]
+
+    def ocr(self, frames: list[np.ndarray]) -> list[list]:
+        found = self.detect(frames)
+        self.runs[-1] = "ocr"
+        return found
+
+
+@pytest.mark.parametrize("with_text, runs", [(False, ["ocr", "ocr"]), (True, ["ocr", "ocr", "detect"])])
+def test_the_last_pass_that_finds_nothing_is_the_verification(with_text, runs) -> None:
+    """The detector is not run a third time on pixels it has just seen: same pixels, same answer."""
+    from pixelguard.core.redact import RedactionSettings, _detect_and_fill
+
+    stored = np.full((1, 64, 96), 40, dtype=np.uint8)
+    if with_text:
+        stored[0, 13:17, 14:76] = 250
+    detector = _CountingDetector()
+    changed, problems, _ = _detect_and_fill(stored, lambda a: [np.dstack([f] * 3) for f in a], detector,
+                                            RedactionSettings(), 0)
+    assert detector.runs == runs  # native + enlarged first pass, then one look at the redacted pixels
+    assert changed is with_text and problems == []
+    assert stored[0, 13:17, 14:76].max() < 250 if with_text else stored.min() == 40
+
+
+def test_text_left_after_the_last_pass_is_found_by_verification() -> None:
+    from pixelguard.core.redact import RedactionSettings, _detect_and_fill
+
+    stored = np.full((1, 64, 96), 40, dtype=np.uint8)
+    stored[0, 13:17, 14:76] = 250
+    detector = _CountingDetector()
+    changed, problems, _ = _detect_and_fill(stored, lambda a: [np.dstack([f] * 3) for f in a], detector,
+                                            RedactionSettings(passes=1), 255)  # a fill the detector still sees
+    assert detector.runs == ["ocr", "ocr", "detect"]
+    assert problems == ["text still detected after 1 redaction passes"]
