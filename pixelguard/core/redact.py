@@ -28,7 +28,7 @@ from . import phi
 from .pixel_rules import boxes_for
 from .pixels import decode_image, dicom_stored_frames, render_dicom, render_image
 from .record import Format, ObjectRecord, StageError
-from .regions import Region
+from .regions import Region, tighten
 from .scrub import nifti_bytes
 
 _REENCODE_AS_IS = {RLELossless, JPEGLSLossless, JPEG2000Lossless}
@@ -64,14 +64,17 @@ class RedactionSettings:
     # An unreadable elongated region is taken for a blurred line of text only up to this height in
     # pixels (40 px type plus the detector's margin); taller, it is a colour-Doppler box or similar.
     text_line_max_height: float = 72.0
-    # Colour Doppler, lung texture and contrast-filled vessels are found as compact blobs; a line of
-    # text, even two or three characters of 40 px type, is wider than tall or reads. A region less
-    # elongated than blob_aspect and taller than blob_min_side pixels is filled only when it reads as text.
-    blob_aspect: float = 2.0
+    # Colour Doppler flow, lung texture and contrast-filled vessels are found as compact blobs under the
+    # large-region size. A region less elongated than blob_aspect (a line of text is longer) and taller
+    # than blob_min_side pixels (28 px type and more) is filled only when it reads as text: two or three
+    # characters of big type do read.
+    blob_aspect: float = 3.0
     blob_min_side: float = 32.0
     # Small type (8-12 px) is found far more often on a 2x enlargement: frames up to this size are
     # searched twice, as they are and enlarged, and the regions of both are filled.
     upscale_below: int = 768
+    # Fill the strokes' extent (plus a pad) rather than the detector's box: see regions.tighten.
+    tighten: bool = True
 
 
 def redact(record: ObjectRecord, detector: Detector, settings: RedactionSettings) -> ObjectRecord:
@@ -163,8 +166,11 @@ def _detect_and_fill(stored: np.ndarray, render, detector: Detector, settings: R
             unchanged = seen
             break
         for index, regions in enumerate(found):
+            gray = cv2.cvtColor(frames[index], cv2.COLOR_RGB2GRAY) if settings.tighten and regions else None
             for region in regions:
                 box = region.cover(width, height)
+                if gray is not None:
+                    box = tighten(box, gray)
                 stored[index, box[1]:box[3], box[0]:box[2]] = fill
                 covers.append((index, box))
                 scores.append(min(region.score, region.text_score) if attempt == 0 else region.score)
@@ -250,7 +256,7 @@ def _verify(stored: np.ndarray, render, detector: Detector, settings: RedactionS
     if any(read):
         if any(phi.matches(r.text, settings.phi_terms) for regions in read for r in regions):
             problems.append("a header PHI value is still readable after redaction")
-        inside = any(_overlaps(r.cover(width, height, margin=0, min_margin=0), box)
+        inside = any(_overlaps(r.cover(width, height, margin=0, min_margin=0, end_margin=0), box)
                      for i, regions in enumerate(read) for r in regions for f, box in covers if f == i)
         if inside:
             problems.append("text read back inside a redacted region")

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import cv2
 import numpy as np
 
 
@@ -29,15 +30,53 @@ class Region:
         a, b = np.linalg.norm(pts[0] - pts[1]), np.linalg.norm(pts[1] - pts[2])
         return float(max(a, b) / max(min(a, b), 1e-6))
 
-    def cover(self, width: int, height: int, margin: float = 0.15, min_margin: int = 2) -> tuple[int, int, int, int]:
+    def cover(self, width: int, height: int, margin: float = 0.15, min_margin: int = 2,
+              end_margin: float = 0.5) -> tuple[int, int, int, int]:
         """Axis-aligned box (x0, y0, x1, y1), exclusive, holding the quad plus a margin.
 
         The margin grows with the text height: detectors draw boxes tight to the strokes, and antialiased
-        edges or descenders just outside the box would otherwise stay readable.
+        edges or descenders just outside the box would otherwise stay readable. A line's two ends get
+        more (``end_margin`` of the text height): that is where a detector's box falls short of a
+        line's first or last character, or a dot below it.
         """
         pts = np.asarray(self.quad, dtype=np.float64)
         x0, y0 = pts.min(axis=0)
         x1, y1 = pts.max(axis=0)
-        pad = max(min_margin, int(np.ceil(margin * min(x1 - x0, y1 - y0))))
-        return (max(0, int(np.floor(x0)) - pad), max(0, int(np.floor(y0)) - pad),
-                min(width, int(np.ceil(x1)) + 1 + pad), min(height, int(np.ceil(y1)) + 1 + pad))
+        side = min(x1 - x0, y1 - y0)
+        pad = max(min_margin, int(np.ceil(margin * side)))
+        end = max(pad, int(np.ceil(end_margin * side)))
+        pad_x, pad_y = (end, pad) if x1 - x0 >= y1 - y0 else (pad, end)
+        return (max(0, int(np.floor(x0)) - pad_x), max(0, int(np.floor(y0)) - pad_y),
+                min(width, int(np.ceil(x1)) + 1 + pad_x), min(height, int(np.ceil(y1)) + 1 + pad_y))
+
+
+def tighten(box: tuple[int, int, int, int], gray: np.ndarray, pad_fraction: float = 0.25,
+            min_pad: int = 2, border_agreement: float = 0.8) -> tuple[int, int, int, int]:
+    """Shrink a cover box to the strokes inside it, plus a pad; never grows it.
+
+    Detector boxes around small type are two to three times the height of the strokes (the unclip
+    margin, then ours). Inside the box, Otsu's threshold splits strokes from their background; the
+    background is the class that owns the box's border ring (at least ``border_agreement`` of it, or
+    the box is kept), so the strokes are the other class. Anything of the stroke class (anatomy
+    included) widens the result, so the error is always toward filling more. The verification pass
+    then looks at the result. ``gray`` is the 8-bit rendering the detector saw.
+    """
+    x0, y0, x1, y1 = box
+    patch = gray[y0:y1, x0:x1]
+    if patch.shape[0] < 5 or patch.shape[1] < 5 or int(patch.max()) - int(patch.min()) < 16:
+        return box
+    threshold, _ = cv2.threshold(np.ascontiguousarray(patch, dtype=np.uint8), 0, 255,
+                                 cv2.THRESH_BINARY + cv2.THRESH_OTSU)
+    bright = patch > threshold
+    ring = np.concatenate([bright[0], bright[-1], bright[1:-1, 0], bright[1:-1, -1]]).mean()
+    if min(ring, 1 - ring) > 1 - border_agreement:
+        return box  # the border is not one background (a plate edge, anatomy): no safe guess
+    strokes = ~bright if ring > 0.5 else bright
+    ys, xs = np.nonzero(strokes)
+    if len(ys) == 0:
+        return box
+    height = ys.max() - ys.min() + 1
+    width = xs.max() - xs.min() + 1
+    pad = max(min_pad, int(np.ceil(pad_fraction * min(height, width))))
+    return (max(x0, x0 + int(xs.min()) - pad), max(y0, y0 + int(ys.min()) - pad),
+            min(x1, x0 + int(xs.max()) + 1 + pad), min(y1, y0 + int(ys.max()) + 1 + pad))

@@ -180,10 +180,11 @@ def test_large_regions_are_filled_only_when_they_look_or_read_like_text() -> Non
     doppler = box(440, 100, 0.6, "州书", 0.1)  # a colour box: elongated but far taller than type
     # Under the large-region size but compact: colour-Doppler flow or a vessel outlined as "text".
     flow = box(60, 54, 0.82, "m", 0.32)
+    flow_wide = box(150, 56, 0.6, "m.", 0.29)  # 2.7:1, still shorter than a line of 56 px tall text
     label = box(30, 28, 0.7)  # one 20 px character ("R"): too small to be a blob, filled unread
     short_id = box(56, 50, 0.8, "24", 0.96)  # two 40 px digits: compact, but it reads
-    kept, doubtful = _split_doubtful([[small, blob_weak, blob_sure, blob_read, line, huge, doppler, flow, label,
-                                       short_id]], 512, 512, settings)
+    kept, doubtful = _split_doubtful([[small, blob_weak, blob_sure, blob_read, line, huge, doppler, flow, flow_wide,
+                                       label, short_id]], 512, 512, settings)
     assert kept == [[small, blob_read, line, label, short_id]]
     assert doubtful == 2  # blob_sure and the flow: the detector was sure, so a reviewer looks
 
