@@ -291,6 +291,8 @@ def print_summary(runs: list[ToolRun], presidio_error: str | None) -> bool:
         print(f"  {run.name:<28} {run.rate:6.2f} images/s wall, {run.cpu_rate:6.2f} per CPU-s  "
               f"({run.answered}/{run.objects} objects answered, {run.frames} frames, {run.seconds:.1f}s wall, "
               f"{run.cpu_s:.1f}s CPU; set-up {run.setup_s:.1f}s; {len(run.errors)} without a usable output)")
+        if "triton" in run.name:
+            print(f"  {'':<28} (CPU: this client's only; the models run in the Triton server's processes)")
         if run.statuses:
             print(f"  {'':<28} routed: " + ", ".join(f"{k} {v}" for k, v in sorted(run.statuses.items())))
     for run in runs:
