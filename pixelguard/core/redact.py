@@ -170,7 +170,7 @@ def _detect_and_fill(stored: np.ndarray, render, detector: Detector, settings: R
             for region in regions:
                 box = region.cover(width, height)
                 if gray is not None:
-                    box = tighten(box, gray)
+                    box = tighten(box, gray, colour=frames[index])
                 stored[index, box[1]:box[3], box[0]:box[2]] = fill
                 covers.append((index, box))
                 scores.append(min(region.score, region.text_score) if attempt == 0 else region.score)

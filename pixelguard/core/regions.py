@@ -51,7 +51,8 @@ class Region:
 
 
 def tighten(box: tuple[int, int, int, int], gray: np.ndarray, pad_fraction: float = 0.25,
-            min_pad: int = 2, border_agreement: float = 0.8) -> tuple[int, int, int, int]:
+            min_pad: int = 2, border_agreement: float = 0.8, colour: np.ndarray | None = None,
+            colour_distance: int = 48) -> tuple[int, int, int, int]:
     """Shrink a cover box to the strokes inside it, plus a pad; never grows it.
 
     Detector boxes around small type are two to three times the height of the strokes (the unclip
@@ -59,7 +60,7 @@ def tighten(box: tuple[int, int, int, int], gray: np.ndarray, pad_fraction: floa
     background is the class that owns the box's border ring (at least ``border_agreement`` of it, or
     the box is kept), so the strokes are the other class. Anything of the stroke class (anatomy
     included) widens the result, so the error is always toward filling more. The verification pass
-    then looks at the result. ``gray`` is the 8-bit rendering the detector saw.
+    then looks at the result. ``gray`` is the 8-bit rendering the detector saw, ``colour`` the RGB one.
     """
     x0, y0, x1, y1 = box
     patch = gray[y0:y1, x0:x1]
@@ -72,6 +73,16 @@ def tighten(box: tuple[int, int, int, int], gray: np.ndarray, pad_fraction: floa
     if min(ring, 1 - ring) > 1 - border_agreement:
         return box  # the border is not one background (a plate edge, anatomy): no safe guess
     strokes = ~bright if ring > 0.5 else bright
+    if colour is not None and colour.ndim == 3:
+        # Type whose luminance sits inside the anatomy's (green on grey) can land in the background
+        # class; any pixel whose hue is far from the border background's counts as a stroke too.
+        # Hue only (colour minus its grey): on grey frames this adds nothing, so textured anatomy does
+        # not undo the tightening there.
+        chroma = colour[y0:y1, x0:x1].astype(np.int16) - patch.astype(np.int16)[..., np.newaxis]
+        if np.abs(chroma).max() > colour_distance:
+            edge = np.concatenate([chroma[0], chroma[-1], chroma[1:-1, 0], chroma[1:-1, -1]])
+            owned = ~np.concatenate([strokes[0], strokes[-1], strokes[1:-1, 0], strokes[1:-1, -1]])
+            strokes = strokes | (np.abs(chroma - np.median(edge[owned], axis=0)).max(axis=-1) > colour_distance)
     ys, xs = np.nonzero(strokes)
     if len(ys) == 0:
         return box

@@ -1,6 +1,7 @@
 """Cover geometry: a detector box shrunk to the strokes it holds, never below them."""
 from __future__ import annotations
 
+import cv2
 import numpy as np
 import pytest
 
@@ -74,3 +75,21 @@ def test_type_on_a_plate_that_ends_inside_the_box_stays_covered(plate_rows) -> N
     covered = np.zeros_like(strokes)
     covered[y0:y1, x0:x1] = True
     assert strokes.any() and not (strokes & ~covered).any()
+
+
+def test_coloured_type_as_bright_as_its_background_stays_covered() -> None:
+    """Green type on grey of the same luminance is invisible to the grey split; its colour gives it away."""
+    base = np.full((80, 200, 3), 150, dtype=np.uint8)
+    base[20:60, 150:170] = 250  # a bright structure inside the detector's box, next to the type
+    mask = burn_text(np.zeros((80, 200), dtype=np.uint16), "MRN 6697432", (20, 30), 14, 1).astype(bool)
+    frame = base.copy()
+    frame[mask] = (0, 255, 0)
+    gray = cv2.cvtColor(frame, cv2.COLOR_RGB2GRAY)
+    assert abs(int(gray[mask].mean()) - 150) <= 1  # the type vanishes in grey
+    box = (10, 10, 190, 70)
+    x0, y0, x1, y1 = tighten(box, gray, colour=frame)
+    covered = np.zeros_like(mask)
+    covered[y0:y1, x0:x1] = True
+    assert not (mask & ~covered).any()
+    x0, y0, x1, y1 = tighten(box, gray)  # grey alone would have shrunk the fill onto the bright structure
+    assert x0 >= 140
