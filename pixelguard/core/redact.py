@@ -73,8 +73,6 @@ class RedactionSettings:
     # Small type (8-12 px) is found far more often on a 2x enlargement: frames up to this size are
     # searched twice, as they are and enlarged, and the regions of both are filled.
     upscale_below: int = 768
-    # Fill the strokes' extent (plus a pad) rather than the detector's box: see regions.tighten.
-    tighten: bool = True
 
 
 def redact(record: ObjectRecord, detector: Detector, settings: RedactionSettings) -> ObjectRecord:
@@ -166,11 +164,9 @@ def _detect_and_fill(stored: np.ndarray, render, detector: Detector, settings: R
             unchanged = seen
             break
         for index, regions in enumerate(found):
-            gray = cv2.cvtColor(frames[index], cv2.COLOR_RGB2GRAY) if settings.tighten and regions else None
             for region in regions:
-                box = region.cover(width, height)
-                if gray is not None:
-                    box = tighten(box, gray, colour=frames[index])
+                # The strokes' extent (plus a pad) rather than the detector's box: see regions.tighten.
+                box = tighten(region.cover(width, height), frames[index])
                 stored[index, box[1]:box[3], box[0]:box[2]] = fill
                 covers.append((index, box))
                 scores.append(min(region.score, region.text_score) if attempt == 0 else region.score)
@@ -251,13 +247,12 @@ def _verify(stored: np.ndarray, render, detector: Detector, settings: RedactionS
         remaining, _ = _split_doubtful(seen, stored.shape[1], stored.shape[2], settings)
         return [f"text still detected after {settings.passes} redaction passes"] if any(remaining) else []
     problems = []
-    read = seen
     height, width = stored.shape[1], stored.shape[2]
-    if any(read):
-        if any(phi.matches(r.text, settings.phi_terms) for regions in read for r in regions):
+    if any(seen):
+        if any(phi.matches(r.text, settings.phi_terms) for regions in seen for r in regions):
             problems.append("a header PHI value is still readable after redaction")
         inside = any(_overlaps(r.cover(width, height, margin=0, min_margin=0, end_margin=0), box)
-                     for i, regions in enumerate(read) for r in regions for f, box in covers if f == i)
+                     for i, regions in enumerate(seen) for r in regions for f, box in covers if f == i)
         if inside:
             problems.append("text read back inside a redacted region")
     return problems

@@ -50,9 +50,8 @@ class Region:
                 min(width, int(np.ceil(x1)) + 1 + pad_x), min(height, int(np.ceil(y1)) + 1 + pad_y))
 
 
-def tighten(box: tuple[int, int, int, int], gray: np.ndarray, pad_fraction: float = 0.25,
-            min_pad: int = 2, border_agreement: float = 0.8, colour: np.ndarray | None = None,
-            colour_distance: int = 48) -> tuple[int, int, int, int]:
+def tighten(box: tuple[int, int, int, int], frame: np.ndarray, pad_fraction: float = 0.25,
+            min_pad: int = 2, border_agreement: float = 0.8, colour_distance: int = 48) -> tuple[int, int, int, int]:
     """Shrink a cover box to the strokes inside it, plus a pad; never grows it.
 
     Detector boxes around small type are two to three times the height of the strokes (the unclip
@@ -60,10 +59,11 @@ def tighten(box: tuple[int, int, int, int], gray: np.ndarray, pad_fraction: floa
     background is the class that owns the box's border ring (at least ``border_agreement`` of it, or
     the box is kept), so the strokes are the other class. Anything of the stroke class (anatomy
     included) widens the result, so the error is always toward filling more. The verification pass
-    then looks at the result. ``gray`` is the 8-bit rendering the detector saw, ``colour`` the RGB one.
+    then looks at the result. ``frame`` is the 8-bit rendering the detector saw (RGB, or grey).
     """
     x0, y0, x1, y1 = box
-    patch = gray[y0:y1, x0:x1]
+    colour = frame[y0:y1, x0:x1]
+    patch = cv2.cvtColor(colour, cv2.COLOR_RGB2GRAY) if colour.ndim == 3 else colour
     if patch.shape[0] < 5 or patch.shape[1] < 5 or int(patch.max()) - int(patch.min()) < 16:
         return box
     threshold, _ = cv2.threshold(np.ascontiguousarray(patch, dtype=np.uint8), 0, 255,
@@ -73,12 +73,12 @@ def tighten(box: tuple[int, int, int, int], gray: np.ndarray, pad_fraction: floa
     if min(ring, 1 - ring) > 1 - border_agreement:
         return box  # the border is not one background (a plate edge, anatomy): no safe guess
     strokes = ~bright if ring > 0.5 else bright
-    if colour is not None and colour.ndim == 3:
+    if colour.ndim == 3:
         # Type whose luminance sits inside the anatomy's (green on grey) can land in the background
         # class; any pixel whose hue is far from the border background's counts as a stroke too.
         # Hue only (colour minus its grey): on grey frames this adds nothing, so textured anatomy does
         # not undo the tightening there.
-        chroma = colour[y0:y1, x0:x1].astype(np.int16) - patch.astype(np.int16)[..., np.newaxis]
+        chroma = colour.astype(np.int16) - patch.astype(np.int16)[..., np.newaxis]
         if np.abs(chroma).max() > colour_distance:
             edge = np.concatenate([chroma[0], chroma[-1], chroma[1:-1, 0], chroma[1:-1, -1]])
             owned = ~np.concatenate([strokes[0], strokes[-1], strokes[1:-1, 0], strokes[1:-1, -1]])

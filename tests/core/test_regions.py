@@ -87,7 +87,7 @@ def test_coloured_type_as_bright_as_its_background_stays_covered() -> None:
     gray = cv2.cvtColor(frame, cv2.COLOR_RGB2GRAY)
     assert abs(int(gray[mask].mean()) - 150) <= 1  # the type vanishes in grey
     box = (10, 10, 190, 70)
-    x0, y0, x1, y1 = tighten(box, gray, colour=frame)
+    x0, y0, x1, y1 = tighten(box, frame)
     covered = np.zeros_like(mask)
     covered[y0:y1, x0:x1] = True
     assert not (mask & ~covered).any()
