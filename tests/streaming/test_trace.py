@@ -77,11 +77,10 @@ def test_one_connected_trace_per_object_without_phi(kafka, span_memory, tmp_path
                           "--prefix", prefix], capture_output=True, text=True, env=env, check=True)
     assert out.stdout.strip() == result.trace_ids[final.event.input_id]
 
-    phi = corpus.phi_values()
     attributes = json.dumps([s["attributes"] for s in spans])
     metric_text = json.dumps([line["metrics"] for line in lines if "metrics" in line])
     assert "pixelguard.objects" in metric_text and "pixelguard.stage.duration" in metric_text
     logs = w.log.read_text(errors="replace")
-    assert not [v for v in phi if v in attributes or v in metric_text or v in logs]
+    assert not corpus.leaks("\n".join((attributes, metric_text, logs)))
     st = job_status(kafka.bootstrap, prefix, "job-trace")
     assert st.in_flight == 0 and sum(st.counts.values()) == corpus.total
