@@ -22,6 +22,7 @@ import threading
 import time
 import uuid
 from collections import defaultdict
+from collections.abc import Callable
 
 from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, KafkaException, Message, Producer, TopicPartition
 
@@ -43,6 +44,41 @@ from .stages import StageContext, decide
 
 log = logging.getLogger("pixelguard.route")
 BATCH = 64
+TXN_TIMEOUT_S = 30.0
+# How long past its own timeout a transactional call may block before the hop gives up on the producer.
+STUCK_GRACE_S = 10.0
+
+
+class RouteStuck(RuntimeError):
+    """A transactional call blocked past its deadline; the worker restarts (its new producer fences this one)."""
+
+
+def bounded(what: str, call: Callable[[], None], timeout_s: float = TXN_TIMEOUT_S + STUCK_GRACE_S) -> None:
+    """Run a blocking producer call with a deadline librdkafka does not always keep.
+
+    ``send_offsets_to_transaction`` can block far past its timeout when the group coordinator goes away
+    mid-transaction (a broker restart): librdkafka never checks that request's deadline (librdkafka #5456,
+    #5511; seen here on 2.16 as a hop stuck for 5 minutes until the consumer was evicted from its group).
+    Past the deadline the call is abandoned in its daemon thread and RouteStuck stops the hop, so the worker
+    exits and is restarted: the restarted producer (same transactional.id) fences this one, the broker
+    aborts the open transaction, and the batch is decided again from the committed offsets.
+    """
+    done = threading.Event()
+    failure: list[BaseException] = []
+
+    def target() -> None:
+        try:
+            call()
+        except BaseException as exc:  # noqa: BLE001 - handed to the caller's thread
+            failure.append(exc)
+        finally:
+            done.set()
+
+    threading.Thread(target=target, name=f"route-{what}", daemon=True).start()
+    if not done.wait(timeout_s):
+        raise RouteStuck(f"route: {what} blocked for more than {timeout_s:.0f}s")
+    if failure:
+        raise failure[0]
 
 
 def read_final_keys(bootstrap: str, prefix: str, partition: int, timeout_s: float = 60.0) -> set[str]:
@@ -157,14 +193,16 @@ class RouteHop:
                 if item is not None:
                     decided.append((msg.partition(), *item))
             offsets = _next_offsets(batch)
-            producer.send_offsets_to_transaction(offsets, consumer.consumer_group_metadata(), 30)
-            producer.commit_transaction(30)
+            metadata = consumer.consumer_group_metadata()
+            bounded("send_offsets_to_transaction",
+                    lambda: producer.send_offsets_to_transaction(offsets, metadata, TXN_TIMEOUT_S))
+            bounded("commit_transaction", lambda: producer.commit_transaction(TXN_TIMEOUT_S))
         except KafkaException as exc:
             error = exc.args[0]
             if not error.txn_requires_abort():
                 raise  # fenced or fatal: this worker must stop (a restart re-reads the history)
             log.warning("route: transaction aborted (%s); rewinding the batch", error.name())
-            producer.abort_transaction(30)
+            bounded("abort_transaction", lambda: producer.abort_transaction(TXN_TIMEOUT_S))
             for tp in _first_offsets(batch):
                 consumer.seek(tp)
             return
