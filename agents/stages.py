@@ -23,7 +23,7 @@ from pixelguard.core.scrub import nifti_bytes, scrub
 from pixelguard.telemetry import metrics
 from pixelguard.telemetry.tracing import child_span
 from streams.events import ObjectEvent
-from streams.objectstore import ObjectNotFound, ObjectStore, StorageUnavailable
+from streams.objectstore import ObjectNotFound, ObjectStore, StorageFull, StorageUnavailable
 
 T = TypeVar("T")
 
@@ -36,7 +36,8 @@ class TransientExhausted(Exception):
 
 
 def _transient_kinds() -> dict[type[BaseException], str]:
-    kinds: dict[type[BaseException], str] = {StorageUnavailable: "storage-unavailable"}
+    # Subclasses before their base: the first match names the fault.
+    kinds: dict[type[BaseException], str] = {StorageFull: "storage-full", StorageUnavailable: "storage-unavailable"}
     try:
         from inference.base import EngineUnavailable  # noqa: PLC0415
 
@@ -59,6 +60,14 @@ def _transient_kinds() -> dict[type[BaseException], str]:
 
 
 TRANSIENT = _transient_kinds()
+# What the operator does before resubmitting, by fault code: the reason a user reads names it.
+NEXT_STEP = {
+    "storage-full": "free space on the object store, then resubmit",
+    "storage-unavailable": "check that the object store is mounted and reachable, then resubmit",
+    "engine-unavailable": "check that the Triton server is up (pixelguard services status), then resubmit",
+    "keys-unavailable": "check that the key service is up and unsealed, then resubmit",
+    "crosswalk-unavailable": "check the Kafka broker, then resubmit",
+}
 
 
 @dataclass
@@ -88,7 +97,8 @@ class StageContext:
                 code = next(c for k, c in TRANSIENT.items() if isinstance(exc, k))
                 metrics.retried(stage, code)
                 if attempt == self.retries:
-                    raise TransientExhausted(code, f"{what} failed after {self.retries + 1} attempts") from None
+                    raise TransientExhausted(code, f"{what} failed after {self.retries + 1} attempts; "
+                                                   f"{NEXT_STEP.get(code, 'resubmit later')}") from None
                 time.sleep(self.backoff_s * (2 ** attempt))
         raise AssertionError("unreachable")
 
@@ -228,6 +238,9 @@ def decide(ctx: StageContext, event: ObjectEvent) -> tuple[str, ObjectEvent]:
         return "errors", failed.next("errors", decided_by="route")
     except TransientExhausted as exc:
         _, failed = error_event(event, exc.code, exc.reason, "route")
+        return "errors", failed.next("errors", decided_by="route")
+    except Exception as exc:  # noqa: BLE001 - raised here it would crash-loop the route hop on this event
+        _, failed = error_event(event, "internal", f"unexpected {exc.__class__.__name__} in route", "route")
         return "errors", failed.next("errors", decided_by="route")
     topic = "clean" if status is Status.CLEAN else "review"
     return topic, event.next(topic, status=status.value, reason=reason, object_uri=uri, decided_by="route")
