@@ -45,6 +45,11 @@ from .stages import StageContext, decide
 log = logging.getLogger("pixelguard.route")
 BATCH = 64
 TXN_TIMEOUT_S = 30.0
+# The broker aborts a transaction open longer than transaction.timeout.ms (10 s). Deciding one event can
+# take seconds when the store is failing (retries with backoff), so a batch stops taking events after
+# this long and the rest are decided in the next transaction: otherwise a slow store turns every batch
+# into an aborted transaction, redone forever.
+DECIDE_BUDGET_S = 3.0
 # How long past its own timeout a transactional call may block before the hop gives up on the producer.
 STUCK_GRACE_S = 10.0
 
@@ -186,13 +191,18 @@ class RouteHop:
 
     def _transact(self, consumer: Consumer, producer: Producer, batch: list[Message]) -> None:
         decided: list[tuple[int, str, ObjectEvent]] = []
+        started = time.monotonic()
+        taken = 0
         producer.begin_transaction()
         try:
             for msg in batch:
+                if taken and time.monotonic() - started > DECIDE_BUDGET_S:
+                    break
                 item = self._decide_one(producer, msg, {k for _, k, _ in decided})
+                taken += 1
                 if item is not None:
                     decided.append((msg.partition(), *item))
-            offsets = _next_offsets(batch)
+            offsets = _next_offsets(batch[:taken])
             metadata = consumer.consumer_group_metadata()
             bounded("send_offsets_to_transaction",
                     lambda: producer.send_offsets_to_transaction(offsets, metadata, TXN_TIMEOUT_S))
@@ -206,6 +216,8 @@ class RouteHop:
             for tp in _first_offsets(batch):
                 consumer.seek(tp)
             return
+        for tp in _first_offsets(batch[taken:]):
+            consumer.seek(tp)  # left for the next transaction
         for partition, key, event in decided:
             self._seen(partition).add(key)
             metrics.object_decided(event.status or "error", event.format, event.profile,
