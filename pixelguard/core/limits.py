@@ -34,8 +34,8 @@ class Limits:
     max_frames: int = 4096
     max_frame_pixels: int = 64 * 1024 * 1024  # one frame's rows x columns (8k x 8k)
     frame_batch: int = 8
-    time_s: float = 25.0
-    hard_time_s: float = 60.0
+    time_s: float = 20.0
+    hard_time_s: float = 28.0
 
 
     @classmethod
