@@ -59,13 +59,21 @@ _PIXEL_DATA = 0x7FE00010
 _BULK_VRS = {"OB", "OW", "OD", "OF", "OL", "OV"}
 _NUMBER_VRS = {"US", "SS", "UL", "SL", "UV", "SV", "FL", "FD", "AT"}
 _FREE_TEXT_VRS = {"LO", "LT", "ST", "UT", "SH", "UC"}
-# Coded and versioned values whose digits are codes, not identifiers: pattern rules skip them (the input's
-# own values are still looked for there).
+# Coded and versioned values: their digits and words are codes ("113100", "TEST"), not identifiers or names;
+# no rule looks at them, as none looks at CS (code strings) or TM (a time of day identifies no one).
 _CODED_KEYWORDS = {
     "CodeValue", "LongCodeValue", "URNCodeValue", "CodingSchemeVersion", "CodingSchemeDesignator",
     "ContextIdentifier", "ContextGroupVersion", "MappingResource", "MappingResourceName", "SoftwareVersions",
-    "ImplementationVersionName", "ContextGroupExtensionCreatorUID", "ManufacturerModelName",
-    "DeviceSerialNumber", "DeviceID",
+    "ImplementationVersionName", "ManufacturerModelName",
+}
+# Device identity, which the Retain Device Identity option keeps on purpose: a serial number there is the
+# device's, not the patient's, so the ID and date patterns do not apply (the input's own values still do).
+_DEVICE_KEYWORDS = {
+    "StationName", "DeviceSerialNumber", "DeviceID", "DeviceLabel", "DeviceDescription", "DetectorID", "GantryID",
+    "GeneratorID", "PlateID", "CassetteID", "SourceSerialNumber", "LensSerialNumber", "LensMake", "LensModel",
+    "XRayDetectorID", "XRaySourceID", "XRayDetectorLabel", "ManufacturerDeviceIdentifier", "UniqueDeviceIdentifier",
+    "TreatmentMachineName", "PerformedStationName", "ScheduledStationName", "ModifyingSystem", "SourceManufacturer",
+    "ScheduledProcedureStepLocation", "ScheduledStudyLocation",
 }
 
 # Header attributes whose values identify a person, place or record (besides every PN and date), when the
@@ -118,8 +126,11 @@ def terms_of(original: ObjectRecord, profile: Profile | None = None) -> SweepTer
     return SweepTerms({t: k for t, k in labels.items() if _usable_term(t)})
 
 
+_WRITTEN = {phi.normalise(value) for value in SCRUBBER_WRITES}
+
+
 def _usable_term(term: str) -> bool:
-    if term in SCRUBBER_WRITES or term.replace("0", "") == "":
+    if term in _WRITTEN or term.replace("0", "") == "":
         return False
     return len(term) >= 5 if term.isdigit() else len(term) >= 3
 
@@ -307,16 +318,18 @@ def _walk(ds: Dataset, prefix: str, terms: SweepTerms, hits: list[Hit]) -> None:
             continue
         if vr == "UI" or vr in _NUMBER_VRS or vr in _BULK_VRS:
             continue
-        texts = [str(v) for v in value] if isinstance(value, (list, tuple, MultiValue)) else [str(value)]
         keyword = elem.keyword or ""
+        if vr in ("CS", "TM") or keyword in _CODED_KEYWORDS:
+            continue
+        texts = [str(v) for v in value] if isinstance(value, (list, tuple, MultiValue)) else [str(value)]
         if vr == "PN":
             rule = "name"
-        elif vr in _FREE_TEXT_VRS and keyword not in _CODED_KEYWORDS:
+        elif vr in _FREE_TEXT_VRS and keyword not in _DEVICE_KEYWORDS:
             rule = "free"
         elif vr == "UR":
             rule = "uri"
         else:
-            rule = "value"  # dates, codes, numbers: only the input's own values are looked for
+            rule = "value"  # dates, numbers, device identity: only the input's own values are looked for
         for text in texts:
             check_text(text, where, rule, terms, hits)
 

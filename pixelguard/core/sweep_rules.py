@@ -92,7 +92,7 @@ _ADDRESS = re.compile(
 _TITLED_NAME = re.compile(
     r"\b(?:Dr|Mr|Mrs|Ms|Miss|Prof)\.?\s+[A-Z][a-z][A-Za-z'-]*"
     r"|\b(?:DR|MR|MRS|MS|PROF)\.\s*[A-Z][A-Z'-]{2,}"
-    r"|\b[A-Za-z][A-Za-z'-]+\^[A-Za-z][A-Za-z'-]+")
+    r"|\b[A-Z][A-Za-z'-]+\^[A-Z][A-Za-z'-]+")  # DOE^JANE: a PN value copied into text ("abdomen^liver" is not)
 
 
 def check_text(text: str, where: str, rule: str, terms: SweepTerms, hits: list[Hit]) -> None:
