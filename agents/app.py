@@ -19,7 +19,7 @@ from pixelguard.core.quiet import silence_value_echoes
 from streams.config import StreamConfig
 from streams.topics import ensure_topics, topic_name
 
-from . import parse, redact, scrub
+from . import faust_offsets, parse, redact, scrub
 from .route import RouteHop
 from .runtime import Runtime
 from .stages import StageContext
@@ -35,6 +35,7 @@ def build_context(cfg: StreamConfig) -> StageContext:
 
 def build_app(cfg: StreamConfig, ctx: StageContext | None = None) -> tuple[faust.App, RouteHop]:
     silence_value_echoes()
+    faust_offsets.install()
     ensure_topics(cfg.bootstrap, cfg.prefix, cfg.partitions)
     ctx = ctx or build_context(cfg)
     cfg.data_dir.mkdir(parents=True, exist_ok=True)
