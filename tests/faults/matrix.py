@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 HEADER = ("| fault | objects | lost | duplicated | clean | review | errors | error codes | retried (max per worker) "
-          "| worker restarts |\n| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
+          "| worker restarts (exited, stalled) |\n| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
 
 
 @dataclass(frozen=True)
@@ -21,7 +21,7 @@ class Row:
     errors: int
     error_codes: str
     retried: str
-    restarts: int
+    restarts: str
 
     def markdown(self) -> str:
         return (f"| {self.fault} | {self.objects} | {self.lost} | {self.duplicated} | {self.clean} | {self.review} "

@@ -27,6 +27,9 @@ from tests.streaming.harness import Corpus, Worker, make_corpus, stream_env, wor
 
 from . import matrix
 
+# No decision for this long while objects are in flight: the workers are restarted as a liveness probe
+# would (the stages keep nothing between events, so a restart only costs time).
+STALL_S = 120.0
 SMALL = dict(dicoms=14, compressed=2, images=2, niftis=1, bad=4)  # 27 objects: 23 good, 4 bad
 
 
@@ -41,6 +44,7 @@ class FaultRun:
     corpus_size: dict[str, int] = field(default_factory=lambda: dict(SMALL))
     workers: list[Worker] = field(default_factory=list)
     restarts: int = 0
+    stall_restarts: int = 0
     job_id: str = "job-fault"
     result: SubmitResult | None = None
 
@@ -99,9 +103,15 @@ class FaultRun:
         total = self.corpus.total
         deadline = time.monotonic() + timeout_s
         fired_at = -1
+        last_decided, progress_at = -1, time.monotonic()
         while True:
             status = job_status(self.bootstrap, self.prefix, self.job_id)
             decided = sum(status.counts.values())
+            if decided != last_decided:
+                last_decided, progress_at = decided, time.monotonic()
+            elif time.monotonic() - progress_at > STALL_S:
+                self.restart_stalled()
+                progress_at = time.monotonic()
             due = when(status) if when is not None else decided >= total * at_fraction
             if fired_at < 0 and due:
                 fired_at = decided
@@ -116,6 +126,14 @@ class FaultRun:
                 raise AssertionError(f"{self.fault}: job not finished in {timeout_s:.0f}s: {status} "
                                      + self.log_tail())
             time.sleep(1)
+
+    def restart_stalled(self) -> None:
+        """What a liveness probe does to workers that hold in-flight objects and make no progress: restart
+        them (counted apart). Events Faust dropped in a rebalance are read again from the committed offset."""
+        self.stall_restarts += 1
+        for w in self.workers:
+            w.stop()
+            w.start()
 
     def supervise(self) -> None:
         for w in self.workers:
@@ -169,7 +187,8 @@ class FaultRun:
         retried = self.retries()
         row = matrix.Row(self.fault, len(submitted), len(lost), duplicated, states["clean"], states["review"],
                          states["errors"], ", ".join(f"{c} {n}" for c, n in sorted(codes.items())),
-                         ", ".join(f"{c} {n}" for c, n in sorted(retried.items())) or "none", self.restarts)
+                         ", ".join(f"{c} {n}" for c, n in sorted(retried.items())) or "none",
+                         f"{self.restarts} exited, {self.stall_restarts} stalled")
         matrix.record(row)
         assert not lost, f"{len(lost)} object(s) have no final event"
         assert not strangers, "a final event names an input that was never submitted"
