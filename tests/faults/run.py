@@ -8,6 +8,7 @@ twice, no stranger, every error with a reason, and exactly one object in the sto
 """
 from __future__ import annotations
 
+import gc
 import json
 import time
 import uuid
@@ -75,18 +76,28 @@ class FaultRun:
         admin = AdminClient({"bootstrap.servers": self.bootstrap})
         groups = [f"{self.prefix}-agents", f"{self.prefix}.route"]
         deadline = time.monotonic() + timeout_s
-        while True:
-            try:
-                described = [f.result() for f in admin.describe_consumer_groups(groups, request_timeout=10).values()]
-                if all(g.state == ConsumerGroupState.STABLE and len(g.members) == count
-                       and all(m.assignment.topic_partitions for m in g.members) for g in described):
-                    return
-            except Exception:  # noqa: BLE001 - a group that does not exist yet
-                pass
-            self.supervise()
-            if time.monotonic() > deadline:
-                raise AssertionError(f"{self.fault}: workers not all assigned in {timeout_s:.0f}s" + self.log_tail())
-            time.sleep(1)
+        try:
+            while True:
+                try:
+                    futures = admin.describe_consumer_groups(groups, request_timeout=10)
+                    described = [f.result() for f in futures.values()]
+                    if all(g.state == ConsumerGroupState.STABLE and len(g.members) == count
+                           and all(m.assignment.topic_partitions for m in g.members) for g in described):
+                        return
+                except Exception:  # noqa: BLE001 - a group that does not exist yet
+                    pass
+                self.supervise()
+                if time.monotonic() > deadline:
+                    raise AssertionError(f"{self.fault}: workers not all assigned in {timeout_s:.0f}s"
+                                         + self.log_tail())
+                time.sleep(1)
+        finally:
+            # The futures keep the client alive in a reference cycle; freed later by the garbage collector,
+            # after a private broker is stopped, librdkafka's destroy waits on the dead broker for good
+            # (seen: the next test hung in Admin_dealloc). Free it now, while its broker is up.
+            del admin
+            futures = described = None
+            gc.collect()
 
     def submit(self) -> SubmitResult:
         self.result = submit([str(self.corpus.root)], bootstrap=self.bootstrap, prefix=self.prefix,
