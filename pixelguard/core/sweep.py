@@ -41,7 +41,8 @@ from pydicom.tag import BaseTag
 from . import phi
 from .clean import _NOT_IDENTITY
 from .formats import gunzip
-from .parse import MAX_INFLATED_NIFTI, read_dicom
+from .limits import DEFAULT as DEFAULT_LIMITS
+from .parse import read_dicom
 from .private import PrivateKBError, creator_key, load_kb
 from .pixels import decode_image, dicom_stored_frames, render_dicom, render_image
 from .profile import DEFAULT_PRIVATE_KB, PROFILES_DIR, Profile
@@ -458,7 +459,7 @@ def _nifti_texts(data: bytes) -> Iterator[tuple[str, str]]:
     import nibabel as nib
 
     try:
-        raw = gunzip(data, MAX_INFLATED_NIFTI) if data[:2] == b"\x1f\x8b" else data
+        raw = gunzip(data, DEFAULT_LIMITS.max_inflated_bytes) if data[:2] == b"\x1f\x8b" else data
         cls = nib.Nifti2Image if raw[4:8] in (b"n+2\x00", b"ni2\x00") else nib.Nifti1Image
         header = cls.from_bytes(raw).header
     except StageError:
