@@ -73,6 +73,7 @@ class FileObjectStore:
             os.replace(tmp, target)  # atomic: a reader never sees half an object under its final name
         except OSError as exc:
             _discard(tmp)
+            self._check_available("write")  # the store went away mid-write: an outage, not a bad name
             raise _storage_error("write", exc) from None
         return target.as_uri()
 
@@ -84,6 +85,7 @@ class FileObjectStore:
             self._check_available("read")  # a missing store is an outage, not a missing object
             raise ObjectNotFound("object not found in the store") from None
         except OSError as exc:
+            self._check_available("read")
             raise _storage_error("read", exc) from None
 
     def copy(self, uri: str, name: str) -> str:
@@ -107,6 +109,7 @@ class FileObjectStore:
             raise ObjectNotFound("object not found in the store") from None
         except OSError as exc:
             _discard(tmp)
+            self._check_available("copy")
             raise _storage_error("copy", exc) from None
         return target.as_uri()
 
