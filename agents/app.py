@@ -20,6 +20,7 @@ from streams.config import StreamConfig
 from streams.topics import ensure_topics, topic_name
 
 from . import parse, redact, scrub
+from .liveness import LagSampler, ProgressTracker
 from .route import RouteHop
 from .runtime import Runtime
 from .stages import StageContext
@@ -50,11 +51,13 @@ def build_app(cfg: StreamConfig, ctx: StageContext | None = None) -> tuple[faust
     topics = {key: app.topic(topic_name(key, cfg.prefix), key_serializer="raw", value_serializer="raw",
                              partitions=cfg.partitions, internal=False)
               for key in ("ingest", "parsed", "scrubbed", "routing")}
-    rt = Runtime(ctx, topics, ThreadPoolExecutor(cfg.threads, thread_name_prefix="stage"), f"{cfg.app_id}")
+    tracker = ProgressTracker((*AGENT_STAGES.values(), "route"), stall_s=cfg.liveness_stall_s)
+    rt = Runtime(ctx, topics, ThreadPoolExecutor(cfg.threads, thread_name_prefix="stage"), f"{cfg.app_id}", tracker)
     parse.register(app, rt, cfg.concurrency)
     scrub.register(app, rt, cfg.concurrency)
     redact.register(app, rt, cfg.concurrency)
-    hop = RouteHop(cfg, ctx)
+    hop = RouteHop(cfg, ctx, tracker)
+    register_liveness(app, cfg, tracker)
 
     @app.task
     async def start_route() -> None:
@@ -71,6 +74,49 @@ def build_app(cfg: StreamConfig, ctx: StageContext | None = None) -> tuple[faust
         hop.stop()
 
     return app, hop
+
+
+# The Faust consumer's input topics, by the agent that reads each (the route hop reads ``routing`` itself).
+AGENT_STAGES = {"ingest": "parse", "parsed": "scrub", "scrubbed": "redact"}
+
+
+def register_liveness(app: faust.App, cfg: StreamConfig, tracker: ProgressTracker) -> LagSampler:
+    """``GET /live`` and ``GET /ready`` on the worker's web port, fed by Faust's rebalance signals and a lag
+    sampler thread (see ``agents/liveness.py`` for what counts as stuck)."""
+    stage_of = {topic_name(key, cfg.prefix): stage for key, stage in AGENT_STAGES.items()}
+    sampler = LagSampler(tracker, cfg.bootstrap,
+                         {cfg.app_id: stage_of, f"{cfg.prefix}.route": {topic_name("routing", cfg.prefix): "route"}},
+                         interval_s=cfg.liveness_interval_s)
+
+    @app.on_partitions_assigned.connect
+    async def on_assigned(_app, assigned, **_kwargs) -> None:  # noqa: ANN001 - faust signal
+        for topic, stage in stage_of.items():
+            tracker.assigned(stage, [tp.partition for tp in assigned if tp.topic == topic])
+
+    @app.on_partitions_revoked.connect
+    async def on_revoked(_app, revoked, **_kwargs) -> None:  # noqa: ANN001 - faust signal
+        for topic, stage in stage_of.items():
+            tracker.revoked(stage, [tp.partition for tp in revoked if tp.topic == topic])
+
+    @app.task
+    async def start_sampler() -> None:
+        sampler.start()
+
+    @app.on_before_shutdown.connect
+    async def stop_sampler(_app, **_kwargs) -> None:  # noqa: ANN001
+        sampler.stop()
+
+    @app.page("/live")
+    async def live(view, _request):  # noqa: ANN001, ANN202 - faust view
+        verdict = tracker.verdict()
+        return view.json({"live": verdict.live, **verdict.body}, status=200 if verdict.live else 503)
+
+    @app.page("/ready")
+    async def ready(view, _request):  # noqa: ANN001, ANN202 - faust view
+        verdict = tracker.verdict()
+        return view.json({"ready": verdict.ready, **verdict.body}, status=200 if verdict.ready else 503)
+
+    return sampler
 
 
 def run_worker(cfg: StreamConfig, loglevel: str = "warning") -> None:

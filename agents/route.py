@@ -39,6 +39,7 @@ from streams.config import StreamConfig
 from streams.events import ObjectEvent, PoisonEvent, age_seconds, now_iso
 from streams.topics import FINAL_TOPICS, topic_name
 
+from .liveness import ProgressTracker
 from .stages import StageContext, decide
 
 log = logging.getLogger("pixelguard.route")
@@ -89,9 +90,10 @@ def read_final_keys(bootstrap: str, prefix: str, partition: int, timeout_s: floa
 
 
 class RouteHop:
-    def __init__(self, cfg: StreamConfig, ctx: StageContext) -> None:
+    def __init__(self, cfg: StreamConfig, ctx: StageContext, tracker: ProgressTracker | None = None) -> None:
         self.cfg = cfg
         self.ctx = ctx
+        self.tracker = tracker
         self.group = f"{cfg.prefix}.route"
         self.input_topic = topic_name("routing", cfg.prefix)
         self.stopping = threading.Event()
@@ -105,10 +107,14 @@ class RouteHop:
     def _on_assign(self, _consumer: Consumer, partitions: list[TopicPartition]) -> None:
         for tp in partitions:
             self.seen.pop(tp.partition, None)  # (re)read lazily, before the first event of the partition
+        if self.tracker is not None:
+            self.tracker.assigned("route", [tp.partition for tp in partitions])
 
     def _on_revoke(self, _consumer: Consumer, partitions: list[TopicPartition]) -> None:
         for tp in partitions:
             self.seen.pop(tp.partition, None)
+        if self.tracker is not None:
+            self.tracker.revoked("route", [tp.partition for tp in partitions])
 
     def _seen(self, partition: int) -> set[str]:
         if partition not in self.seen:
@@ -168,6 +174,9 @@ class RouteHop:
             for tp in _first_offsets(batch):
                 consumer.seek(tp)
             return
+        if self.tracker is not None:
+            for tp in offsets:
+                self.tracker.progress("route", tp.partition)
         for partition, key, event in decided:
             self._seen(partition).add(key)
             metrics.object_decided(event.status or "error", event.format, event.profile,

@@ -1,0 +1,86 @@
+"""The stuck/live decision of agents.liveness.ProgressTracker, on an explicit clock (no servers: pure logic)."""
+from __future__ import annotations
+
+from agents.liveness import ProgressTracker
+
+STAGES = ("parse", "scrub", "redact", "route")
+
+
+def tracker(stall_s: float = 60.0) -> ProgressTracker:
+    t = ProgressTracker(STAGES, stall_s=stall_s, clock=lambda: 0.0)
+    for stage in STAGES:
+        t.assigned(stage, [0, 1])
+    return t
+
+
+def test_an_idle_worker_is_live_however_long_it_waits() -> None:
+    t = tracker()
+    for stage in STAGES:
+        for p in (0, 1):
+            t.sample(stage, p, committed=10, high=10, now=0.0)
+    assert t.verdict(now=10_000.0).live
+    assert t.verdict(now=10_000.0).ready
+
+
+def test_behind_with_no_progress_past_the_threshold_is_stuck_and_says_where() -> None:
+    t = tracker(stall_s=60)
+    t.sample("redact", 1, committed=5, high=9, now=100.0)
+    assert t.verdict(now=150.0).live  # behind, but not for long yet
+    verdict = t.verdict(now=161.0)
+    assert not verdict.live and not verdict.ready
+    assert verdict.body["stuck"] == [{"stage": "redact", "partition": 1, "lag": 4, "no_progress_s": 61.0}]
+    assert "restart this worker" in verdict.body["reason"]
+
+
+def test_new_work_after_a_long_idle_spell_gets_the_full_threshold() -> None:
+    t = tracker(stall_s=60)
+    t.progress("parse", 0, now=0.0)
+    t.sample("parse", 0, committed=3, high=3, now=1.0)
+    t.sample("parse", 0, committed=3, high=8, now=5_000.0)  # work arrives an hour and a half later
+    assert t.verdict(now=5_030.0).live
+    assert not t.verdict(now=5_061.0).live
+
+
+def test_a_completed_event_or_a_committed_offset_advance_is_progress() -> None:
+    t = tracker(stall_s=60)
+    t.sample("scrub", 0, committed=0, high=50, now=0.0)
+    t.progress("scrub", 0, now=50.0)
+    assert t.verdict(now=100.0).live  # 50 s since the last event
+    t.sample("scrub", 0, committed=1, high=50, now=105.0)  # the offset moved: progress at 105
+    assert t.verdict(now=160.0).live
+    assert not t.verdict(now=166.0).live
+    t.progress("scrub", 0, now=170.0)  # it moves again: live again
+    assert t.verdict(now=171.0).live
+
+
+def test_progress_on_another_partition_does_not_hide_a_stuck_one() -> None:
+    t = tracker(stall_s=60)
+    t.sample("route", 0, committed=0, high=3, now=0.0)
+    t.sample("route", 1, committed=0, high=3, now=0.0)
+    for second in range(0, 120, 10):
+        t.progress("route", 1, now=float(second))
+    verdict = t.verdict(now=121.0)
+    assert not verdict.live
+    assert [s["partition"] for s in verdict.body["stuck"]] == [0]
+
+
+def test_catching_up_clears_the_stall_and_a_revoked_partition_no_longer_counts() -> None:
+    t = tracker(stall_s=60)
+    t.sample("parse", 0, committed=0, high=4, now=0.0)
+    t.sample("parse", 1, committed=0, high=4, now=0.0)
+    assert not t.verdict(now=100.0).live
+    t.sample("parse", 0, committed=4, high=4, now=101.0)  # caught up
+    t.revoked("parse", [1])  # and the other partition moved to another worker
+    t.sample("parse", 1, committed=0, high=4, now=102.0)  # a late sample for it is ignored
+    verdict = t.verdict(now=200.0)
+    assert verdict.live and verdict.body["stages"]["parse"] == {"partitions": [0], "lag": 0}
+
+
+def test_not_ready_until_every_consumer_has_had_an_assignment() -> None:
+    t = ProgressTracker(STAGES, stall_s=60, clock=lambda: 0.0)
+    for stage in ("parse", "scrub", "redact"):
+        t.assigned(stage, [0])
+    verdict = t.verdict(now=1.0)
+    assert verdict.live and not verdict.ready and "starting" in verdict.body["reason_not_ready"]
+    t.assigned("route", [])  # an empty assignment is still an assignment
+    assert t.verdict(now=2.0).ready
