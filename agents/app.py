@@ -45,6 +45,9 @@ def build_app(cfg: StreamConfig, ctx: StageContext | None = None) -> tuple[faust
         web_host="127.0.0.1", topic_allow_declare=False, topic_disable_leader=True,
         processing_guarantee="at_least_once", consumer_auto_offset_reset="earliest",
         broker_session_timeout=cfg.session_timeout_s, broker_heartbeat_interval=max(0.5, cfg.session_timeout_s / 4),
+        broker_rebalance_timeout=cfg.rebalance_timeout_s,
+        # aiokafka sends JoinGroup with the plain request timeout; it must outlast the rebalance it waits on.
+        broker_request_timeout=max(90.0, cfg.rebalance_timeout_s + 30),
         broker_commit_every=1, broker_commit_interval=0.5, stream_buffer_maxsize=16,
         producer_acks=-1, producer_linger=0.005,
     )
@@ -80,6 +83,24 @@ def build_app(cfg: StreamConfig, ctx: StageContext | None = None) -> tuple[faust
 AGENT_STAGES = {"ingest": "parse", "parsed": "scrub", "scrubbed": "redact"}
 
 
+class RebalanceSensor(faust.Sensor):
+    """Tells the tracker when this member is inside a rebalance (revoking waits for in-flight events)."""
+
+    def __init__(self, tracker: ProgressTracker, **kwargs: object) -> None:
+        super().__init__(**kwargs)
+        self.tracker = tracker
+
+    def on_rebalance_start(self, app: faust.App) -> dict:
+        self.tracker.rebalance_started()
+        return {}
+
+    def on_rebalance_return(self, app: faust.App, state: dict) -> None:
+        self.tracker.rebalance_finished()  # rejoined and assigned: fetching can start
+
+    def on_rebalance_end(self, app: faust.App, state: dict) -> None:
+        self.tracker.rebalance_finished()
+
+
 def register_liveness(app: faust.App, cfg: StreamConfig, tracker: ProgressTracker) -> LagSampler:
     """``GET /live`` and ``GET /ready`` on the worker's web port, fed by Faust's rebalance signals and a lag
     sampler thread (see ``agents/liveness.py`` for what counts as stuck)."""
@@ -87,6 +108,8 @@ def register_liveness(app: faust.App, cfg: StreamConfig, tracker: ProgressTracke
     sampler = LagSampler(tracker, cfg.bootstrap,
                          {cfg.app_id: stage_of, f"{cfg.prefix}.route": {topic_name("routing", cfg.prefix): "route"}},
                          interval_s=cfg.liveness_interval_s)
+
+    app.sensors.add(RebalanceSensor(tracker))
 
     @app.on_partitions_assigned.connect
     async def on_assigned(_app, assigned, **_kwargs) -> None:  # noqa: ANN001 - faust signal

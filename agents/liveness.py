@@ -57,6 +57,8 @@ class ProgressTracker:
         self._lock = threading.Lock()
         self._parts: dict[str, dict[int, _Partition]] = {s: {} for s in stages}
         self._assigned_once: set[str] = set()
+        self._rebalancing_since: float | None = None
+        self._loops: dict[str, float] = {}  # consumer loop -> when it last came back to poll
         self._sampled_at: float | None = None
         self._sample_error: str = ""
 
@@ -100,6 +102,23 @@ class ProgressTracker:
             elif part.behind_since is None:
                 part.behind_since = t
 
+    def rebalance_started(self, now: float | None = None) -> None:
+        """Faust began revoking: it waits for every in-flight event before it rejoins the group."""
+        t = self._now(now)
+        with self._lock:
+            if self._rebalancing_since is None:
+                self._rebalancing_since = t
+
+    def rebalance_finished(self) -> None:
+        with self._lock:
+            self._rebalancing_since = None
+
+    def loop_beat(self, loop: str, now: float | None = None) -> None:
+        """A consumer loop (the route hop thread) came back to poll: it is not blocked inside a batch."""
+        t = self._now(now)
+        with self._lock:
+            self._loops[loop] = t
+
     def assignment(self) -> dict[str, list[int]]:
         with self._lock:
             return {stage: sorted(parts) for stage, parts in self._parts.items()}
@@ -126,6 +145,15 @@ class ProgressTracker:
                         stuck.append({"stage": stage, "partition": p, "lag": part.lag,
                                       "no_progress_s": round(t - quiet_since, 1)})
                 stages[stage] = {"partitions": sorted(parts), "lag": lag}
+            # A member that never finishes revoking (an in-flight event that never ends) is dropped by the
+            # group after the rebalance timeout; its partitions move on elsewhere, so lag cannot show it.
+            if self._rebalancing_since is not None and t - self._rebalancing_since > self.stall_s:
+                stuck.append({"stage": "rebalance", "no_progress_s": round(t - self._rebalancing_since, 1)})
+            # A poll loop blocked inside a batch stops polling; after max.poll.interval its partitions go
+            # elsewhere too, so its own heartbeat is checked, whatever the lag.
+            for loop, beat in sorted(self._loops.items()):
+                if t - beat > self.stall_s:
+                    stuck.append({"stage": loop, "loop_blocked_s": round(t - beat, 1)})
             all_assigned = self._assigned_once >= set(self._parts)
             sampled_ago = None if self._sampled_at is None else round(t - self._sampled_at, 1)
             sample_error = self._sample_error
@@ -133,7 +161,7 @@ class ProgressTracker:
         if sample_error:
             body["lag_sample_error"] = sample_error
         if stuck:
-            body["reason"] = (f"stuck: {len(stuck)} partition(s) behind with no progress for more than "
+            body["reason"] = (f"stuck: {len(stuck)} partition(s) or loop(s) with no progress for more than "
                               f"{self.stall_s:.0f}s; restart this worker")
             body["stuck"] = stuck
         ready = all_assigned and not stuck

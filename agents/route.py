@@ -148,6 +148,8 @@ class RouteHop:
         consumer.subscribe([self.input_topic], on_assign=self._on_assign, on_revoke=self._on_revoke)
         try:
             while not self.stopping.is_set():
+                if self.tracker is not None:
+                    self.tracker.loop_beat("route-loop")
                 batch = [m for m in consumer.consume(num_messages=BATCH, timeout=0.5) if not m.error()]
                 if batch:
                     self._transact(consumer, producer, batch)

@@ -84,3 +84,25 @@ def test_not_ready_until_every_consumer_has_had_an_assignment() -> None:
     assert verdict.live and not verdict.ready and "starting" in verdict.body["reason_not_ready"]
     t.assigned("route", [])  # an empty assignment is still an assignment
     assert t.verdict(now=2.0).ready
+
+
+def test_a_rebalance_that_never_finishes_is_stuck_whatever_the_lag() -> None:
+    # The group drops a member that cannot finish revoking and hands its partitions on, so lag stays 0
+    # here; the member itself is still stuck waiting for its in-flight event.
+    t = tracker(stall_s=60)
+    t.rebalance_started(now=10.0)
+    t.rebalance_started(now=30.0)  # a nested start does not reset the clock
+    assert t.verdict(now=60.0).live
+    verdict = t.verdict(now=71.0)
+    assert not verdict.live and verdict.body["stuck"] == [{"stage": "rebalance", "no_progress_s": 61.0}]
+    t.rebalance_finished()
+    assert t.verdict(now=72.0).live
+
+
+def test_a_poll_loop_blocked_inside_a_batch_is_stuck() -> None:
+    t = tracker(stall_s=60)
+    t.loop_beat("route-loop", now=0.0)
+    t.loop_beat("route-loop", now=50.0)
+    assert t.verdict(now=100.0).live
+    verdict = t.verdict(now=111.0)
+    assert not verdict.live and verdict.body["stuck"] == [{"stage": "route-loop", "loop_blocked_s": 61.0}]
