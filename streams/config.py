@@ -39,6 +39,9 @@ class StreamConfig:
     web_port: int = field(default_factory=lambda: int(_env("WEB_PORT", "6066")))
     data_dir: Path = field(default_factory=lambda: Path(_env("DATA_DIR", "/tmp/pixelguard-worker")))
     session_timeout_s: float = field(default_factory=lambda: float(_env("SESSION_TIMEOUT_S", "10")))
+    # How long the group waits for a member to finish its in-flight events and rejoin during a rebalance.
+    # A member slower than this is dropped, and its late rejoin starts another rebalance (see agents/app.py).
+    rebalance_timeout_s: float = field(default_factory=lambda: float(_env("REBALANCE_TIMEOUT_S", "180")))
     retries: int = field(default_factory=lambda: int(_env("RETRIES", "3")))
     backoff_s: float = field(default_factory=lambda: float(_env("BACKOFF_S", "0.5")))
     # /live turns 503 when an assigned partition is behind and nothing moved on it for this long.
