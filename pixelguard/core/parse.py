@@ -14,15 +14,22 @@ import pydicom
 from pydicom.dataset import Dataset
 from pydicom.errors import InvalidDicomError
 
+from pydicom.encaps import parse_basic_offsets, parse_fragments
+from pydicom.pixels.utils import get_expected_length
+
+from . import sop
 from .formats import gunzip, sniff
 from .keys import Derivations
+from .limits import DEFAULT, Limits, check_pixel_claim
 from .record import Format, ObjectRecord, StageError
+from .sop import SopKind
 
-MAX_OBJECT_BYTES = 2 * 1024**3  # larger objects are refused before they are read into memory
-MAX_INFLATED_NIFTI = 4 * 1024**3
+MAX_OBJECT_BYTES = DEFAULT.max_object_bytes  # larger objects are refused before they are read into memory
 
 _UNDEFINED = 0xFFFFFFFF
 _PIXEL_DATA = 0x7FE00010
+_FLOAT_PIXEL_DATA = 0x7FE00008
+_DOUBLE_PIXEL_DATA = 0x7FE00009
 _MEDIA_STORAGE_DIRECTORY = "1.2.840.10008.1.3.10"
 
 
@@ -35,13 +42,13 @@ class ImageHeader:
     detail: dict[str, object]
 
 
-def parse(input_id: str, data: bytes, derive: Derivations) -> ObjectRecord:
-    if len(data) > MAX_OBJECT_BYTES:
-        raise StageError("oversized", f"object is {len(data)} bytes; the limit is {MAX_OBJECT_BYTES}")
+def parse(input_id: str, data: bytes, derive: Derivations, limits: Limits = DEFAULT) -> ObjectRecord:
+    if len(data) > limits.max_object_bytes:
+        raise StageError("oversized", f"object is {len(data)} bytes; the limit is {limits.max_object_bytes}")
     fmt = sniff(data)
     record = ObjectRecord(input_id=input_id, format=fmt, data=data, size=len(data))
     if fmt is Format.DICOM:
-        ds = read_dicom(data)
+        ds = read_dicom(data, limits)
         record.header = ds
         study = _text(ds, "StudyInstanceUID")
         # The routing key keeps a study on one partition; it is the *remapped* UID so no original
@@ -54,7 +61,7 @@ def parse(input_id: str, data: bytes, derive: Derivations) -> ObjectRecord:
         record.header = read_jpeg(data)
         record.routing_key = derive.content_id(data)
     else:
-        record.header = read_nifti(data)
+        record.header = read_nifti(data, limits)
         record.routing_key = derive.content_id(data)
     return record
 
@@ -67,7 +74,7 @@ def _text(ds: Dataset, keyword: str) -> str:
     return str(value).strip() if value else ""
 
 
-def read_dicom(data: bytes) -> Dataset:
+def read_dicom(data: bytes, limits: Limits = DEFAULT) -> Dataset:
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         try:
@@ -97,23 +104,33 @@ def read_dicom(data: bytes) -> Dataset:
                                         "de-identify the files it indexes instead")
     if "SOPClassUID" not in ds:
         raise StageError("corrupt", "DICOM data set has no SOPClassUID: not a composite object")
-    _check_pixel_length(ds)
+    _check_pixel_module(ds, limits)
     return ds
 
 
-def _check_pixel_length(ds: Dataset) -> None:
-    has_image = "Rows" in ds and "Columns" in ds and "BitsAllocated" in ds
-    if not has_image:
+def _check_pixel_module(ds: Dataset, limits: Limits) -> None:
+    """An image object must carry a whole pixel module: geometry, pixel data, lengths and frames that agree.
+
+    Checked from the header alone (nothing is decoded), so a cut or inconsistent file is an error with a
+    reason before any stage trusts it, and an absurd claim is refused before a decoder allocates for it.
+    """
+    sop_class = str(ds.get("SOPClassUID", "")).strip()
+    kind = sop.kind_of(sop_class)
+    elements = ds._dict
+    has_pixels = _PIXEL_DATA in elements or _FLOAT_PIXEL_DATA in elements or _DOUBLE_PIXEL_DATA in elements
+    missing = [k for k in ("Rows", "Columns", "BitsAllocated") if k not in ds] + ([] if has_pixels else ["PixelData"])
+    if kind is SopKind.IMAGE and missing:
+        code = "truncated" if not has_pixels and "Rows" in ds else "corrupt"
+        raise StageError(code, f"{sop.describe(sop_class)} object lacks its image pixel module "
+                               f"({', '.join(missing)}): an image without its pixels is never published; "
+                               "send the complete file")
+    if not has_pixels:
+        if "Rows" in ds and "Columns" in ds and "BitsAllocated" in ds:
+            raise StageError("truncated", "DICOM image has Rows/Columns but no Pixel Data element "
+                                          "(the file was cut before it)")
         return
-    if _PIXEL_DATA not in ds._dict:
-        if "FloatPixelData" in ds or "DoubleFloatPixelData" in ds:
-            return
-        raise StageError("truncated", "DICOM image has Rows/Columns but no Pixel Data element "
-                                      "(the file was cut before it)")
-    raw = ds._dict[_PIXEL_DATA]
-    if getattr(raw, "length", None) == _UNDEFINED or getattr(ds, "file_meta", None) is not None and \
-            ds.file_meta.get("TransferSyntaxUID") is not None and ds.file_meta.TransferSyntaxUID.is_compressed:
-        return
+    if missing:
+        raise StageError("corrupt", f"DICOM holds pixel data but lacks {', '.join(missing)} to lay it out")
     try:
         rows, cols = int(ds.Rows), int(ds.Columns)
         samples = int(ds.get("SamplesPerPixel", 1) or 1)
@@ -121,12 +138,39 @@ def _check_pixel_length(ds: Dataset) -> None:
         bits = int(ds.BitsAllocated)
     except (TypeError, ValueError):
         raise StageError("corrupt", "DICOM image attributes Rows/Columns/BitsAllocated are not numbers") from None
-    pixels = rows * cols * samples * frames
-    expected = (pixels + 7) // 8 if bits == 1 else pixels * (bits // 8)
+    check_pixel_claim(rows, cols, samples, frames, bits, limits)
+    if _PIXEL_DATA not in elements:
+        return  # float/double pixel data: native only; pydicom checks its length when decoding
+    raw = elements[_PIXEL_DATA]
+    meta = getattr(ds, "file_meta", None)
+    ts = meta.get("TransferSyntaxUID") if meta is not None else None
+    if getattr(raw, "length", None) == _UNDEFINED or (ts is not None and ts.is_compressed):
+        _check_fragments(ds.PixelData, frames)
+        return
+    try:
+        expected = get_expected_length(ds, unit="bytes")  # knows YBR_FULL_422's 2 bytes a pixel and 1-bit packing
+    except Exception:  # noqa: BLE001 - an attribute it needs is malformed
+        raise StageError("corrupt", "DICOM image attributes do not describe a pixel layout") from None
     actual = raw.length if getattr(raw, "length", None) not in (None, _UNDEFINED) else len(ds.PixelData)
     if actual < expected:
         raise StageError("truncated", f"pixel data holds {actual} bytes; {rows}x{cols}x{samples}x{frames} at "
                                       f"{bits} bits needs {expected}")
+
+
+def _check_fragments(pixel_data: bytes, frames: int) -> None:
+    """Encapsulated pixel data: items that parse, and at least one fragment for every frame."""
+    try:
+        count, _offsets = parse_fragments(pixel_data)
+        table = parse_basic_offsets(pixel_data)
+    except Exception as exc:  # noqa: BLE001 - malformed item tags or lengths surface as several types
+        raise StageError("corrupt", f"encapsulated pixel data is malformed ({exc.__class__.__name__}): "
+                                    "its items or offset table do not parse") from None
+    if count == 0:
+        raise StageError("corrupt", "encapsulated pixel data holds no fragments")
+    if count < frames:
+        raise StageError("truncated", f"encapsulated pixel data holds {count} fragment(s) for {frames} frames")
+    if table and len(table) != frames:
+        raise StageError("corrupt", f"the basic offset table lists {len(table)} frame(s); the header claims {frames}")
 
 
 def read_png(data: bytes) -> ImageHeader:
@@ -184,10 +228,10 @@ def read_jpeg(data: bytes) -> ImageHeader:
     return ImageHeader(width, height, {"segments": segments, "scan_offset": pos})
 
 
-def read_nifti(data: bytes) -> ImageHeader:
+def read_nifti(data: bytes, limits: Limits = DEFAULT) -> ImageHeader:
     import nibabel as nib  # deferred: only NIfTI inputs pay its import
 
-    raw = gunzip(data, MAX_INFLATED_NIFTI) if data[:2] == b"\x1f\x8b" else data
+    raw = gunzip(data, limits.max_inflated_bytes) if data[:2] == b"\x1f\x8b" else data
     version = 2 if raw[4:8] in (b"n+2\x00", b"ni2\x00") else 1
     cls = nib.Nifti2Image if version == 2 else nib.Nifti1Image
     try:
