@@ -116,11 +116,6 @@ def register_liveness(app: faust.App, cfg: StreamConfig, tracker: ProgressTracke
         for topic, stage in stage_of.items():
             tracker.assigned(stage, [tp.partition for tp in assigned if tp.topic == topic])
 
-    @app.on_partitions_revoked.connect
-    async def on_revoked(_app, revoked, **_kwargs) -> None:  # noqa: ANN001 - faust signal
-        for topic, stage in stage_of.items():
-            tracker.revoked(stage, [tp.partition for tp in revoked if tp.topic == topic])
-
     @app.task
     async def start_sampler() -> None:
         sampler.start()

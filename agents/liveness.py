@@ -58,6 +58,10 @@ class ProgressTracker:
         self._parts: dict[str, dict[int, _Partition]] = {s: {} for s in stages}
         self._assigned_once: set[str] = set()
         self._rebalancing_since: float | None = None
+        # Per stage, across partitions: a rebalance storm moves partitions every few seconds, so no one
+        # partition stays assigned long enough to look stuck, while the stage as a whole does nothing.
+        self._stage_behind_since: dict[str, float | None] = {s: None for s in self._parts}
+        self._stage_progress_at: dict[str, float | None] = {s: None for s in self._parts}
         self._loops: dict[str, float] = {}  # consumer loop -> when it last came back to poll
         self._sampled_at: float | None = None
         self._sample_error: str = ""
@@ -67,21 +71,23 @@ class ProgressTracker:
 
     # -- what the consumers tell us ----------------------------------------------------------------
     def assigned(self, stage: str, partitions: Iterable[int]) -> None:
-        """The stage's whole assignment (a rebalance replaces it); partitions kept keep their history."""
+        """The stage's whole assignment (a rebalance replaces it); partitions kept keep their history.
+
+        Revocation is not reported separately: the old partitions count until the new assignment arrives,
+        so the stage's clock survives a rebalance (only a worker left with no partition starts afresh).
+        """
         with self._lock:
             old = self._parts[stage]
             self._parts[stage] = {p: old.get(p, _Partition()) for p in partitions}
+            if not self._parts[stage]:
+                self._stage_behind_since[stage] = None
             self._assigned_once.add(stage)
-
-    def revoked(self, stage: str, partitions: Iterable[int]) -> None:
-        with self._lock:
-            for p in partitions:
-                self._parts[stage].pop(p, None)
 
     def progress(self, stage: str, partition: int, now: float | None = None) -> None:
         """An event of ``stage`` from ``partition`` completed (its output acknowledged)."""
         t = self._now(now)
         with self._lock:
+            self._stage_progress_at[stage] = t
             part = self._parts[stage].get(partition)
             if part is not None:
                 part.progress_at = t
@@ -94,7 +100,7 @@ class ProgressTracker:
             if part is None:
                 return  # revoked since the sampler read the assignment
             if part.committed is not None and committed > part.committed:
-                part.progress_at = t
+                part.progress_at = self._stage_progress_at[stage] = t
             part.committed = committed
             part.lag = max(0, high - committed)
             if part.lag == 0:
@@ -124,9 +130,18 @@ class ProgressTracker:
             return {stage: sorted(parts) for stage, parts in self._parts.items()}
 
     def sampled(self, error: str = "", now: float | None = None) -> None:
+        """A sampling round ended (``error`` if it failed); a full round updates each stage's behind-clock."""
+        t = self._now(now)
         with self._lock:
-            self._sampled_at = self._now(now)
+            self._sampled_at = t
             self._sample_error = error
+            if error:
+                return
+            for stage, parts in self._parts.items():
+                if not parts or sum(p.lag for p in parts.values()) == 0:
+                    self._stage_behind_since[stage] = None
+                elif self._stage_behind_since[stage] is None:
+                    self._stage_behind_since[stage] = t
 
     # -- the decision ------------------------------------------------------------------------------
     def verdict(self, now: float | None = None) -> Verdict:
@@ -145,6 +160,11 @@ class ProgressTracker:
                         stuck.append({"stage": stage, "partition": p, "lag": part.lag,
                                       "no_progress_s": round(t - quiet_since, 1)})
                 stages[stage] = {"partitions": sorted(parts), "lag": lag}
+                behind = self._stage_behind_since[stage]
+                if lag > 0 and behind is not None and not any(x["stage"] == stage for x in stuck):
+                    quiet_since = max(behind, self._stage_progress_at[stage] or behind)
+                    if t - quiet_since > self.stall_s:
+                        stuck.append({"stage": stage, "lag": lag, "no_progress_s": round(t - quiet_since, 1)})
             # A member that never finishes revoking (an in-flight event that never ends) is dropped by the
             # group after the rebalance timeout; its partitions move on elsewhere, so lag cannot show it.
             if self._rebalancing_since is not None and t - self._rebalancing_since > self.stall_s:

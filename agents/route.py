@@ -113,8 +113,6 @@ class RouteHop:
     def _on_revoke(self, _consumer: Consumer, partitions: list[TopicPartition]) -> None:
         for tp in partitions:
             self.seen.pop(tp.partition, None)
-        if self.tracker is not None:
-            self.tracker.revoked("route", [tp.partition for tp in partitions])
 
     def _seen(self, partition: int) -> set[str]:
         if partition not in self.seen:

@@ -64,13 +64,13 @@ def test_progress_on_another_partition_does_not_hide_a_stuck_one() -> None:
     assert [s["partition"] for s in verdict.body["stuck"]] == [0]
 
 
-def test_catching_up_clears_the_stall_and_a_revoked_partition_no_longer_counts() -> None:
+def test_catching_up_clears_the_stall_and_a_partition_moved_away_no_longer_counts() -> None:
     t = tracker(stall_s=60)
     t.sample("parse", 0, committed=0, high=4, now=0.0)
     t.sample("parse", 1, committed=0, high=4, now=0.0)
     assert not t.verdict(now=100.0).live
     t.sample("parse", 0, committed=4, high=4, now=101.0)  # caught up
-    t.revoked("parse", [1])  # and the other partition moved to another worker
+    t.assigned("parse", [0])  # and the other partition moved to another worker
     t.sample("parse", 1, committed=0, high=4, now=102.0)  # a late sample for it is ignored
     verdict = t.verdict(now=200.0)
     assert verdict.live and verdict.body["stages"]["parse"] == {"partitions": [0], "lag": 0}
@@ -106,3 +106,34 @@ def test_a_poll_loop_blocked_inside_a_batch_is_stuck() -> None:
     assert t.verdict(now=100.0).live
     verdict = t.verdict(now=111.0)
     assert not verdict.live and verdict.body["stuck"] == [{"stage": "route-loop", "loop_blocked_s": 61.0}]
+
+
+def test_a_rebalance_storm_is_stuck_though_no_partition_stays_long_enough_to_look_stuck() -> None:
+    # Partitions flip between this worker and another every 20 s; work waits on all of them and no event
+    # of the stage completes here. No single partition is behind for 60 s, the stage is.
+    t = tracker(stall_s=60)
+    for step in range(0, 9):
+        now = step * 10.0
+        if step % 2 == 0:
+            t.assigned("redact", [0, 1] if step % 4 == 0 else [2, 3])
+        for p in t.assignment()["redact"]:
+            t.sample("redact", p, committed=5, high=9, now=now)
+        t.sampled(now=now)
+    verdict = t.verdict(now=81.0)
+    assert not verdict.live
+    assert verdict.body["stuck"] == [{"stage": "redact", "lag": 8, "no_progress_s": 81.0}]
+    t.progress("redact", 3, now=82.0)  # one event completes: the stage moves
+    assert t.verdict(now=83.0).live
+
+
+def test_a_worker_left_without_partitions_starts_afresh_when_it_gets_some() -> None:
+    t = tracker(stall_s=60)
+    t.sample("scrub", 0, committed=0, high=5, now=0.0)
+    t.sampled(now=0.0)
+    t.assigned("scrub", [])  # more workers than partitions: nothing to do here
+    t.sampled(now=10.0)
+    t.assigned("scrub", [3])
+    t.sample("scrub", 3, committed=0, high=5, now=500.0)
+    t.sampled(now=500.0)
+    assert t.verdict(now=510.0).live
+    assert not t.verdict(now=561.0).live
