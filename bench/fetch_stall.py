@@ -73,15 +73,21 @@ def max_drift(text: str) -> float:
     return max((float(x) for x in re.findall(r"drift of \+([0-9.]+)", text)), default=0.0)
 
 
-def live_status(port: int) -> int:
+def live_status(port: int) -> tuple[int, dict]:
     opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
     try:
         with opener.open(f"http://127.0.0.1:{port}/live", timeout=5) as resp:
-            return resp.status
+            return resp.status, json.loads(resp.read())
     except urllib.error.HTTPError as err:
-        return err.code
-    except (urllib.error.URLError, OSError):
-        return 0  # no answer: event loop busy or not started
+        return err.code, json.loads(err.read() or b"{}")
+    except (urllib.error.URLError, OSError, ValueError):
+        return 0, {}  # no answer: event loop busy or not started
+
+
+def quiet_while_behind(body: dict) -> dict[str, float]:
+    """Per stage with lag, seconds since its last progress on this worker, as /live reported it."""
+    return {stage: info.get("last_progress_s_ago", 0.0) for stage, info in body.get("stages", {}).items()
+            if info.get("lag", 0) > 0}
 
 
 def main() -> None:
@@ -122,6 +128,7 @@ def main() -> None:
         last_change, decided_before, longest_gap = time.monotonic(), -1, 0.0
         live_503 = {w.name: 0 for w in (w1, w2)}
         no_answer = {w.name: 0 for w in (w1, w2)}
+        worst_quiet: dict[str, dict[str, float]] = {w.name: {} for w in (w1, w2)}
         try:
             while True:
                 st = job_status(kafka.bootstrap, prefix, "job-stall")
@@ -143,8 +150,10 @@ def main() -> None:
                     joined_at = now
                 if joined_at is not None:
                     for w in (w1, w2):
-                        code = live_status(ports[w.name])
+                        code, body = live_status(ports[w.name])
                         live_503[w.name] += code == 503
+                        for stage, quiet in quiet_while_behind(body).items():
+                            worst_quiet[w.name][stage] = max(worst_quiet[w.name].get(stage, 0.0), quiet)
                         no_answer[w.name] += code == 0 and now - joined_at > 30
                 if st.submitted >= result.submitted and st.in_flight <= 0:
                     break
@@ -165,7 +174,7 @@ def main() -> None:
             "wall_s": round(wall, 1),
             "after_join_s": round(time.monotonic() - joined_at, 1) if joined_at else None,
             "longest_no_decision_after_join_s": round(longest_gap, 1),
-            "live_503_polls": live_503, "live_no_answer_polls": no_answer,
+            "live_503_polls": live_503, "longest_quiet_while_behind_s": worst_quiet, "live_no_answer_polls": no_answer,
             "rebalance_spells_s": {name: rebalance_spells(text) for name, text in logs.items()},
             "max_timer_drift_s": {name: round(max_drift(text), 2) for name, text in logs.items()},
             "symptoms": {name: {label: text.count(pat) for label, pat in SYMPTOMS.items()}
