@@ -29,7 +29,7 @@ from typing import Any
 
 log = logging.getLogger("pixelguard.liveness")
 
-DEFAULT_STALL_S = 300.0  # > the worst legitimate wait: a Vault outage retried 4 x 60 s, an object's 60 s cap
+DEFAULT_STALL_S = 300.0  # > the worst legitimate wait: a Vault outage retried (4 x 60 s), an object at its time cap
 
 
 @dataclass
