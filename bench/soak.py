@@ -396,15 +396,16 @@ def rss_slopes(samples: list[Sample], names: list[str], warm_objects: int, warm_
 def find_stalls(samples: list[Sample]) -> list[dict[str, float]]:
     """Intervals of >= STALL_S without a new final event while objects are in flight (lag recorded)."""
     stalls: list[dict[str, float]] = []
-    last_final, since = -1, 0.0
+    last_final, since, open_stall = -1, 0.0, False
     for s in samples:
         if s.final != last_final:
-            if last_final >= 0 and s.t - since >= STALL_S:
+            if open_stall:
                 stalls[-1]["end_s"] = s.t
-            last_final, since = s.final, s.t
+            last_final, since, open_stall = s.final, s.t, False
             continue
         if s.submitted > s.final and s.t - since >= STALL_S:
-            if not stalls or stalls[-1]["start_s"] != since:
+            if not open_stall:
+                open_stall = True
                 stalls.append({"start_s": since, "end_s": float("nan"), "in_flight": s.submitted - s.final,
                                "max_lag": 0})
             stalls[-1]["max_lag"] = max(stalls[-1]["max_lag"], max(s.lag.values(), default=0))
@@ -808,7 +809,14 @@ def main() -> None:
         reader = soak(args, run)
     except Interrupted as exc:  # before Kafka started: nothing to stop, nothing to report
         raise SystemExit(f"soak: interrupted ({exc}) while generating the corpus") from None
-    fig = figures(run, reader, args)
+    try:
+        fig = figures(run, reader, args)
+    except Exception:
+        # Never lose a long run's samples to a bug in the arithmetic: keep the raw data, then fail loudly.
+        raw = {"command": command, "run": asdict(run), "events": [asdict(e) for e in (reader.events if reader else [])]}
+        report.with_suffix(".raw.json").write_text(json.dumps(raw, default=str))
+        print(f"soak: computing the figures failed; raw samples in {report}.raw.json", flush=True)
+        raise
     write_report(run, fig, report, command)
     s = fig["summary"]
     print(f"soak: {s['objects_final']}/{s['objects_submitted']} final, lost {s['lost']}, duplicated "
