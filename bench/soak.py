@@ -9,8 +9,8 @@ generated mixed corpus in waves (``--wave`` objects every ``--every`` seconds, h
 ``--sample`` seconds it records objects reaching a final topic, each worker's RSS (process and children,
 ``/proc``), CPU seconds, and consumer lag per group (committed offsets vs high watermarks). At the end every
 submitted object must be in exactly one final state; lost and duplicated objects are counted, and a Markdown
-and a JSON report are written (``<report>.md``, ``<report>.json``). Everything it starts is stopped by pid,
-also on Ctrl-C or SIGTERM.
+and a JSON report are written (``<report>.md``, ``<report>.json``; worker logs go to
+``<workdir>-worker-<name>.log``). Everything it starts is stopped by pid, also on Ctrl-C or SIGTERM.
 
 Corpus (generated per run, deterministic in ``--seed``): a pool of distinct objects, linked to one distinct
 path per submission (so each submission has its own input id, while content repeats). Mostly small DICOM
@@ -644,8 +644,8 @@ def soak(args: argparse.Namespace, run: Run) -> FinalReader | None:
         if reader is not None:
             reader.close()
         kafka.stop()
-        for wk in workers:
-            shutil.copy(wk.log, Path(args.report).with_name(f"{Path(args.report).name}-{wk.name}.log"))
+        for wk in workers:  # kept beside the work folder (ignored by git), which goes unless --keep
+            shutil.copy(wk.log, work.parent / f"{work.name}-worker-{wk.name}.log")
         if not args.keep:
             shutil.rmtree(work, ignore_errors=True)
 
