@@ -40,6 +40,7 @@ from streams.config import StreamConfig
 from streams.events import ObjectEvent, PoisonEvent, age_seconds, now_iso
 from streams.topics import FINAL_TOPICS, topic_name
 
+from .liveness import ProgressTracker
 from .stages import StageContext, decide
 
 log = logging.getLogger("pixelguard.route")
@@ -130,9 +131,10 @@ def read_final_keys(bootstrap: str, prefix: str, partition: int, timeout_s: floa
 
 
 class RouteHop:
-    def __init__(self, cfg: StreamConfig, ctx: StageContext) -> None:
+    def __init__(self, cfg: StreamConfig, ctx: StageContext, tracker: ProgressTracker | None = None) -> None:
         self.cfg = cfg
         self.ctx = ctx
+        self.tracker = tracker
         self.group = f"{cfg.prefix}.route"
         self.input_topic = topic_name("routing", cfg.prefix)
         self.stopping = threading.Event()
@@ -146,6 +148,8 @@ class RouteHop:
     def _on_assign(self, _consumer: Consumer, partitions: list[TopicPartition]) -> None:
         for tp in partitions:
             self.seen.pop(tp.partition, None)  # (re)read lazily, before the first event of the partition
+        if self.tracker is not None:
+            self.tracker.assigned("route", [tp.partition for tp in partitions])
 
     def _on_revoke(self, _consumer: Consumer, partitions: list[TopicPartition]) -> None:
         for tp in partitions:
@@ -183,6 +187,8 @@ class RouteHop:
         consumer.subscribe([self.input_topic], on_assign=self._on_assign, on_revoke=self._on_revoke)
         try:
             while not self.stopping.is_set():
+                if self.tracker is not None:
+                    self.tracker.loop_beat("route-loop")
                 batch = [m for m in consumer.consume(num_messages=BATCH, timeout=0.5) if not m.error()]
                 if batch:
                     self._transact(consumer, producer, batch)
@@ -218,6 +224,9 @@ class RouteHop:
             return
         for tp in _first_offsets(batch[taken:]):
             consumer.seek(tp)  # left for the next transaction
+        if self.tracker is not None:
+            for tp in offsets:
+                self.tracker.progress("route", tp.partition)
         for partition, key, event in decided:
             self._seen(partition).add(key)
             metrics.object_decided(event.status or "error", event.format, event.profile,
