@@ -270,10 +270,19 @@ def decide(ctx: StageContext, event: ObjectEvent) -> tuple[str, ObjectEvent]:
 
 
 def _conflicts(ctx: StageContext, event: ObjectEvent) -> bool:
-    """A clean or review output of this name exists with other bytes than this event's (re-deliveries match)."""
-    names = [f"{folder}/{event.output_id}{event.extension}" for folder in ("clean", "review")]
-    existing = [name for name in names if ctx.store.exists(name)]
-    if not existing:
+    """Another input (other bytes) already owns this output name; a redelivered event owns it already.
+
+    Ownership is recorded in the store (``index/outputs/<output_id>``: the owner's keyed content id), so
+    the check holds across route hops and restarts, and two inputs whose outputs happen to match byte for
+    byte (they differed only in removed elements) are still told apart: only byte-identical inputs share.
+    """
+    if not event.content_id:  # an event from before content ids: compare what was published
+        names = [f"{folder}/{event.output_id}{event.extension}" for folder in ("clean", "review")]
+        existing = [name for name in names if ctx.store.exists(name)]
+        ours = ctx.store.get(event.object_uri) if existing else b""
+        return any(ctx.store.get(ctx.store.uri(name)) != ours for name in existing)
+    index = f"index/outputs/{event.output_id}"
+    if not ctx.store.exists(index):
+        ctx.store.put(index, event.content_id.encode())
         return False
-    ours = ctx.store.get(event.object_uri)
-    return any(ctx.store.get(ctx.store.uri(name)) != ours for name in existing)
+    return ctx.store.get(ctx.store.uri(index)).decode() != event.content_id
