@@ -82,7 +82,8 @@ def main() -> int:
             if hits:
                 listed.append((outcome.status.value, name, [h.reason for h in hits]))
         wall = time.perf_counter() - started
-    print(f"profile {args.profile}; {len(paths)} objects: " + ", ".join(f"{k} {v}" for k, v in sorted(statuses.items())))
+    counts = ", ".join(f"{k} {v}" for k, v in sorted(statuses.items()))
+    print(f"profile {args.profile}; {len(paths)} objects: {counts}")
     for status, name, reasons in listed:
         print(f"  {status:6} {name}")
         for reason in reasons:

@@ -28,6 +28,7 @@ The terms stay in the caller's memory; never log, store or send them.
 from __future__ import annotations
 
 import re
+import zlib
 from collections.abc import Callable, Iterator
 from functools import lru_cache
 
@@ -55,6 +56,7 @@ Reader = Callable[[list[np.ndarray]], list[list[Region]]]
 
 OCR_BATCH = 8  # frames per reader call: bounds the renderings held at once
 _MAX_BYTES_SCANNED = 1 << 20  # of one binary private/UN value: text hides in the first part of vendor blobs
+_MAX_TEXT_TERMS = 2000  # terms taken from a JPEG/PNG/NIfTI input's metadata text
 _PIXEL_DATA = 0x7FE00010
 _METHOD_CODES = 0x00120064  # DeidentificationMethodCodeSequence
 _OURS = {"DeidentificationMethod"}  # the scrubber writes it (the profile's name and options)
@@ -133,6 +135,8 @@ def terms_of(original: ObjectRecord, profile: Profile | None = None) -> SweepTer
     else:
         for label, text in _metadata_texts(original.data, original.format):
             _free_text_terms(text, f"input {label} text", labels)
+            if len(labels) >= _MAX_TEXT_TERMS:
+                break  # a metadata essay: its first words are enough, and matching stays fast
     return SweepTerms({t: k for t, k in labels.items() if _usable_term(t)})
 
 
@@ -438,23 +442,27 @@ def _png_chunks(data: bytes) -> Iterator[tuple[bytes, bytes]]:
 
 
 def _png_text(ctype: bytes, body: bytes) -> str:
-    import zlib
-
+    """The text of a tEXt / zTXt / iTXt chunk (its keyword left out), inflated where compressed."""
     try:
         if ctype == b"zTXt":
-            keyword, _, rest = body.partition(b"\x00")
-            return _decode(zlib.decompress(rest[1:]))
+            _keyword, _, rest = body.partition(b"\x00")
+            return _decode(_inflate(rest[1:]))
         if ctype == b"iTXt":
-            keyword, _, rest = body.partition(b"\x00")
+            _keyword, _, rest = body.partition(b"\x00")
             compressed, rest = rest[0], rest[2:]
             _lang, _, rest = rest.partition(b"\x00")
             _translated, _, text = rest.partition(b"\x00")
-            return _decode(zlib.decompress(text) if compressed else text)
+            return _decode(_inflate(text) if compressed else text)
     except (zlib.error, IndexError):
         return _printable(body)
     if ctype == b"tEXt":
         return _decode(body.partition(b"\x00")[2])
     return _printable(body)
+
+
+def _inflate(data: bytes) -> bytes:
+    """At most _MAX_BYTES_SCANNED of a compressed text chunk: an input's chunk may be a zip bomb."""
+    return zlib.decompressobj().decompress(data, _MAX_BYTES_SCANNED)
 
 
 def _jpeg_segments(data: bytes) -> Iterator[tuple[int, bytes]]:
@@ -502,7 +510,7 @@ def _decode(data: bytes) -> str:
 
 def _printable(data: bytes) -> str:
     """Runs of four or more printable characters (as ``strings`` would show them), one per line."""
-    return "\n".join(m.decode("latin-1") for m in re.findall(rb"[\x20-\x7e\xa0-\xff]{4,}", data))
+    return "\n".join(m.decode("latin-1") for m in re.findall(rb"[\x20-\x7e\xa0-\xff]{4,}", data[:_MAX_BYTES_SCANNED]))
 
 
 __all__ = ["Hit", "SweepTerms", "KINDS", "terms_of", "sweep", "summary", "Reader"]

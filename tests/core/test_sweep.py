@@ -251,7 +251,7 @@ def test_phi_in_nifti_text_fields_is_caught(basic, derive) -> None:
     assert sweep(outcome.output_bytes, Format.NIFTI, _terms(data, derive)) == []
 
 
-def test_an_unreadable_output_is_a_hit(derive) -> None:
+def test_an_unreadable_output_is_a_hit() -> None:
     hits = sweep(b"\x00" * 10, Format.DICOM, SweepTerms())
     assert [h.kind for h in hits] == ["unreadable"]
     assert "PHI sweep" in summary(hits)
