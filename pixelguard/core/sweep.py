@@ -19,11 +19,13 @@ kind, never the value, so it is safe for logs, events and the review queue.
 
 Callers (wired by the runners, not here): right after ``parse`` and *before* ``scrub`` (which edits the
 header in place) take ``terms = terms_of(record, profile)``; after ``redact`` call
-``sweep(record.output_bytes, record.format, terms, detector.ocr)``; any hit is added as a finding
+``hits = sweep(record.output_bytes, record.format, terms, detector.ocr)``; any hit is added as a finding
 (``record.add_finding("sweep", summary(hits))``), which routes the object to review, and each hit is
-counted with ``pixelguard.telemetry.metrics.sweep_hit(hit.kind, runner)``. In the streaming runner the
-redact step already parses the original for its PHI terms (``agents/stages.py``): ``terms_of`` goes there.
-The terms stay in the caller's memory; never log, store or send them.
+counted with ``pixelguard.telemetry.metrics.sweep_hit(hit.kind, runner)``. In the embedded runner that is
+``core/pipeline.process``; in the streaming runner the redact step already parses the original for its PHI
+terms (``agents/stages.py``), so ``terms_of`` and ``sweep`` go there, after ``redact``. The reader's own
+exceptions (``EngineUnavailable`` from Triton) pass through, to be retried like redaction's. The terms stay
+in the caller's memory; never log, store or send them.
 """
 from __future__ import annotations
 
@@ -344,6 +346,12 @@ def _walk(ds: Dataset, prefix: str, terms: SweepTerms, hits: list[Hit]) -> None:
             continue
         keyword = elem.keyword or ""
         if vr in ("CS", "TM") or keyword in _CODED_KEYWORDS or keyword in _OURS:
+            continue
+        if vr in ("DA", "DT") and not tag.is_private:
+            # Public dates are shifted (or kept) by the profile. A shifted date equals another of the
+            # input's dates by chance (1 in 3650 per pair), and the sweep cannot tell which input date an
+            # output date came from, so it leaves them to the scrubber; dates in text, private elements,
+            # file meta and pixels are still looked for.
             continue
         texts = [str(v) for v in value] if isinstance(value, (list, tuple, MultiValue)) else [str(value)]
         if vr == "PN":
