@@ -19,15 +19,18 @@ kind, never the value, so it is safe for logs, events and the review queue.
 
 Callers (wired by the runners, not here): right after ``parse`` and *before* ``scrub`` (which edits the
 header in place) take ``terms = terms_of(record, profile)``; after ``redact`` call
-``sweep(record.output_bytes, record.format, terms, detector.ocr)``; any hit is added as a finding
+``hits = sweep(record.output_bytes, record.format, terms, detector.ocr)``; any hit is added as a finding
 (``record.add_finding("sweep", summary(hits))``), which routes the object to review, and each hit is
-counted with ``pixelguard.telemetry.metrics.sweep_hit(hit.kind, runner)``. In the streaming runner the
-redact step already parses the original for its PHI terms (``agents/stages.py``): ``terms_of`` goes there.
-The terms stay in the caller's memory; never log, store or send them.
+counted with ``pixelguard.telemetry.metrics.sweep_hit(hit.kind, runner)``. In the embedded runner that is
+``core/pipeline.process``; in the streaming runner the redact step already parses the original for its PHI
+terms (``agents/stages.py``), so ``terms_of`` and ``sweep`` go there, after ``redact``. The reader's own
+exceptions (``EngineUnavailable`` from Triton) pass through, to be retried like redaction's. The terms stay
+in the caller's memory; never log, store or send them.
 """
 from __future__ import annotations
 
 import re
+import zlib
 from collections.abc import Callable, Iterator
 from functools import lru_cache
 
@@ -56,7 +59,10 @@ Reader = Callable[[list[np.ndarray]], list[list[Region]]]
 
 OCR_BATCH = 8  # frames per reader call: bounds the renderings held at once
 _MAX_BYTES_SCANNED = 1 << 20  # of one binary private/UN value: text hides in the first part of vendor blobs
+_MAX_TEXT_TERMS = 2000  # terms taken from a JPEG/PNG/NIfTI input's metadata text
 _PIXEL_DATA = 0x7FE00010
+_METHOD_CODES = 0x00120064  # DeidentificationMethodCodeSequence
+_OURS = {"DeidentificationMethod"}  # the scrubber writes it (the profile's name and options)
 _BULK_VRS = {"OB", "OW", "OD", "OF", "OL", "OV"}
 _NUMBER_VRS = {"US", "SS", "UL", "SL", "UV", "SV", "FL", "FD", "AT"}
 _FREE_TEXT_VRS = {"LO", "LT", "ST", "UT", "SH", "UC"}
@@ -67,9 +73,13 @@ _CODED_KEYWORDS = {
     "ContextIdentifier", "ContextGroupVersion", "MappingResource", "MappingResourceName", "SoftwareVersions",
     "ImplementationVersionName", "ManufacturerModelName",
 }
-# Device identity, which the Retain Device Identity option keeps on purpose: a serial number there is the
-# device's, not the patient's, so the ID and date patterns do not apply (the input's own values still do).
-_DEVICE_KEYWORDS = {
+# Device and institution identity, which the Retain Device / Institution Identity options keep on purpose:
+# a serial number or postcode there is the device's or the site's, not the patient's, so the pattern rules
+# do not apply (the input's own values still do).
+_SITE_KEYWORDS = {
+    "InstitutionName", "InstitutionAddress", "InstitutionalDepartmentName", "ClinicalTrialCoordinatingCenterName",
+    "ClinicalTrialProtocolEthicsCommitteeName", "ClinicalTrialSiteID", "ClinicalTrialSiteName",
+    "SourceOfPreviousValues",
     "StationName", "DeviceSerialNumber", "DeviceID", "DeviceLabel", "DeviceDescription", "DetectorID", "GantryID",
     "GeneratorID", "PlateID", "CassetteID", "SourceSerialNumber", "LensSerialNumber", "LensMake", "LensModel",
     "XRayDetectorID", "XRaySourceID", "XRayDetectorLabel", "ManufacturerDeviceIdentifier", "UniqueDeviceIdentifier",
@@ -81,6 +91,9 @@ _DEVICE_KEYWORDS = {
 # profile removes or replaces them: IDs, addresses, phone numbers, and the few names that are not PN.
 _IDENTIFYING = re.compile(r"(Address|Telephone|Phone|Numbers?|IDs?|Identifier|Locator|Rank)$")
 _ID_KEYWORD = re.compile(r"(Numbers?|IDs?|Identifier|Locator)$")
+_NEVER_EXCUSED = {f"input {keyword} value" for keyword in (
+    "PatientID", "OtherPatientIDs", "PatientBirthDate", "AccessionNumber", "PatientAddress",
+    "PatientTelephoneNumbers", "MedicalRecordLocator", "IssuerOfPatientID")}
 _IDENTIFYING_NAMES = {
     "InstitutionName", "InstitutionalDepartmentName", "StationName", "ScheduledStationName", "PerformedStationName",
     "ClinicalTrialSponsorName", "ClinicalTrialSiteName", "ClinicalTrialCoordinatingCenterName",
@@ -112,18 +125,21 @@ def terms_of(original: ObjectRecord, profile: Profile | None = None) -> SweepTer
         _dicom_terms(original.header, profile, labels, kept, names, True)
         meta = getattr(original.header, "file_meta", None)
         if meta is not None:
-            _dicom_terms(meta, profile, labels, kept, names, True)
+            _dicom_terms(meta, profile, labels, kept, names, False)  # the scrubber rebuilds file meta
         # A value the profile keeps is in the output by design, and so is any input value written inside
         # it (an institution's name inside the kept Manufacturer): those are not leaks where they show up.
-        # Names are never excused: a kept PN is flagged by the PN rule anyway.
+        # The patient's own names, IDs and birth date are never excused: kept anywhere, they are a leak.
         kept_words = [tokens(text) for text in kept]
-        for term in [t for t in labels if any(found(t, joined, set(bounds)) for joined, bounds in kept_words)]:
+        for term in [t for t, label in labels.items() if label not in _NEVER_EXCUSED and
+                     any(found(t, joined, set(bounds)) for joined, bounds in kept_words)]:
             del labels[term]
         for term, label in names.items():
             labels.setdefault(term, label)
     else:
         for label, text in _metadata_texts(original.data, original.format):
             _free_text_terms(text, f"input {label} text", labels)
+            if len(labels) >= _MAX_TEXT_TERMS:
+                break  # a metadata essay: its first words are enough, and matching stays fast
     return SweepTerms({t: k for t, k in labels.items() if _usable_term(t)})
 
 
@@ -187,13 +203,21 @@ def _action(profile: Profile | None, tag: int) -> str:
     return action
 
 
+# Words that fill a PN where there is no name ("Last Name^First Name", "NAME^PATIENT", "Test^S R"): matched,
+# they would flag every "Patient" and "Test" in the output's descriptions and codes.
+_PLACEHOLDERS = {"NAME", "PATIENT", "FIRST", "LAST", "MIDDLE", "TEST", "UNKNOWN", "ANONYMOUS", "ANONYMIZED", "NONE",
+                 "PHANTOM"}
+
+
 def _name_terms(text: str, label: str, labels: dict[str, str]) -> None:
     for group in text.split("="):
-        whole = phi.normalise(group)
-        labels.setdefault(whole, label)
-        for part in re.split(r"[\^\s,]+", group):
-            if part.strip(".").casefold() not in _NOT_IDENTITY:
-                labels.setdefault(phi.normalise(part), label)
+        words = [w for w in re.split(r"[\^\s,]+", group) if w]
+        if not words or all(w.upper() in _PLACEHOLDERS for w in words):
+            continue
+        labels.setdefault(phi.normalise(group), label)
+        for word in words:
+            if word.strip(".").casefold() not in _NOT_IDENTITY and word.upper() not in _PLACEHOLDERS:
+                labels.setdefault(phi.normalise(word), label)
 
 
 def _id_terms(text: str, label: str, labels: dict[str, str], parts: bool) -> None:
@@ -307,6 +331,8 @@ def _walk(ds: Dataset, prefix: str, terms: SweepTerms, hits: list[Hit]) -> None:
             continue
         if tag.is_private and 0x0010 <= tag.element <= 0x00FF and isinstance(value, str):
             creators[(tag.group << 8) | tag.element] = value
+        if tag == _METHOD_CODES:
+            continue  # written by the scrubber (CID 7050 codes), never carried over from the input
         if vr == "SQ" or isinstance(value, Sequence):
             for index, item in enumerate(value or (), start=1):
                 _walk(item, f"{prefix}item {index} of {_short_name(tag)} > ", terms, hits)
@@ -320,17 +346,23 @@ def _walk(ds: Dataset, prefix: str, terms: SweepTerms, hits: list[Hit]) -> None:
         if vr == "UI" or vr in _NUMBER_VRS or vr in _BULK_VRS:
             continue
         keyword = elem.keyword or ""
-        if vr in ("CS", "TM") or keyword in _CODED_KEYWORDS:
+        if vr in ("CS", "TM") or keyword in _CODED_KEYWORDS or keyword in _OURS:
+            continue
+        if vr in ("DA", "DT") and not tag.is_private:
+            # Public dates are shifted (or kept) by the profile. A shifted date equals another of the
+            # input's dates by chance (1 in 3650 per pair), and the sweep cannot tell which input date an
+            # output date came from, so it leaves them to the scrubber; dates in text, private elements,
+            # file meta and pixels are still looked for.
             continue
         texts = [str(v) for v in value] if isinstance(value, (list, tuple, MultiValue)) else [str(value)]
         if vr == "PN":
             rule = "name"
-        elif vr in _FREE_TEXT_VRS and keyword not in _DEVICE_KEYWORDS:
+        elif vr in _FREE_TEXT_VRS and keyword not in _SITE_KEYWORDS:
             rule = "free"
         elif vr == "UR":
             rule = "uri"
         else:
-            rule = "value"  # dates, numbers, device identity: only the input's own values are looked for
+            rule = "value"  # dates, numbers, site identity: only the input's own values are looked for
         for text in texts:
             check_text(text, where, rule, terms, hits)
 
@@ -419,23 +451,27 @@ def _png_chunks(data: bytes) -> Iterator[tuple[bytes, bytes]]:
 
 
 def _png_text(ctype: bytes, body: bytes) -> str:
-    import zlib
-
+    """The text of a tEXt / zTXt / iTXt chunk (its keyword left out), inflated where compressed."""
     try:
         if ctype == b"zTXt":
-            keyword, _, rest = body.partition(b"\x00")
-            return _decode(zlib.decompress(rest[1:]))
+            _keyword, _, rest = body.partition(b"\x00")
+            return _decode(_inflate(rest[1:]))
         if ctype == b"iTXt":
-            keyword, _, rest = body.partition(b"\x00")
+            _keyword, _, rest = body.partition(b"\x00")
             compressed, rest = rest[0], rest[2:]
             _lang, _, rest = rest.partition(b"\x00")
             _translated, _, text = rest.partition(b"\x00")
-            return _decode(zlib.decompress(text) if compressed else text)
+            return _decode(_inflate(text) if compressed else text)
     except (zlib.error, IndexError):
         return _printable(body)
     if ctype == b"tEXt":
         return _decode(body.partition(b"\x00")[2])
     return _printable(body)
+
+
+def _inflate(data: bytes) -> bytes:
+    """At most _MAX_BYTES_SCANNED of a compressed text chunk: an input's chunk may be a zip bomb."""
+    return zlib.decompressobj().decompress(data, _MAX_BYTES_SCANNED)
 
 
 def _jpeg_segments(data: bytes) -> Iterator[tuple[int, bytes]]:
@@ -483,7 +519,7 @@ def _decode(data: bytes) -> str:
 
 def _printable(data: bytes) -> str:
     """Runs of four or more printable characters (as ``strings`` would show them), one per line."""
-    return "\n".join(m.decode("latin-1") for m in re.findall(rb"[\x20-\x7e\xa0-\xff]{4,}", data))
+    return "\n".join(m.decode("latin-1") for m in re.findall(rb"[\x20-\x7e\xa0-\xff]{4,}", data[:_MAX_BYTES_SCANNED]))
 
 
 __all__ = ["Hit", "SweepTerms", "KINDS", "terms_of", "sweep", "summary", "Reader"]

@@ -74,7 +74,7 @@ DATE_PATTERNS = (
     re.compile(rf"\b{_DAY}[ -]?{_MONTH}[ ,-]*{_YEAR}\b|\b{_MONTH} {_DAY},? {_YEAR}\b", re.IGNORECASE),
 )
 _ID_PATTERNS = (
-    re.compile(r"(?<![\d.])(?<!\d\.)\d{6,}(?!\d)(?!\.\d)"),
+    re.compile(r"(?<![\w.])\d{6,}(?![\w])(?!\.\d)"),  # a number of its own, not "UKE_pa_020395" or "0.1234567"
     re.compile(r"\b[A-Za-z]{1,4}[-#]?\d{5,}\b"),
     re.compile(r"\b(?:MRN|MR#|PID|ACC|CHART|SSN)\s*[#:.]?\s*[A-Z]{0,3}\d{4,}\b", re.IGNORECASE),
     re.compile(r"(?<!\d)\d{3}-\d{2}-\d{4}(?!\d)"),  # SSN
