@@ -296,7 +296,7 @@ def test_scrubbed_headers_of_the_pydicom_corpus_get_no_hit(profile_name: str, de
         hits = sweep(output, Format.DICOM, terms_of(original, profile))
         if hits:
             flagged[path.name] = [str(h) for h in hits]
-    assert swept > 100 and flagged == {}
+    assert swept > 90 and flagged == {}  # image headers without pixels are refused at parse, not swept
 
 
 def test_an_sr_person_name_repeated_in_its_text_is_caught(derive) -> None:
