@@ -14,8 +14,10 @@ import pydicom
 from pydicom.dataset import Dataset
 from pydicom.errors import InvalidDicomError
 
+from .claims import check_jpeg_sof, check_nifti_claim, check_png_ihdr, nifti_gzip_head
 from .formats import gunzip, sniff
 from .keys import Derivations
+from .limits import DEFAULT, Limits
 from .record import Format, ObjectRecord, StageError
 
 MAX_OBJECT_BYTES = 2 * 1024**3  # larger objects are refused before they are read into memory
@@ -97,6 +99,7 @@ def read_dicom(data: bytes) -> Dataset:
                                         "de-identify the files it indexes instead")
     if "SOPClassUID" not in ds:
         raise StageError("corrupt", "DICOM data set has no SOPClassUID: not a composite object")
+    _check_transfer_syntax(ds)
     _check_pixel_length(ds)
     return ds
 
@@ -129,7 +132,16 @@ def _check_pixel_length(ds: Dataset) -> None:
                                       f"{bits} bits needs {expected}")
 
 
-def read_png(data: bytes) -> ImageHeader:
+def _check_transfer_syntax(ds: Dataset) -> None:
+    """A Transfer Syntax UID that names no transfer syntax: pydicom guessed the encoding, nobody can decode it."""
+    meta = getattr(ds, "file_meta", None)
+    syntax = meta.get("TransferSyntaxUID") if meta is not None else None
+    if syntax is not None and not syntax.is_transfer_syntax:
+        raise StageError("unsupported", "Transfer Syntax UID (0002,0010) is not a transfer syntax DICOM or "
+                                        "pydicom knows: the pixel data cannot be decoded or re-encoded")
+
+
+def read_png(data: bytes, limits: Limits = DEFAULT) -> ImageHeader:
     pos, chunks, width, height = 8, [], 0, 0
     while pos < len(data):
         if pos + 8 > len(data):
@@ -143,7 +155,7 @@ def read_png(data: bytes) -> ImageHeader:
         if zlib.crc32(ctype + body) != crc:
             raise StageError("corrupt", f"PNG chunk at byte {pos} fails its CRC check")
         if ctype == b"IHDR":
-            width, height = struct.unpack(">II", body[:8])
+            width, height = check_png_ihdr(body, limits)
         chunks.append(ctype.decode("latin-1"))
         pos = end
         if ctype == b"IEND":
@@ -157,7 +169,7 @@ def read_png(data: bytes) -> ImageHeader:
     return ImageHeader(width, height, {"chunks": chunks})
 
 
-def read_jpeg(data: bytes) -> ImageHeader:
+def read_jpeg(data: bytes, limits: Limits = DEFAULT) -> ImageHeader:
     pos, segments, width, height = 2, [], 0, 0
     while True:
         if pos + 4 > len(data):
@@ -173,7 +185,7 @@ def read_jpeg(data: bytes) -> ImageHeader:
             raise StageError("truncated", f"JPEG segment at byte {pos} runs past the end of the file")
         segments.append(marker)
         if marker in (0xC0, 0xC1, 0xC2, 0xC3, 0xC5, 0xC6, 0xC7, 0xC9, 0xCA, 0xCB, 0xCD, 0xCE, 0xCF):
-            height, width = struct.unpack(">HH", data[pos + 5:pos + 9])
+            width, height = check_jpeg_sof(data[pos + 4:pos + 2 + length], limits)
         pos += 2 + length
         if marker == 0xDA:  # start of scan: entropy-coded data follows
             break
@@ -184,11 +196,16 @@ def read_jpeg(data: bytes) -> ImageHeader:
     return ImageHeader(width, height, {"segments": segments, "scan_offset": pos})
 
 
-def read_nifti(data: bytes) -> ImageHeader:
+def read_nifti(data: bytes, limits: Limits = DEFAULT) -> ImageHeader:
     import nibabel as nib  # deferred: only NIfTI inputs pay its import
 
-    raw = gunzip(data, MAX_INFLATED_NIFTI) if data[:2] == b"\x1f\x8b" else data
-    version = 2 if raw[4:8] in (b"n+2\x00", b"ni2\x00") else 1
+    gzipped = data[:2] == b"\x1f\x8b"
+    head = nifti_gzip_head(data) if gzipped else data[:544]
+    version = 2 if head[4:8] in (b"n+2\x00", b"ni2\x00") else 1
+    # The header's claim bounds everything after it: a 30000^3 volume is refused here, and a gzip stream
+    # is inflated only as far as the header says the object reaches (a gzip bomb stops at that bound).
+    claimed = check_nifti_claim(head, version, limits)
+    raw = _inflate_nifti(data, claimed, limits) if gzipped else data
     cls = nib.Nifti2Image if version == 2 else nib.Nifti1Image
     try:
         image = cls.from_bytes(raw)
@@ -203,6 +220,20 @@ def read_nifti(data: bytes) -> ImageHeader:
     width, height = (shape + (1, 1))[:2]
     return ImageHeader(int(width), int(height), {"version": version, "image": image, "raw": raw,
                                                  "gzipped": raw is not data})
+
+
+_NIFTI_SLACK = 64 * 1024  # writers may pad after the voxel data; more than this is not padding
+
+
+def _inflate_nifti(data: bytes, claimed: int, limits: Limits) -> bytes:
+    bound = min(claimed + _NIFTI_SLACK, limits.max_inflated_bytes)
+    try:
+        return gunzip(data, bound)
+    except StageError as exc:
+        if exc.code != "oversized":
+            raise
+        raise StageError("oversized", f"gzip stream inflates beyond the {bound} bytes its NIfTI header accounts "
+                                      "for (a gzip bomb, or data after the volume)") from None
 
 
 def _prod(shape: tuple[int, ...]) -> int:
