@@ -41,7 +41,7 @@ def render_dicom(ds: Dataset, stored: np.ndarray) -> list[np.ndarray]:
     """8-bit RGB renderings of every frame, as a reader would see them on screen."""
     photometric = str(ds.get("PhotometricInterpretation", "MONOCHROME2")).strip()
     if photometric == "PALETTE COLOR":
-        rendered = apply_color_lut(stored if stored.ndim == 3 else stored, ds)
+        rendered = _palette(stored, ds)
         return [_to_uint8_rgb(frame) for frame in rendered.reshape((-1,) + rendered.shape[-3:])]
     if stored.ndim == 4:  # colour
         return [_to_uint8_rgb(frame) for frame in stored]
@@ -58,6 +58,15 @@ def render_dicom(ds: Dataset, stored: np.ndarray) -> list[np.ndarray]:
             gray = 255 - gray
         out.append(np.repeat(gray[..., np.newaxis], 3, axis=2))
     return out
+
+
+def _palette(stored: np.ndarray, ds: Dataset) -> np.ndarray:
+    try:
+        return apply_color_lut(stored, ds)
+    except Exception as exc:  # noqa: BLE001 - pydicom raises several types for a missing or broken palette
+        raise StageError("corrupt", f"PALETTE COLOR image has no usable palette lookup table "
+                                    f"({exc.__class__.__name__}): it cannot be shown, so it cannot be checked "
+                                    "for burned-in text") from None
 
 
 def _stretch(value: np.ndarray) -> np.ndarray:
@@ -88,6 +97,8 @@ def decode_image(data: bytes) -> tuple[np.ndarray, str]:
 
 
 def render_image(arr: np.ndarray) -> np.ndarray:
+    if arr.ndim == 3 and arr.shape[-1] == 2:  # grey + alpha (PNG "LA"): the grey is what is seen
+        arr = arr[..., 0]
     if arr.ndim == 2:
         gray = arr if arr.dtype == np.uint8 else _stretch(arr.astype(np.float64))
         return np.repeat(gray[..., np.newaxis], 3, axis=2)
