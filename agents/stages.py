@@ -14,7 +14,9 @@ from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from pixelguard.core import profile as profiles
+from pixelguard.core.integrity import check_output, input_shape
 from pixelguard.core.keys import Derivations
+from pixelguard.core.limits import Deadline, Limits
 from pixelguard.core.parse import parse
 from pixelguard.core.pipeline import RunOptions, route, settings_for
 from pixelguard.core.record import Finding, Format, ObjectRecord, StageError, Status
@@ -71,6 +73,7 @@ class StageContext:
     crosswalk: Any = None  # crosswalk store (None: not recorded)
     retries: int = 3
     backoff_s: float = 0.5
+    limits: Limits = field(default_factory=Limits.from_env)
     _profiles: dict[str, profiles.Profile] = field(default_factory=dict)
 
     def profile(self, name: str) -> profiles.Profile:
@@ -133,9 +136,11 @@ def guarded(stage: str, step: Callable[[StageContext, ObjectEvent], tuple[str, O
 
 
 def _parse_step(ctx: StageContext, event: ObjectEvent) -> tuple[str, ObjectEvent]:
-    record = parse(event.input_id, ctx.read("parse", event.source_uri), ctx.derive)
+    data = ctx.read("parse", event.source_uri)
+    record = parse(event.input_id, data, ctx.derive, ctx.limits)
     return "parsed", event.next("parsed", key=record.routing_key, format=record.format.value,
-                                extension=record.format.extension, object_uri=event.source_uri)
+                                extension=record.format.extension, object_uri=event.source_uri,
+                                content_id=ctx.derive.content_id(data))
 
 
 def scrubbed_bytes(record: ObjectRecord) -> bytes:
@@ -148,7 +153,7 @@ def scrubbed_bytes(record: ObjectRecord) -> bytes:
 
 
 def _scrub_step(ctx: StageContext, event: ObjectEvent) -> tuple[str, ObjectEvent]:
-    record = parse(event.input_id, ctx.read("scrub", event.source_uri), ctx.derive)
+    record = parse(event.input_id, ctx.read("scrub", event.source_uri), ctx.derive, ctx.limits)
     scrub(record, ctx.profile(event.profile), ctx.derive)
     uri = ctx.put("scrub", f"staging/scrubbed/{event.job_id}/{event.input_id}{event.extension}",
                   scrubbed_bytes(record))
@@ -166,9 +171,9 @@ def _scrub_step(ctx: StageContext, event: ObjectEvent) -> tuple[str, ObjectEvent
                                   stats={**event.stats, **_safe_stats(record.stats)})
 
 
-def restore(event: ObjectEvent, data: bytes, derive: Derivations) -> ObjectRecord:
+def restore(event: ObjectEvent, data: bytes, derive: Derivations, limits: Limits | None = None) -> ObjectRecord:
     """The scrubbed record again, from its staged bytes and the facts its event carried."""
-    record = parse(event.input_id, data, derive)
+    record = parse(event.input_id, data, derive, limits or Limits())
     record.output_id = event.output_id
     record.findings = [Finding(f["stage"], f["reason"]) for f in event.findings]
     if record.format in (Format.JPEG, Format.PNG):
@@ -179,13 +184,17 @@ def restore(event: ObjectEvent, data: bytes, derive: Derivations) -> ObjectRecor
 def _redact_step(ctx: StageContext, event: ObjectEvent) -> tuple[str, ObjectEvent]:
     profile = ctx.profile(event.profile)
     options = RunOptions(**event.options)
+    deadline = Deadline(ctx.limits.time_s)
     # PHI terms (phi mode and verification) come from the original header, read before scrub removes them;
-    # they stay in this process's memory.
-    original = parse(event.input_id, ctx.read("redact", event.source_uri), ctx.derive)
-    settings = settings_for(profile, original, options)
+    # they stay in this process's memory. So does the input's geometry, which the output must keep.
+    original = parse(event.input_id, ctx.read("redact", event.source_uri), ctx.derive, ctx.limits)
+    settings = settings_for(profile, original, options, ctx.limits)
+    shape = input_shape(original)
     del original
-    record = restore(event, ctx.read("redact", event.object_uri), ctx.derive)
-    ctx.retrying("redact", "text detection", lambda: redact(record, ctx.detector, settings))
+    record = restore(event, ctx.read("redact", event.object_uri), ctx.derive, ctx.limits)
+    ctx.retrying("redact", "text detection", lambda: redact(record, ctx.detector, settings, deadline))
+    with child_span("integrity re-read", attrs={"pixelguard.stage": "redact"}):
+        check_output(record.format, record.output_bytes, shape)
     uri = ctx.put("redact", f"staging/redacted/{event.job_id}/{event.input_id}{event.extension}",
                   record.output_bytes)
     return "routing", event.next("redacted", object_uri=uri, confidence=record.confidence,
@@ -213,7 +222,9 @@ def decide(ctx: StageContext, event: ObjectEvent) -> tuple[str, ObjectEvent]:
     """The route step: the core's route() on the carried findings; publish the output under its final name.
 
     Returns the final topic key (clean | review | errors) and the final event. The final name depends only
-    on the output id, so deciding the same event twice writes the same object once.
+    on the output id, so deciding the same event twice writes the same object once. An output of that name
+    with other content already published (same identifiers, different input) is a conflict: this object
+    goes to review under a name of its own, and neither overwrites the other.
     """
     if event.status == Status.ERROR.value:
         return "errors", event.next("errors", decided_by="route", object_uri="")
@@ -221,8 +232,13 @@ def decide(ctx: StageContext, event: ObjectEvent) -> tuple[str, ObjectEvent]:
         record = ObjectRecord(event.input_id, Format(event.format), b"", 0,
                               findings=[Finding(f["stage"], f["reason"]) for f in event.findings])
         status, reason = route(record)
-        uri = ctx.retrying("route", "publishing the output",
-                           lambda: ctx.store.copy(event.object_uri, final_name(status, event)))
+        name = final_name(status, event)
+        if ctx.retrying("route", "checking for a conflicting output", lambda: _conflicts(ctx, event)):
+            status = Status.REVIEW
+            name = f"review/{event.output_id}-{event.content_id}{event.extension}"
+            reason = "; ".join(r for r in (reason, "conflict: a published output has the same identifiers but "
+                                           "different content; held for a reviewer under its own name") if r)
+        uri = ctx.retrying("route", "publishing the output", lambda: ctx.store.copy(event.object_uri, name))
     except ObjectNotFound:
         _, failed = error_event(event, "not-found", "the redacted object is missing from the staging area", "route")
         return "errors", failed.next("errors", decided_by="route")
@@ -231,3 +247,13 @@ def decide(ctx: StageContext, event: ObjectEvent) -> tuple[str, ObjectEvent]:
         return "errors", failed.next("errors", decided_by="route")
     topic = "clean" if status is Status.CLEAN else "review"
     return topic, event.next(topic, status=status.value, reason=reason, object_uri=uri, decided_by="route")
+
+
+def _conflicts(ctx: StageContext, event: ObjectEvent) -> bool:
+    """A clean or review output of this name exists with other bytes than this event's (re-deliveries match)."""
+    names = [f"{folder}/{event.output_id}{event.extension}" for folder in ("clean", "review")]
+    existing = [name for name in names if ctx.store.exists(name)]
+    if not existing:
+        return False
+    ours = ctx.store.get(event.object_uri)
+    return any(ctx.store.get(ctx.store.uri(name)) != ours for name in existing)

@@ -12,18 +12,19 @@ import time
 import uuid
 from collections import Counter
 from collections.abc import Iterable, Iterator
-from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from dataclasses import dataclass
 from pathlib import Path
 
 from .core import profile as profiles
 from .core.keys import Derivations
-from .core.parse import MAX_OBJECT_BYTES
+from .core.limits import Limits
 from .core.pipeline import Outcome, RunOptions, error_outcome, process
 from .core.quiet import silence_value_echoes
 from .core.record import Status
 from .crosswalk.local import CrosswalkEntry, LocalCrosswalk, crosswalk_path
 from .keyservice.local import LocalKeyService
+from .memory import release_memory
+from .workerpool import WorkerPool
 
 
 @dataclass(frozen=True)
@@ -77,7 +78,7 @@ def _walk(path: Path, visited: set[str]) -> Iterator[InputItem]:
 _WORKER: dict[str, object] = {}
 
 
-def _init_worker(key_file: str, profile_name: str, options: RunOptions) -> None:
+def _init_worker(key_file: str, profile_name: str, options: RunOptions, limits: Limits) -> None:
     from inference.local_engine import LocalDetector  # noqa: PLC0415 - each worker loads its own model
 
     silence_value_echoes()
@@ -86,21 +87,27 @@ def _init_worker(key_file: str, profile_name: str, options: RunOptions) -> None:
     _WORKER["profile"] = profiles.load(profile_name)
     _WORKER["detector"] = LocalDetector()
     _WORKER["options"] = options
+    _WORKER["limits"] = limits
 
 
 def _run_one(path: str, input_id: str) -> Outcome:
+    limits: Limits = _WORKER["limits"]  # type: ignore[assignment]
     try:
         size = os.stat(path).st_size
-        if size > MAX_OBJECT_BYTES:
-            return error_outcome(input_id, "oversized", f"object is {size} bytes; the limit is {MAX_OBJECT_BYTES}")
+        if size > limits.max_object_bytes:
+            return error_outcome(input_id, "oversized", f"object is {size} bytes; the limit is {limits.max_object_bytes}")
         with open(path, "rb") as handle:
             data = handle.read()
     except PermissionError:
         return error_outcome(input_id, "unreadable", "permission denied")
     except OSError as exc:
         return error_outcome(input_id, "unreadable", f"read failed ({exc.__class__.__name__})")
-    return process(input_id, data, _WORKER["profile"], _WORKER["derive"], _WORKER["detector"],  # type: ignore[arg-type]
-                   _WORKER["options"])  # type: ignore[arg-type]
+    try:
+        return process(input_id, data, _WORKER["profile"], _WORKER["derive"], _WORKER["detector"],  # type: ignore[arg-type]
+                       _WORKER["options"], limits)  # type: ignore[arg-type]
+    finally:
+        del data
+        release_memory()
 
 
 # --- parent side -----------------------------------------------------------------------------------------
@@ -118,7 +125,8 @@ class RunSummary:
 
 class EmbeddedRunner:
     def __init__(self, out_dir: Path, key_file: Path, profile_name: str, jobs: int, job_id: str | None = None,
-                 progress: bool | None = None, options: RunOptions = RunOptions()) -> None:
+                 progress: bool | None = None, options: RunOptions = RunOptions(),
+                 limits: Limits | None = None) -> None:
         self.out_dir = out_dir.resolve()
         self.key_file = key_file.expanduser().resolve()
         if self.out_dir in self.key_file.parents:
@@ -134,10 +142,11 @@ class EmbeddedRunner:
         self.derive = Derivations(self.keys.hmac)
         self.crosswalk = LocalCrosswalk(crosswalk_path(self.key_file), self.keys)
         self.options = options
+        self.limits = limits or Limits.from_env()
         self.jobs = max(1, jobs)
         self.job_id = job_id or "job-" + uuid.uuid4().hex[:12]
         self.progress = sys.stderr.isatty() if progress is None else progress
-        self._written: dict[str, str] = {}
+        self._written: dict[str, tuple[str, str]] = {}  # output -> (input id, content id) that wrote it
 
     def run(self, inputs: list[str]) -> RunSummary:
         started = time.perf_counter()
@@ -148,8 +157,7 @@ class EmbeddedRunner:
         manifest = open(self.out_dir / "manifest.jsonl", "a")  # noqa: SIM115
         try:
             for item, outcome in self._outcomes(items):
-                self._record(item, outcome, manifest)
-                counts[outcome.status.value] += 1
+                counts[self._record(item, outcome, manifest).value] += 1
                 self._progress(sum(counts.values()), len(items), counts, started)
         finally:
             manifest.close()
@@ -165,55 +173,41 @@ class EmbeddedRunner:
                 yield item, error_outcome(input_id, *item.problem)
             else:
                 runnable.append((item, input_id))
-        if self.jobs == 1:
-            _init_worker(str(self.key_file), self.profile_ref, self.options)
-            for item, input_id in runnable:
-                yield item, _run_one(item.path, input_id)
-            return
-        with ProcessPoolExecutor(self.jobs, initializer=_init_worker,
-                                 initargs=(str(self.key_file), self.profile_ref, self.options)) as pool:
-            # A bounded window keeps memory flat on large folders while every worker stays busy.
-            queue = iter(runnable)
-            futures: dict[Future[Outcome], InputItem] = {}
-            for item, input_id in queue:
-                futures[pool.submit(_run_one, item.path, input_id)] = item
-                if len(futures) >= self.jobs * 4:
-                    break
-            while futures:
-                done, _ = wait(futures, return_when=FIRST_COMPLETED)
-                for future in done:
-                    item = futures.pop(future)
-                    try:
-                        outcome = future.result()
-                    except Exception as exc:  # noqa: BLE001 - a worker that died still yields an outcome
-                        outcome = error_outcome(self.derive.input_id(item.path), "internal",
-                                                f"worker failed ({exc.__class__.__name__})")
-                    yield item, outcome
-                    nxt = next(queue, None)
-                    if nxt is not None:
-                        futures[pool.submit(_run_one, nxt[0].path, nxt[1])] = nxt[0]
+        pool: WorkerPool[tuple[InputItem, str], Outcome] = WorkerPool(
+            self.jobs, _init_worker, (str(self.key_file), self.profile_ref, self.options, self.limits), _run_one,
+            self.limits.hard_time_s)
+        for (item, input_id), result in pool.run(((item, input_id), (item.path, input_id))
+                                                  for item, input_id in runnable):
+            yield item, result if isinstance(result, Outcome) else error_outcome(input_id, result.code, result.reason,
+                                                                              result.elapsed_s)
 
-    def _record(self, item: InputItem, outcome: Outcome, manifest) -> None:  # noqa: ANN001
+    def _record(self, item: InputItem, outcome: Outcome, manifest) -> Status:  # noqa: ANN001
         relative = ""
         reason = outcome.reason
-        if outcome.status is not Status.ERROR:
-            folder = "review/" if outcome.status is Status.REVIEW else ""
-            relative = f"{folder}{outcome.output_id}{outcome.extension}"
-            if relative in self._written and self._written[relative] != outcome.input_id:
-                reason = (reason + "; " if reason else "") + \
-                    f"same identifiers as {self._written[relative]}: one output serves both"
+        status = outcome.status
+        if status is not Status.ERROR:
+            folder = "review/" if status is Status.REVIEW else ""
+            name = f"{outcome.output_id}{outcome.extension}"
+            relative = folder + name
+            earlier = self._written.get(name)  # by name alone: a clean and a review copy would conflict too
+            if earlier is not None and earlier[1] == outcome.content_id:
+                reason = _join(reason, f"byte-identical to input {earlier[0]}: one output serves both")
             else:
-                target = self.out_dir / relative
-                tmp = target.with_name(target.name + ".part")
-                tmp.write_bytes(outcome.output_bytes)
-                os.replace(tmp, target)  # a crash never leaves half an output under its final name
-                self._written[relative] = outcome.input_id
+                if earlier is not None or self._differs_on_disk(name, outcome.output_bytes):
+                    # Same identifiers, different content: neither may overwrite the other, and a person decides.
+                    which = f"input {earlier[0]} of this run" if earlier else "an output of an earlier run"
+                    status = Status.REVIEW
+                    relative = f"review/{outcome.output_id}-{outcome.content_id}{outcome.extension}"
+                    reason = _join(reason, f"conflict: {which} has the same identifiers but different content; "
+                                           "held for a reviewer under its own name")
+                self._write(relative, outcome.output_bytes)
+                self._written.setdefault(name, (outcome.input_id, outcome.content_id))
         else:
             sys.stderr.write(f"error {outcome.input_id}: {outcome.reason}\n")
         line = {
             "input_id": outcome.input_id,
             "job_id": self.job_id,
-            "status": outcome.status.value,
+            "status": status.value,
             "output": relative,
             "format": outcome.format,
             "reason": reason,
@@ -225,7 +219,19 @@ class EmbeddedRunner:
         manifest.flush()
         self.crosswalk.append([CrosswalkEntry(outcome.input_id, self.job_id, item.path,
                                               str(self.out_dir / relative) if relative else "",
-                                              outcome.status.value, outcome.pseudonyms, outcome.crosswalk)])
+                                              status.value, outcome.pseudonyms, outcome.crosswalk)])
+        return status
+
+    def _differs_on_disk(self, name: str, data: bytes) -> bool:
+        """An earlier run into this folder left an output of this name with other content."""
+        return any(path.exists() and path.read_bytes() != data
+                   for path in (self.out_dir / name, self.out_dir / "review" / name))
+
+    def _write(self, relative: str, data: bytes) -> None:
+        target = self.out_dir / relative
+        tmp = target.with_name(target.name + ".part")
+        tmp.write_bytes(data)
+        os.replace(tmp, target)  # a crash never leaves half an output under its final name
 
     def _progress(self, done: int, total: int, counts: Counter[str], started: float) -> None:
         if not self.progress:
@@ -237,3 +243,7 @@ class EmbeddedRunner:
                          f"clean={counts['clean']} review={counts['review']} error={counts['error']} "
                          f"{rate:.1f} files/s")
         sys.stderr.flush()
+
+
+def _join(reason: str, more: str) -> str:
+    return f"{reason}; {more}" if reason else more

@@ -36,6 +36,7 @@ class ObjectEvent:
     key: str = ""  # partition key: remapped StudyInstanceUID or keyed content id (never an original)
     format: str = ""
     output_id: str = ""  # new SOPInstanceUID or keyed content id: the output's name
+    content_id: str = ""  # keyed digest of the submitted bytes: a duplicate shares an output, a conflict does not
     extension: str = ""
     status: str = ""  # clean | review | error once decided
     reason: str = ""

@@ -3,6 +3,8 @@
 pytest_plugins = ["tests.fixtures.kafka", "tests.fixtures.openbao", "tests.fixtures.triton"]
 
 
+import os
+
 import pytest
 
 from pixelguard.core import profile as profiles
@@ -11,6 +13,12 @@ from pixelguard.core.quiet import silence_value_echoes
 from pixelguard.keyservice.local import LocalKeyService
 
 silence_value_echoes()
+
+# The per-object time budget (core.limits) is wall-clock: on 2 cores shared with the servers the tests start,
+# a 10-frame object can take longer than the product's 25 s default. The tests of the budget set their own
+# small Limits; every other test (and the workers they start, which inherit this) gets room.
+os.environ.setdefault("PIXELGUARD_TIME_S", "600")
+os.environ.setdefault("PIXELGUARD_HARD_TIME_S", "1200")
 
 
 @pytest.fixture(scope="session")

@@ -21,6 +21,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                       help="burned-in text: all (default of the profile), phi (only PHI-like text), off")
     deid.add_argument("--pixel-encoding", choices=("original", "htj2k"), default="original",
                       help="re-encode redacted compressed pixels in their own syntax, or HTJ2K lossless")
+    deid.add_argument("--time-budget", type=float, default=None, metavar="SECONDS",
+                      help="per-object time budget (default 25, or PIXELGUARD_TIME_S); over it: an over-budget error")
     deid.set_defaults(handler=run)
 
 
@@ -29,10 +31,15 @@ def run(args: argparse.Namespace) -> int:
 
     if args.jobs < 1:
         raise ValueError("--jobs must be at least 1")
+    from pixelguard.core.limits import Limits
     from pixelguard.core.pipeline import RunOptions
 
+    limits = Limits.from_env(time_s=args.time_budget)
+    if limits.hard_time_s < limits.time_s:  # the hard stop is for what ignores the budget, never before it
+        limits = Limits.from_env(time_s=args.time_budget, hard_time_s=limits.time_s * 2.4)
     runner = EmbeddedRunner(args.out, key_file(args), args.profile, args.jobs, args.job,
-                            options=RunOptions(redaction=args.redaction, encoding=args.pixel_encoding))
+                            options=RunOptions(redaction=args.redaction, encoding=args.pixel_encoding),
+                            limits=limits)
     summary = runner.run(args.inputs)
     counts = summary.counts
     rate = summary.total / summary.seconds if summary.seconds else 0.0

@@ -7,8 +7,10 @@ and refused before pydicom decodes a byte, and the time budget is checked betwee
 """
 from __future__ import annotations
 
+import os
 import time
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, fields, replace
 
 from .record import StageError
 
@@ -32,9 +34,24 @@ class Limits:
     max_frames: int = 4096
     max_frame_pixels: int = 64 * 1024 * 1024  # one frame's rows x columns (8k x 8k)
     frame_batch: int = 8
-    max_upscaled_pixels: int = 768 * 768  # frames up to this size get the 2x small-type search
-    time_s: float = 25.0
-    hard_time_s: float = 60.0
+    time_s: float = 20.0
+    hard_time_s: float = 28.0
+
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: float | int | None) -> Limits:
+        """Defaults, then ``PIXELGUARD_<FIELD>`` variables (e.g. ``PIXELGUARD_TIME_S=40``), then overrides."""
+        env = os.environ if environ is None else environ
+        values: dict[str, float | int] = {}
+        for f in fields(cls):
+            raw = env.get(f"PIXELGUARD_{f.name.upper()}")
+            if raw is not None:
+                try:
+                    values[f.name] = float(raw) if f.type == "float" else int(raw)
+                except ValueError:
+                    raise ValueError(f"PIXELGUARD_{f.name.upper()} must be a number") from None
+        values.update({k: v for k, v in overrides.items() if v is not None})
+        return replace(cls(), **values)
 
 
 DEFAULT = Limits()
@@ -53,7 +70,7 @@ class Deadline:
     def check(self, doing: str) -> None:
         if self.elapsed() > self.budget_s:
             raise StageError("over-budget", f"object exceeded its {self.budget_s:.0f} s time budget while {doing}; "
-                                            "split the series or raise the budget (--time-budget)")
+                                            "split the series or raise the budget (PIXELGUARD_TIME_S, or deid --time-budget)")
 
 
 def check_pixel_claim(rows: int, columns: int, samples: int, frames: int, bits: int, limits: Limits) -> int:

@@ -14,17 +14,23 @@ import pydicom
 from pydicom.dataset import Dataset
 from pydicom.errors import InvalidDicomError
 
+from pydicom.encaps import parse_basic_offsets, parse_fragments
+from pydicom.pixels.utils import get_expected_length
+
+from . import sop
 from .claims import check_jpeg_sof, check_nifti_claim, check_png_ihdr, nifti_gzip_head
 from .formats import gunzip, sniff
 from .keys import Derivations
-from .limits import DEFAULT, Limits
+from .limits import DEFAULT, Limits, check_pixel_claim
 from .record import Format, ObjectRecord, StageError
+from .sop import SopKind
 
-MAX_OBJECT_BYTES = 2 * 1024**3  # larger objects are refused before they are read into memory
-MAX_INFLATED_NIFTI = 4 * 1024**3
+MAX_OBJECT_BYTES = DEFAULT.max_object_bytes  # larger objects are refused before they are read into memory
 
 _UNDEFINED = 0xFFFFFFFF
 _PIXEL_DATA = 0x7FE00010
+_FLOAT_PIXEL_DATA = 0x7FE00008
+_DOUBLE_PIXEL_DATA = 0x7FE00009
 _MEDIA_STORAGE_DIRECTORY = "1.2.840.10008.1.3.10"
 
 
@@ -37,26 +43,26 @@ class ImageHeader:
     detail: dict[str, object]
 
 
-def parse(input_id: str, data: bytes, derive: Derivations) -> ObjectRecord:
-    if len(data) > MAX_OBJECT_BYTES:
-        raise StageError("oversized", f"object is {len(data)} bytes; the limit is {MAX_OBJECT_BYTES}")
+def parse(input_id: str, data: bytes, derive: Derivations, limits: Limits = DEFAULT) -> ObjectRecord:
+    if len(data) > limits.max_object_bytes:
+        raise StageError("oversized", f"object is {len(data)} bytes; the limit is {limits.max_object_bytes}")
     fmt = sniff(data)
     record = ObjectRecord(input_id=input_id, format=fmt, data=data, size=len(data))
     if fmt is Format.DICOM:
-        ds = read_dicom(data)
+        ds = read_dicom(data, limits)
         record.header = ds
         study = _text(ds, "StudyInstanceUID")
         # The routing key keeps a study on one partition; it is the *remapped* UID so no original
         # identifier ever travels in an event key.
         record.routing_key = derive.uid(study) if study else derive.content_id(data)
     elif fmt is Format.PNG:
-        record.header = read_png(data)
+        record.header = read_png(data, limits)
         record.routing_key = derive.content_id(data)
     elif fmt is Format.JPEG:
-        record.header = read_jpeg(data)
+        record.header = read_jpeg(data, limits)
         record.routing_key = derive.content_id(data)
     else:
-        record.header = read_nifti(data)
+        record.header = read_nifti(data, limits)
         record.routing_key = derive.content_id(data)
     return record
 
@@ -69,7 +75,7 @@ def _text(ds: Dataset, keyword: str) -> str:
     return str(value).strip() if value else ""
 
 
-def read_dicom(data: bytes) -> Dataset:
+def read_dicom(data: bytes, limits: Limits = DEFAULT) -> Dataset:
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         try:
@@ -100,23 +106,33 @@ def read_dicom(data: bytes) -> Dataset:
     if "SOPClassUID" not in ds:
         raise StageError("corrupt", "DICOM data set has no SOPClassUID: not a composite object")
     _check_transfer_syntax(ds)
-    _check_pixel_length(ds)
+    _check_pixel_module(ds, limits)
     return ds
 
 
-def _check_pixel_length(ds: Dataset) -> None:
-    has_image = "Rows" in ds and "Columns" in ds and "BitsAllocated" in ds
-    if not has_image:
+def _check_pixel_module(ds: Dataset, limits: Limits) -> None:
+    """An image object must carry a whole pixel module: geometry, pixel data, lengths and frames that agree.
+
+    Checked from the header alone (nothing is decoded), so a cut or inconsistent file is an error with a
+    reason before any stage trusts it, and an absurd claim is refused before a decoder allocates for it.
+    """
+    sop_class = str(ds.get("SOPClassUID", "")).strip()
+    kind = sop.kind_of(sop_class)
+    elements = ds._dict
+    has_pixels = _PIXEL_DATA in elements or _FLOAT_PIXEL_DATA in elements or _DOUBLE_PIXEL_DATA in elements
+    missing = [k for k in ("Rows", "Columns", "BitsAllocated") if k not in ds] + ([] if has_pixels else ["PixelData"])
+    if kind is SopKind.IMAGE and missing:
+        code = "truncated" if not has_pixels and "Rows" in ds else "corrupt"
+        raise StageError(code, f"{sop.describe(sop_class)} object lacks its image pixel module "
+                               f"({', '.join(missing)}): an image without its pixels is never published; "
+                               "send the complete file")
+    if not has_pixels:
+        if "Rows" in ds and "Columns" in ds and "BitsAllocated" in ds:
+            raise StageError("truncated", "DICOM image has Rows/Columns but no Pixel Data element "
+                                          "(the file was cut before it)")
         return
-    if _PIXEL_DATA not in ds._dict:
-        if "FloatPixelData" in ds or "DoubleFloatPixelData" in ds:
-            return
-        raise StageError("truncated", "DICOM image has Rows/Columns but no Pixel Data element "
-                                      "(the file was cut before it)")
-    raw = ds._dict[_PIXEL_DATA]
-    if getattr(raw, "length", None) == _UNDEFINED or getattr(ds, "file_meta", None) is not None and \
-            ds.file_meta.get("TransferSyntaxUID") is not None and ds.file_meta.TransferSyntaxUID.is_compressed:
-        return
+    if missing:
+        raise StageError("corrupt", f"DICOM holds pixel data but lacks {', '.join(missing)} to lay it out")
     try:
         rows, cols = int(ds.Rows), int(ds.Columns)
         samples = int(ds.get("SamplesPerPixel", 1) or 1)
@@ -124,12 +140,39 @@ def _check_pixel_length(ds: Dataset) -> None:
         bits = int(ds.BitsAllocated)
     except (TypeError, ValueError):
         raise StageError("corrupt", "DICOM image attributes Rows/Columns/BitsAllocated are not numbers") from None
-    pixels = rows * cols * samples * frames
-    expected = (pixels + 7) // 8 if bits == 1 else pixels * (bits // 8)
+    check_pixel_claim(rows, cols, samples, frames, bits, limits)
+    if _PIXEL_DATA not in elements:
+        return  # float/double pixel data: native only; pydicom checks its length when decoding
+    raw = elements[_PIXEL_DATA]
+    meta = getattr(ds, "file_meta", None)
+    ts = meta.get("TransferSyntaxUID") if meta is not None else None
+    if getattr(raw, "length", None) == _UNDEFINED or (ts is not None and ts.is_compressed):
+        _check_fragments(ds.PixelData, frames)
+        return
+    try:
+        expected = get_expected_length(ds, unit="bytes")  # knows YBR_FULL_422's 2 bytes a pixel and 1-bit packing
+    except Exception:  # noqa: BLE001 - an attribute it needs is malformed
+        raise StageError("corrupt", "DICOM image attributes do not describe a pixel layout") from None
     actual = raw.length if getattr(raw, "length", None) not in (None, _UNDEFINED) else len(ds.PixelData)
     if actual < expected:
         raise StageError("truncated", f"pixel data holds {actual} bytes; {rows}x{cols}x{samples}x{frames} at "
                                       f"{bits} bits needs {expected}")
+
+
+def _check_fragments(pixel_data: bytes, frames: int) -> None:
+    """Encapsulated pixel data: items that parse, and at least one fragment for every frame."""
+    try:
+        count, _offsets = parse_fragments(pixel_data)
+        table = parse_basic_offsets(pixel_data)
+    except Exception as exc:  # noqa: BLE001 - malformed item tags or lengths surface as several types
+        raise StageError("corrupt", f"encapsulated pixel data is malformed ({exc.__class__.__name__}): "
+                                    "its items or offset table do not parse") from None
+    if count == 0:
+        raise StageError("corrupt", "encapsulated pixel data holds no fragments")
+    if count < frames:
+        raise StageError("truncated", f"encapsulated pixel data holds {count} fragment(s) for {frames} frames")
+    if table and len(table) != frames:
+        raise StageError("corrupt", f"the basic offset table lists {len(table)} frame(s); the header claims {frames}")
 
 
 def _check_transfer_syntax(ds: Dataset) -> None:

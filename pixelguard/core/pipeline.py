@@ -4,7 +4,9 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 
+from .integrity import check_output, input_shape
 from .keys import Derivations
+from .limits import DEFAULT, Deadline, Limits
 from .parse import parse
 from .phi import header_terms
 from .profile import Profile
@@ -30,6 +32,7 @@ class Outcome:
     pseudonyms: dict[str, str] = field(default_factory=dict)
     crosswalk: dict[str, str] = field(default_factory=dict, repr=False)
     stats: dict[str, object] = field(default_factory=dict)
+    content_id: str = ""  # keyed digest of the input bytes: tells a byte-identical duplicate from a conflict
 
 
 def route(record: ObjectRecord) -> tuple[Status, str]:
@@ -46,27 +49,32 @@ class RunOptions:
     encoding: str = "original"  # original | htj2k
 
 
-def settings_for(profile: Profile, record: ObjectRecord, options: RunOptions = RunOptions()) -> RedactionSettings:
+def settings_for(profile: Profile, record: ObjectRecord, options: RunOptions = RunOptions(),
+                 limits: Limits = DEFAULT) -> RedactionSettings:
     terms = header_terms(record.header) if record.format is Format.DICOM else ()
     return RedactionSettings(mode=options.redaction or profile.redaction, review_threshold=profile.review_threshold,
-                             phi_terms=terms, encoding=options.encoding)
+                             phi_terms=terms, encoding=options.encoding, frame_batch=limits.frame_batch)
 
 
 def process(input_id: str, data: bytes, profile: Profile, derive: Derivations, detector: Detector,
-            options: RunOptions = RunOptions()) -> Outcome:
+            options: RunOptions = RunOptions(), limits: Limits | None = None) -> Outcome:
     started = time.perf_counter()
+    limits = limits or Limits.from_env()
+    deadline = Deadline(limits.time_s)
     fmt: Format | None = None
     try:
-        record = parse(input_id, data, derive)
+        record = parse(input_id, data, derive, limits)
         fmt = record.format
-        settings = settings_for(profile, record, options)  # PHI terms are read before scrub removes them
+        shape = input_shape(record)
+        settings = settings_for(profile, record, options, limits)  # PHI terms are read before scrub removes them
         scrub(record, profile, derive)
-        redact(record, detector, settings)
+        redact(record, detector, settings, deadline)
+        check_output(record.format, record.output_bytes, shape)
         status, reason = route(record)
         return Outcome(input_id, status, reason, record.confidence, time.perf_counter() - started,
                        format=fmt.value, output_id=record.output_id, extension=fmt.extension,
                        output_bytes=record.output_bytes, pseudonyms=record.pseudonyms,
-                       crosswalk=record.crosswalk, stats=record.stats)
+                       crosswalk=record.crosswalk, stats=record.stats, content_id=derive.content_id(data))
     except StageError as exc:
         return _error(input_id, fmt, exc.code, exc.reason, started)
     except MemoryError:
@@ -75,8 +83,8 @@ def process(input_id: str, data: bytes, profile: Profile, derive: Derivations, d
         return _error(input_id, fmt, "internal", f"unexpected {exc.__class__.__name__} while processing", started)
 
 
-def error_outcome(input_id: str, code: str, reason: str) -> Outcome:
-    return Outcome(input_id, Status.ERROR, f"{code}: {reason}", 0.0, 0.0, error_code=code)
+def error_outcome(input_id: str, code: str, reason: str, duration_s: float = 0.0) -> Outcome:
+    return Outcome(input_id, Status.ERROR, f"{code}: {reason}", 0.0, duration_s, error_code=code)
 
 
 def _error(input_id: str, fmt: Format | None, code: str, reason: str, started: float) -> Outcome:

@@ -47,6 +47,7 @@ from typing import Any
 import yaml
 from pydicom.datadict import keyword_for_tag, tag_for_keyword
 
+from .sop import DEFAULT_RULES, SopKind, SopRule
 from .private import Component, PrivateKB, PrivateKBError, load_kb, private_component
 
 PROFILES_DIR = Path(os.environ.get("PIXELGUARD_PROFILES", Path(__file__).resolve().parents[2] / "profiles"))
@@ -73,7 +74,7 @@ INTERNAL_ACTIONS = {"D", "Z", "X", "K", "C", "U", "S", "G"}
 # all: every detected text; phi: only text matching the header's PHI, dates and IDs; off: no pixel redaction.
 REDACTION_MODES = {"all", "phi", "off"}
 _TOP_KEYS = {"name", "description", "table", "extends", "options", "overrides", "public_not_in_table",
-             "private_kb", "max_age_years", "redaction", "review_threshold"}
+             "private_kb", "max_age_years", "redaction", "review_threshold", "sop_classes"}
 _TAG = re.compile(r"\(?\s*([0-9A-Fa-f]{4})\s*,\s*([0-9A-Fa-f]{4})\s*\)?")
 _PRIVATE = re.compile(r'\(?\s*([0-9A-Fa-f]{4})\s*,\s*"([^"]+)"\s*,\s*([0-9A-Fa-f]{2})\s*\)?')
 
@@ -118,6 +119,8 @@ class Profile:
     max_age_years: int | None = None  # HIPAA Safe Harbor: ages above this become 090Y
     overrides: dict[str, str] = field(default_factory=dict)  # as written, for `profiles show`
     lineage: tuple[str, ...] = ()  # this profile and the ones it extends, nearest first
+    # What happens to each kind of object (image, structured-report, ...); unlisted kinds: sop.DEFAULT_RULES.
+    sop_rules: dict[SopKind, SopRule] = field(default_factory=dict)
 
     def action(self, tag: int) -> str | None:
         """Resolved action for a public tag, or None when the table does not list it."""
@@ -230,11 +233,14 @@ def _merge_chain(path: Path, seen: tuple[str, ...]) -> tuple[dict[str, Any], tup
             options.append(option)
     overrides = dict(_as_mapping(path, merged.get("overrides"), "overrides"))
     overrides.update(_as_mapping(path, doc.get("overrides"), "overrides"))
+    sop_classes = dict(_as_mapping(path, merged.get("sop_classes"), "sop_classes"))
+    sop_classes.update(_as_mapping(path, doc.get("sop_classes"), "sop_classes"))
     for key_name, value in doc.items():
-        if key_name not in ("options", "overrides", "extends"):
+        if key_name not in ("options", "overrides", "extends", "sop_classes"):
             merged[key_name] = value
     merged["options"] = options
     merged["overrides"] = overrides
+    merged["sop_classes"] = sop_classes
     merged["name"] = name
     merged.setdefault("description", "")
     if "description" not in doc:
@@ -313,7 +319,19 @@ def _build(path: Path, doc: dict[str, Any], lineage: tuple[str, ...], base_dir: 
         max_age_years=max_age,
         overrides=_as_mapping(path, doc.get("overrides"), "overrides"),
         lineage=lineage,
+        sop_rules=_sop_rules(path, doc.get("sop_classes")),
     )
+
+
+def _sop_rules(path: Path, raw: Any) -> dict[SopKind, SopRule]:
+    rules = dict(DEFAULT_RULES)
+    for kind, rule in _as_mapping(path, raw, "sop_classes").items():
+        try:
+            rules[SopKind(kind)] = SopRule(rule)
+        except ValueError:
+            raise ProfileError(f"{path.name}: sop_classes maps a kind of object ({', '.join(k.value for k in SopKind)}) "
+                               f"to one of {', '.join(r.value for r in SopRule)}; got {kind}: {rule}") from None
+    return rules
 
 
 def _overrides(path: Path, raw: dict[str, str]) -> tuple[dict[int, str], dict[tuple[int, str, int], str]]:
@@ -417,4 +435,5 @@ def describe(profile: Profile) -> dict[str, Any]:
             "table_rows": profile.table_rows, "actions": dict(sorted(counts.items())),
             "private": "retain safe (TCIA KB)" if profile.private_kb is not None else "remove",
             "max_age_years": profile.max_age_years, "redaction": profile.redaction,
-            "review_threshold": profile.review_threshold, "public_not_in_table": profile.public_not_in_table}
+            "review_threshold": profile.review_threshold, "public_not_in_table": profile.public_not_in_table,
+            "sop_classes": {kind.value: rule.value for kind, rule in profile.sop_rules.items()}}

@@ -7,7 +7,7 @@ verifies the result, and anything still found (or found with low confidence) sen
 from __future__ import annotations
 
 import io
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Protocol
 
 import cv2
@@ -25,6 +25,7 @@ from pydicom.uid import (
 )
 
 from . import phi
+from .limits import Deadline
 from .pixel_rules import boxes_for
 from .pixels import decode_image, dicom_stored_frames, render_dicom, render_image
 from .record import Format, ObjectRecord, StageError
@@ -73,22 +74,26 @@ class RedactionSettings:
     # Small type (8-12 px) is found far more often on a 2x enlargement: frames up to this size are
     # searched twice, as they are and enlarged, and the regions of both are filled.
     upscale_below: int = 768
+    # Frames searched at once: bounds the renderings (and their enlargements) held in memory.
+    frame_batch: int = 8
 
 
-def redact(record: ObjectRecord, detector: Detector, settings: RedactionSettings) -> ObjectRecord:
+def redact(record: ObjectRecord, detector: Detector, settings: RedactionSettings,
+           deadline: Deadline | None = None) -> ObjectRecord:
     if record.format is Format.NIFTI:
         # Volumes carry no burned-in annotation; their text lives in header fields the scrub stage clears.
         record.output_bytes = nifti_bytes(record)
         record.stats["pixels"] = "volume-not-scanned"
         return record
     if record.format is Format.DICOM:
-        _redact_dicom(record, detector, settings)
+        _redact_dicom(record, detector, settings, deadline)
     else:
-        _redact_image(record, detector, settings)
+        _redact_image(record, detector, settings, deadline)
     return record
 
 
-def _redact_dicom(record: ObjectRecord, detector: Detector, settings: RedactionSettings) -> None:
+def _redact_dicom(record: ObjectRecord, detector: Detector, settings: RedactionSettings,
+                  deadline: Deadline | None) -> None:
     ds: Dataset = record.header
     if "PixelData" not in ds:
         record.stats["pixels"] = "none"
@@ -108,7 +113,7 @@ def _redact_dicom(record: ObjectRecord, detector: Detector, settings: RedactionS
         stored[:, y0:y1, x0:x1] = fill
     record.stats["rule_boxes"] = len(ruled)
     changed, problems, scores = _detect_and_fill(stored, lambda arr: render_dicom(ds, arr), detector,
-                                                 settings, fill)
+                                                 settings, fill, deadline)
     _score(record, scores, problems, settings)
     if changed or ruled or ds.file_meta.TransferSyntaxUID == ExplicitVRBigEndian:
         # Big endian is retired: outputs are written little endian, so the stored values are re-laid too.
@@ -118,14 +123,15 @@ def _redact_dicom(record: ObjectRecord, detector: Detector, settings: RedactionS
     record.output_bytes = write_dicom(ds)
 
 
-def _redact_image(record: ObjectRecord, detector: Detector, settings: RedactionSettings) -> None:
+def _redact_image(record: ObjectRecord, detector: Detector, settings: RedactionSettings,
+                  deadline: Deadline | None) -> None:
     if settings.mode == "off":
         record.add_finding("redact", "pixel redaction is off and the image may carry burned-in text")
         return
     arr, mode = decode_image(record.output_bytes)
     stored = np.array(arr)[np.newaxis]
     changed, problems, scores = _detect_and_fill(stored, lambda a: [render_image(f) for f in a], detector,
-                                                 settings, 0)
+                                                 settings, 0, deadline)
     _score(record, scores, problems, settings)
     if changed:
         buf = io.BytesIO()
@@ -140,26 +146,55 @@ def _redact_image(record: ObjectRecord, detector: Detector, settings: RedactionS
         record.output_bytes = buf.getvalue()
 
 
+@dataclass
+class _Tally:
+    """What the frame batches of one object found, summed."""
+
+    covers: int = 0
+    doubtful: int = 0
+    problems: list[str] = field(default_factory=list)
+    scores: list[float] = field(default_factory=list)
+
+    def result(self) -> tuple[bool, list[str], list[float]]:
+        doubt = [f"{self.doubtful} large region(s) found that do not read as text (anatomy?): left in place for "
+                 "a reviewer"] if self.doubtful else []
+        return bool(self.covers), doubt + self.problems, self.scores
+
+
 def _detect_and_fill(stored: np.ndarray, render, detector: Detector, settings: RedactionSettings,
-                     fill: float) -> tuple[bool, list[str], list[float]]:
-    """Detect on renderings, fill covers in the stored frames, verify; returns (changed, problems, scores).
+                     fill: float, deadline: Deadline | None = None) -> tuple[bool, list[str], list[float]]:
+    """Search, fill and verify the frames in batches of ``settings.frame_batch``; returns (changed, problems, scores).
+
+    Batches bound the memory of renderings (and enlargements) to a few frames, and the time budget is checked
+    between them, so a long series ends as an ``over-budget`` error instead of holding its worker.
+    """
+    tally = _Tally()
+    total = stored.shape[0]
+    for start in range(0, total, settings.frame_batch):
+        end = min(total, start + settings.frame_batch)
+        if deadline is not None:
+            deadline.check(f"searching frames {start + 1}-{end} of {total} for text")
+        _detect_and_fill_batch(stored[start:end], render, detector, settings, fill, tally)  # a view: fills land
+    return tally.result()
+
+
+def _detect_and_fill_batch(stored: np.ndarray, render, detector: Detector, settings: RedactionSettings,
+                           fill: float, tally: _Tally) -> None:
+    """Detect on renderings, fill covers in the stored frames, verify.
 
     The first pass reads what it finds (on the frame and, for small frames, a 2x enlargement), so a
     region that is found but cannot be read lowers the object's confidence and a large region is filled
     only when it reads as text. Later passes only look for what is left, which is cheaper.
     """
-    scores: list[float] = []
     covers: list[tuple[int, tuple[int, int, int, int]]] = []
-    problems_seen: set[str] = set()
     height, width = stored.shape[1], stored.shape[2]
     unchanged = None  # the detector's answer on the pixels as they are now, when no fill followed it
+    doubt = 0
     for attempt in range(settings.passes):
         frames = render(stored)
         seen = _look(frames, detector, settings, first=attempt == 0)
         found, doubtful = _split_doubtful(_select(seen, settings), height, width, settings)
-        if doubtful:
-            problems_seen.add(f"{doubtful} large region(s) found that do not read as text (anatomy?): "
-                              "left in place for a reviewer")
+        doubt = max(doubt, doubtful)
         if not any(found):
             unchanged = seen
             break
@@ -169,9 +204,12 @@ def _detect_and_fill(stored: np.ndarray, render, detector: Detector, settings: R
                 box = tighten(region.cover(width, height), frames[index])
                 stored[index, box[1]:box[3], box[0]:box[2]] = fill
                 covers.append((index, box))
-                scores.append(min(region.score, region.text_score) if attempt == 0 else region.score)
-    problems = sorted(problems_seen) + _verify(stored, render, detector, settings, covers, unchanged)
-    return bool(covers), problems, scores
+                tally.scores.append(min(region.score, region.text_score) if attempt == 0 else region.score)
+    tally.covers += len(covers)
+    tally.doubtful += doubt
+    for problem in _verify(stored, render, detector, settings, covers, unchanged):
+        if problem not in tally.problems:
+            tally.problems.append(problem)
 
 
 def _split_doubtful(found: list[list[Region]], height: int, width: int,

@@ -31,6 +31,8 @@ from .dates import cap_age, shift_da, shift_dt
 from .private import private_component, public_component
 from .profile import OPTIONS, Profile
 from .record import Format, ObjectRecord, StageError
+from . import sop
+from .sop import SopRule
 
 _DUMMY_TEXT = "ANONYMIZED"
 _DUMMY: dict[str, object] = {
@@ -84,6 +86,7 @@ def scrub(record: ObjectRecord, profile: Profile, derive: Derivations) -> Object
 
 def _scrub_dicom(record: ObjectRecord, profile: Profile, derive: Derivations) -> None:
     ds: Dataset = record.header
+    _apply_sop_rule(record, profile, str(ds.get("SOPClassUID", "")))
     patient_id = scrub_dataset(ds, profile, derive, record)
     if patient_id:
         pseudonym = derive.pseudonym("PatientID", patient_id)
@@ -94,11 +97,27 @@ def _scrub_dicom(record: ObjectRecord, profile: Profile, derive: Derivations) ->
     for tag, vr, value in marks[0]:
         _put(ds, tag, vr, value)
     _put(ds, 0x00120064, "SQ", Sequence([_code(*code) for code in marks[1]]))  # DeidentificationMethodCodeSequence
-    sop = _value_text(ds, "SOPInstanceUID")
-    if not sop:
-        raise StageError("corrupt", "DICOM object has no SOPInstanceUID to name its output by")
-    record.output_id = sop
-    _fix_file_meta(ds, sop)
+    sop_uid = _value_text(ds, "SOPInstanceUID")
+    if not sop_uid:
+        # A name we can give: keyed on the content, so the same input is named the same in every run.
+        sop_uid = derive.uid("content:" + derive.content_id(record.data))
+        _put(ds, 0x00080018, "UI", sop_uid)
+        record.stats["sop-instance-uid"] = "assigned"
+    record.output_id = sop_uid
+    _fix_file_meta(ds, sop_uid)
+
+
+def _apply_sop_rule(record: ObjectRecord, profile: Profile, sop_class: str) -> None:
+    kind = sop.kind_of(sop_class)
+    rule = profile.sop_rules.get(kind, sop.DEFAULT_RULES[kind])
+    record.stats["sop-kind"] = kind.value
+    where = f"profile '{profile.name}' (sop_classes: {kind.value}: {rule.value})"
+    if rule is SopRule.REJECT:
+        raise StageError("refused-by-profile", f"{sop.describe(sop_class)} objects are refused by {where}; "
+                                               "set that rule to review or deidentify to accept them")
+    if rule is SopRule.REVIEW:
+        record.add_finding("scrub", f"{sop.describe(sop_class)} objects are held for a reviewer by {where}: "
+                                    "their content cannot be fully checked by machine")
 
 
 def scrub_dataset(ds: Dataset, profile: Profile, derive: Derivations, record: ObjectRecord | None = None) -> str:

@@ -127,7 +127,9 @@ def test_unreadable_files_end_in_error_not_a_crash(derive, tmp_path) -> None:
     """Every file the parser refuses still gets a single outcome: error, with a reason of ours."""
     (tmp_path / "off.yaml").write_text("name: off\nextends: basic\nredaction: off\n")
     profile = profiles.load_file(tmp_path / "off.yaml")
-    assert len(READABLE) >= 200 and len(REFUSED) >= 5  # truncated, bad VR, not-DICOM files on purpose
+    # Refused on purpose: truncated, bad VR, not-DICOM files, and the CT headers of pydicom's dicomdir tests,
+    # whose pixel module was stripped (an image object without its pixels is never published).
+    assert len(READABLE) >= 160 and len(REFUSED) >= 40 and len(READABLE) + len(REFUSED) >= 240
     for path in REFUSED:
         outcome = process("in-x", path.read_bytes(), profile, derive, detector=None)  # type: ignore[arg-type]
         assert outcome.status is Status.ERROR and outcome.error_code and outcome.reason, path.name

@@ -40,6 +40,10 @@ def _header(**extra: object) -> Dataset:
     ds.SOPInstanceUID = "1.2.826.0.1.3680043.8.498.1.2"
     ds.SOPClassUID = "1.2.840.10008.5.1.4.1.1.7"
     ds.StudyDescription = "CT chest for DOE, JANE (MRN0042424) seen 01/05/2020"
+    # An image object must carry its pixel module to be accepted at all: the smallest one that is whole.
+    ds.Rows, ds.Columns, ds.SamplesPerPixel, ds.PhotometricInterpretation = 8, 8, 1, "MONOCHROME2"
+    ds.BitsAllocated, ds.BitsStored, ds.HighBit, ds.PixelRepresentation = 8, 8, 7, 0
+    ds.PixelData = bytes(64)
     for key, value in extra.items():
         setattr(ds, key, value)
     return ds
