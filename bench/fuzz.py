@@ -64,6 +64,10 @@ def _worker(conn: Any, key_file: str) -> None:
     profile = profiles.load("basic")
     derive = Derivations(LocalKeyService.open(Path(key_file)).hmac)
     detector = LocalDetector()
+    # Warm up on a valid seed: the reader models load on first use, and that should not count as a case.
+    import random
+
+    process("warm-up", fuzzlib.dicom_seed(fuzzlib.RandomSource(random.Random(0))).encode(), profile, derive, detector)
     conn.send({"ready": True})
     while True:
         message = conn.recv()
@@ -185,6 +189,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
 
     LocalKeyService.open(Path(key_file))  # throwaway key: created here, deleted with the folder
     started = time.perf_counter()
+    requested = args.cases
     workers = [Worker(ctx, key_file) for _ in range(args.workers)]
     peak_rss, restarts = max(w.peak_rss for w in workers), 0
     statuses: Counter[str] = Counter()
@@ -196,7 +201,12 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     gen_seconds = 0.0
     busy: dict[int, fuzzlib.Case] = {}  # worker slot -> its case
     next_index, done = 0, 0
-    while done < args.cases:
+    deadline = started + args.max_minutes * 60 if args.max_minutes else float("inf")
+    while done < next_index or next_index < args.cases:
+        if time.perf_counter() > deadline and next_index < args.cases:
+            print(f"time box of {args.max_minutes:g} min reached: finishing the {len(busy)} running case(s)",
+                  flush=True)
+            args.cases = next_index
         for slot, worker in enumerate(workers):
             if slot not in busy and next_index < args.cases:
                 t0 = time.perf_counter()
@@ -237,9 +247,9 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     kinds = Counter(f["kind"] for f in findings)
     return {
         "command": "bench/fuzz.py " + " ".join(sys.argv[1:]),
-        "cases": args.cases, "workers": args.workers, "seed": args.seed, "timeout_s": args.timeout, "rss_limit_mib": args.rss_limit,
+        "cases": done, "cases_requested": requested, "workers": args.workers, "seed": args.seed, "timeout_s": args.timeout, "rss_limit_mib": args.rss_limit,
         "wall_s": round(wall, 1), "generation_s": round(gen_seconds, 1),
-        "cases_per_s": round(args.cases / wall, 2),
+        "cases_per_s": round(done / wall, 2),
         "crashes": kinds["crash"], "hangs": kinds["hang"], "memory_blowups": kinds["memory"],
         "phi_in_reason": kinds["phi-in-reason"],
         "statuses": dict(statuses.most_common()), "error_codes": dict(codes.most_common()),
@@ -288,7 +298,8 @@ def _tally(result: dict[str, Any], case: fuzzlib.Case, index: int, args: argpars
 def markdown(report: dict[str, Any]) -> str:
     lines = [
         "# Fuzzing report", "",
-        f"`{report['command']}`: {report['cases']} cases (seed {report['seed']}), {report['wall_s']} s wall "
+        f"`{report['command']}`: {report['cases']} cases of {report['cases_requested']} requested "
+        f"(seed {report['seed']}), {report['wall_s']} s wall "
         f"({report['cases_per_s']} cases/s, {report['workers']} worker processes), per-case timeout {report['timeout_s']} s, "
         f"worker RSS limit {report['rss_limit_mib']} MiB.", "",
         "| measure | value |", "| --- | --- |",
@@ -354,8 +365,13 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--cases", type=int, default=10_000)
     parser.add_argument("--seed", type=int, default=0)
+    from pixelguard.core.limits import DEFAULT
+
     # The embedded runner's own hard limit: past it, ``pixelguard deid`` gives up on the worker as well.
-    parser.add_argument("--timeout", type=float, default=60.0, help="per-case seconds before a hang is declared")
+    parser.add_argument("--timeout", type=float, default=DEFAULT.hard_time_s,
+                        help="per-case seconds before a hang is declared (default: Limits.hard_time_s)")
+    parser.add_argument("--max-minutes", type=float, default=0.0,
+                        help="stop starting cases after this long and report the ones run (0: no limit)")
     parser.add_argument("--workers", type=int, default=2, help="worker processes running cases side by side")
     parser.add_argument("--rss-limit", type=int, default=2048, help="worker MiB before it is killed")
     parser.add_argument("--no-bombs", action="store_true", help="leave out the 5 GiB gzip bombs")
