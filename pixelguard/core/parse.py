@@ -255,9 +255,10 @@ def read_nifti(data: bytes, limits: Limits = DEFAULT) -> ImageHeader:
     except Exception as exc:  # noqa: BLE001 - nibabel raises many types for malformed headers
         raise StageError("corrupt", f"NIfTI-{version} header could not be read ({exc.__class__.__name__})") from None
     header = image.header
-    offset = int(header["vox_offset"])
+    # Where nibabel will actually read the voxels from: a zero vox_offset means "after the extensions".
+    offset = int(getattr(image.dataobj, "offset", header["vox_offset"]))
     shape = image.shape
-    needed = offset + int(header["bitpix"]) // 8 * int(_prod(shape))
+    needed = offset + header.get_data_dtype().itemsize * int(_prod(shape))
     if len(raw) < needed:
         raise StageError("truncated", f"NIfTI-{version} voxel data needs {needed} bytes; the object holds {len(raw)}")
     width, height = (shape + (1, 1))[:2]
