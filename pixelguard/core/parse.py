@@ -105,6 +105,7 @@ def read_dicom(data: bytes, limits: Limits = DEFAULT) -> Dataset:
                                         "de-identify the files it indexes instead")
     if "SOPClassUID" not in ds:
         raise StageError("corrupt", "DICOM data set has no SOPClassUID: not a composite object")
+    _check_key_values(ds)
     _check_transfer_syntax(ds)
     _check_pixel_module(ds, limits)
     return ds
@@ -173,6 +174,26 @@ def _check_fragments(pixel_data: bytes, frames: int) -> None:
         raise StageError("truncated", f"encapsulated pixel data holds {count} fragment(s) for {frames} frames")
     if table and len(table) != frames:
         raise StageError("corrupt", f"the basic offset table lists {len(table)} frame(s); the header claims {frames}")
+
+
+# Attributes the stages read to decide what an object is and how its pixels are laid out.
+_KEY_ATTRIBUTES = ("SOPClassUID", "SOPInstanceUID", "StudyInstanceUID", "SeriesInstanceUID", "SpecificCharacterSet",
+                   "Rows", "Columns", "BitsAllocated", "BitsStored", "HighBit", "SamplesPerPixel",
+                   "PixelRepresentation", "PlanarConfiguration", "NumberOfFrames", "PhotometricInterpretation",
+                   "BurnedInAnnotation")
+
+
+def _check_key_values(ds: Dataset) -> None:
+    """Key attributes must decode under their VR (a UI written as UL, a US of 3 bytes): pydicom raises on first
+    access, which would otherwise happen deep inside a later stage."""
+    for keyword in _KEY_ATTRIBUTES:
+        try:
+            ds.get(keyword)
+        except Exception as exc:  # noqa: BLE001 - pydicom raises several types for undecodable values
+            elem = ds._dict.get(pydicom.datadict.tag_for_keyword(keyword))
+            vr = getattr(elem, "VR", "?")
+            raise StageError("corrupt", f"{keyword} cannot be read as its VR {vr} ({exc.__class__.__name__}): "
+                                        "the element's length or VR is wrong") from None
 
 
 def _check_transfer_syntax(ds: Dataset) -> None:
