@@ -573,6 +573,7 @@ def testdata_case(src: Source) -> Case:
     elif which == "lut":
         ds.WindowCenter, ds.WindowWidth = src.choice(((0, 0), (-1e30, 1e-30), (40, -5)))
         ds.RescaleSlope = src.choice((0, -1, 1e308, float("nan")))
+        ds.RescaleIntercept = src.choice((0, -1e308))  # pydicom applies the slope only with an intercept
     elif which == "planar":
         ds.PlanarConfiguration = src.choice((1, 2, 65535))
     mutations.append(f"pydicom-{which}")

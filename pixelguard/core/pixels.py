@@ -47,7 +47,7 @@ def render_dicom(ds: Dataset, stored: np.ndarray) -> list[np.ndarray]:
         return [_to_uint8_rgb(frame) for frame in stored]
     out = []
     for frame in stored:
-        value = apply_modality_lut(frame, ds)
+        value = _finite(apply_modality_lut(frame, ds))
         if "WindowCenter" in ds or "VOILUTSequence" in ds:
             try:
                 value = apply_voi_lut(value, ds, prefer_lut=True)
@@ -58,6 +58,15 @@ def render_dicom(ds: Dataset, stored: np.ndarray) -> list[np.ndarray]:
             gray = 255 - gray
         out.append(np.repeat(gray[..., np.newaxis], 3, axis=2))
     return out
+
+
+def _finite(value: np.ndarray) -> np.ndarray:
+    # A Rescale Slope of NaN or 1e308 turns every value into NaN or inf: no screen shows such an image, and
+    # its "rendering" is noise the OCR would spend minutes reading.
+    if np.issubdtype(np.asarray(value).dtype, np.floating) and not np.isfinite(value).all():
+        raise StageError("corrupt", "Rescale Slope/Intercept or the Modality LUT turn pixel values into "
+                                    "NaN or infinity: the image cannot be displayed, so it cannot be checked")
+    return value
 
 
 def _palette(stored: np.ndarray, ds: Dataset) -> np.ndarray:
