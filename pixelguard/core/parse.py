@@ -198,9 +198,11 @@ def _check_key_values(ds: Dataset) -> None:
 
 def _check_transfer_syntax(ds: Dataset) -> None:
     """A Transfer Syntax UID that names no transfer syntax: pydicom guessed the encoding, nobody can decode it."""
+    from pydicom.uid import UID
+
     meta = getattr(ds, "file_meta", None)
     syntax = meta.get("TransferSyntaxUID") if meta is not None else None
-    if syntax is not None and not syntax.is_transfer_syntax:
+    if syntax is not None and not UID(str(syntax)).is_transfer_syntax:  # an empty value reads as a plain str
         raise StageError("unsupported", "Transfer Syntax UID (0002,0010) is not a transfer syntax DICOM or "
                                         "pydicom knows: the pixel data cannot be decoded or re-encoded")
 
