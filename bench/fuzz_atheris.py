@@ -1,6 +1,6 @@
 """Coverage-guided fuzzing of the core pipeline with atheris (libFuzzer), using the same structure-aware mutators.
 
-    .venv/bin/python bench/fuzz_atheris.py -runs=2000 -timeout=28 -rss_limit_mb=2048 [CORPUS_DIR]
+    .venv/bin/python bench/fuzz_atheris.py -runs=2000 -timeout=28 -rss_limit_mb=2048 [-max_len=N] [CORPUS_DIR]
 
 ``bench/fuzz.py`` runs a fixed, reproducible set of cases; this one lets libFuzzer keep the inputs that reach
 new code (branches in pydicom, nibabel, Pillow's Python side and our stages) and mutate them further. Its
@@ -55,12 +55,15 @@ def test_one_input(data: bytes) -> None:
 def custom_mutator(data: bytes, max_size: int, seed: int) -> bytes:
     if seed % 2 or not data:
         case = fuzzlib.make_case(fuzzlib.RandomSource(random.Random(seed)), bombs=False)
-        return case.data
-    return atheris.Mutate(data, max(max_size, len(data)))
+        return case.data[:max_size]  # libFuzzer refuses longer inputs; a cut object is a case too
+    return atheris.Mutate(data[:max_size], max_size)
 
 
 def main() -> None:
-    atheris.Setup(sys.argv, test_one_input, custom_mutator=custom_mutator)
+    argv = list(sys.argv)
+    if not any(a.startswith("-max_len=") for a in argv):
+        argv.insert(1, "-max_len=1048576")  # the seeds run to a few hundred kB; libFuzzer's default is 4 kB
+    atheris.Setup(argv, test_one_input, custom_mutator=custom_mutator)
     atheris.Fuzz()
 
 
