@@ -18,10 +18,11 @@ from pixelguard.core.integrity import check_output, input_shape
 from pixelguard.core.keys import Derivations
 from pixelguard.core.limits import Deadline, Limits
 from pixelguard.core.parse import parse
-from pixelguard.core.pipeline import RunOptions, route, settings_for
+from pixelguard.core.pipeline import RunOptions, release_check, route, settings_for
 from pixelguard.core.record import Finding, Format, ObjectRecord, StageError, Status
 from pixelguard.core.redact import redact, write_dicom
 from pixelguard.core.scrub import nifti_bytes, scrub
+from pixelguard.core.sweep import terms_of
 from pixelguard.telemetry import metrics
 from pixelguard.telemetry.tracing import child_span
 from streams.events import ObjectEvent
@@ -190,11 +191,17 @@ def _redact_step(ctx: StageContext, event: ObjectEvent) -> tuple[str, ObjectEven
     original = parse(event.input_id, ctx.read("redact", event.source_uri), ctx.derive, ctx.limits)
     settings = settings_for(profile, original, options, ctx.limits)
     shape = input_shape(original)
+    terms = terms_of(original, profile)
     del original
     record = restore(event, ctx.read("redact", event.object_uri), ctx.derive, ctx.limits)
     ctx.retrying("redact", "text detection", lambda: redact(record, ctx.detector, settings, deadline))
     with child_span("integrity re-read", attrs={"pixelguard.stage": "redact"}):
         check_output(record.format, record.output_bytes, shape)
+    with child_span("phi sweep", attrs={"pixelguard.stage": "redact"}):
+        ctx.retrying("redact", "the PHI sweep", lambda: release_check(record, terms, ctx.detector, deadline))
+    for kind, count in record.stats.get("sweep_kinds", {}).items():
+        for _ in range(count):
+            metrics.sweep_hit(kind, "streaming")
     uri = ctx.put("redact", f"staging/redacted/{event.job_id}/{event.input_id}{event.extension}",
                   record.output_bytes)
     return "routing", event.next("redacted", object_uri=uri, confidence=record.confidence,

@@ -33,6 +33,9 @@ class LocalDetector:
         options.intra_op_num_threads = threads or int(os.environ.get("PIXELGUARD_OCR_THREADS", "1"))
         options.inter_op_num_threads = 1
         options.log_severity_level = 3
+        # onnxruntime's CPU arena keeps every block it ever grew to, per input shape: frames of many sizes
+        # (and text lines of many widths) made workers grow past 2.5 GB. Without it, freed is freed.
+        options.enable_cpu_mem_arena = False
         self.session = ort.InferenceSession(str(dbnet.model_path()), options, providers=["CPUExecutionProvider"])
         self.input_name = self.session.get_inputs()[0].name
         self.settings = settings

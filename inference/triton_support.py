@@ -20,5 +20,7 @@ def session(args: dict, model_dir: Path):  # noqa: ANN201 - an onnxruntime.Infer
     options = ort.SessionOptions()
     options.intra_op_num_threads = int(params.get("intra_op_threads", "1"))
     options.log_severity_level = 3
+    # As in the in-process engine: the CPU arena keeps its peak per input shape for ever.
+    options.enable_cpu_mem_arena = False
     return ort.InferenceSession(str(model_dir / params.get("onnx_file", "model.onnx")), options,
                                 providers=[params.get("onnx_provider", "CPUExecutionProvider")])

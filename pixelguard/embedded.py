@@ -24,6 +24,7 @@ from .core.record import Status
 from .crosswalk.local import CrosswalkEntry, LocalCrosswalk, crosswalk_path
 from .keyservice.local import LocalKeyService
 from .memory import release_memory
+from .telemetry import metrics
 from .workerpool import WorkerPool
 
 
@@ -204,6 +205,9 @@ class EmbeddedRunner:
                 self._written.setdefault(name, (outcome.input_id, outcome.content_id))
         else:
             sys.stderr.write(f"error {outcome.input_id}: {outcome.reason}\n")
+        for kind, count in dict(outcome.stats.get("sweep_kinds") or {}).items():  # type: ignore[call-overload]
+            for _ in range(int(count)):
+                metrics.sweep_hit(str(kind), "embedded")
         line = {
             "input_id": outcome.input_id,
             "job_id": self.job_id,
@@ -214,6 +218,7 @@ class EmbeddedRunner:
             "confidence": outcome.confidence,
             "duration_s": round(outcome.duration_s, 4),
             "text_regions": outcome.stats.get("text_regions", 0),
+            "sweep_hits": outcome.stats.get("sweep_hits", 0),
         }
         manifest.write(json.dumps(line) + "\n")
         manifest.flush()

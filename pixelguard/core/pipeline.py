@@ -2,7 +2,10 @@
 from __future__ import annotations
 
 import time
+from collections import Counter
 from dataclasses import dataclass, field
+
+import numpy as np
 
 from .integrity import check_output, input_shape
 from .keys import Derivations
@@ -11,8 +14,10 @@ from .parse import parse
 from .phi import header_terms
 from .profile import Profile
 from .record import Format, ObjectRecord, StageError, Status
+from .regions import Region
 from .redact import Detector, RedactionSettings, redact
 from .scrub import scrub
+from .sweep import SweepTerms, summary, sweep, terms_of
 
 
 @dataclass
@@ -67,9 +72,11 @@ def process(input_id: str, data: bytes, profile: Profile, derive: Derivations, d
         fmt = record.format
         shape = input_shape(record)
         settings = settings_for(profile, record, options, limits)  # PHI terms are read before scrub removes them
+        terms = terms_of(record, profile)
         scrub(record, profile, derive)
         redact(record, detector, settings, deadline)
         check_output(record.format, record.output_bytes, shape)
+        release_check(record, terms, detector, deadline)
         status, reason = route(record)
         return Outcome(input_id, status, reason, record.confidence, time.perf_counter() - started,
                        format=fmt.value, output_id=record.output_id, extension=fmt.extension,
@@ -81,6 +88,24 @@ def process(input_id: str, data: bytes, profile: Profile, derive: Derivations, d
         return _error(input_id, fmt, "oversized", "object does not fit in memory", started)
     except Exception as exc:  # noqa: BLE001 - never crash the run; the message may quote values, so drop it
         return _error(input_id, fmt, "internal", f"unexpected {exc.__class__.__name__} while processing", started)
+
+
+def release_check(record: ObjectRecord, terms: SweepTerms, detector: Detector | None, deadline: Deadline) -> None:
+    """The independent PHI sweep of the finished output (see core.sweep): a hit holds the object for review.
+
+    Its hits are counted in ``record.stats`` (``sweep_hits``, and by kind in ``sweep_kinds``, which the
+    runners turn into metrics). The reader is the OCR engine, asked only within the object's time budget.
+    """
+
+    def reader(frames: list[np.ndarray]) -> list[list[Region]]:
+        deadline.check("sweeping the output for PHI")
+        return detector.ocr(frames)  # type: ignore[union-attr]
+
+    hits = sweep(record.output_bytes, record.format, terms, reader if detector is not None else None)
+    record.stats["sweep_hits"] = len(hits)
+    record.stats["sweep_kinds"] = dict(Counter(hit.kind for hit in hits))
+    if hits:
+        record.add_finding("sweep", summary(hits))
 
 
 def error_outcome(input_id: str, code: str, reason: str, duration_s: float = 0.0) -> Outcome:

@@ -1,6 +1,7 @@
 """Metrics: objects by status, stage latency histograms, review rate. Labels are codes, never values."""
 from __future__ import annotations
 
+import re
 import threading
 from collections.abc import Iterable
 
@@ -28,6 +29,9 @@ def _instruments() -> dict[str, object]:
                 "pixelguard.object.latency", unit="s", description="submit to final topic, per object")
             _INSTRUMENTS["retries"] = meter.create_counter(
                 "pixelguard.retries", unit="{retry}", description="transient faults retried, by stage and fault")
+            _INSTRUMENTS["sweep_hits"] = meter.create_counter(
+                "pixelguard.sweep.hits", unit="{hit}",
+                description="PHI found by the independent sweep of a finished output, by kind and runner")
             _INSTRUMENTS["review_rate"] = meter.create_observable_gauge(
                 "pixelguard.review.rate", callbacks=[_review_rate], unit="1",
                 description="share of objects decided by this process that went to review")
@@ -55,3 +59,13 @@ def stage_duration(stage: str, seconds: float, fmt: str = "") -> None:
 
 def retried(stage: str, fault: str) -> None:
     _instruments()["retries"].add(1, {"pixelguard.stage": stage, "error.type": fault})  # type: ignore[attr-defined]
+
+
+_CODE = re.compile(r"[a-z][a-z-]{0,31}")
+
+
+def sweep_hit(kind: str, runner: str = "unknown") -> None:
+    """One hit of the PHI sweep (``pixelguard.core.sweep.Hit.kind``); runner: embedded | streaming."""
+    attrs = {"pixelguard.sweep.kind": kind if _CODE.fullmatch(kind) else "other",
+             "pixelguard.runner": runner if _CODE.fullmatch(runner) else "other"}
+    _instruments()["sweep_hits"].add(1, attrs)  # type: ignore[attr-defined]
