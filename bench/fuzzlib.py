@@ -895,6 +895,7 @@ def _put(raw: bytearray, version: int, name: str, value: Any, index: int = 0) ->
     size = struct.calcsize(fmt)
     if fmt[-1] in "hiq":
         bits = size * 8
+        value = value if value == value else -1  # NaN has no integer form (NIfTI-2's vox_offset is int64)
         value = max(-(2 ** (bits - 1)), min(2 ** (bits - 1) - 1, int(value)))
     raw[offset + index * size: offset + (index + 1) * size] = struct.pack(fmt, value)
 
