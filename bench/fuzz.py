@@ -210,7 +210,15 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         for slot, worker in enumerate(workers):
             if slot not in busy and next_index < args.cases:
                 t0 = time.perf_counter()
-                busy[slot] = fuzzlib.case_at(args.seed, next_index, bombs=not args.no_bombs)
+                try:
+                    busy[slot] = fuzzlib.case_at(args.seed, next_index, bombs=not args.no_bombs)
+                except Exception as exc:  # noqa: BLE001 - a generator bug skips one case, not the run
+                    print(f"  case {next_index} could not be generated ({exc.__class__.__name__}): skipped",
+                          flush=True)
+                    statuses["not-generated"] += 1
+                    next_index += 1
+                    done += 1
+                    continue
                 gen_seconds += time.perf_counter() - t0
                 worker.start(next_index, busy[slot].data)
                 next_index += 1
