@@ -25,7 +25,7 @@ def _assert_well_formed(outcome) -> None:  # noqa: ANN001 - pipeline.Outcome
         assert secret not in outcome.reason
 
 
-@settings(max_examples=120, derandomize=True, deadline=None, database=None,
+@settings(max_examples=100, derandomize=True, deadline=None, database=None,
           suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 @given(case=fuzzlib.cases(bombs=False))
 def test_mutated_inputs_end_clean_review_or_with_a_named_error(case, basic, derive, detector) -> None:
