@@ -19,7 +19,11 @@ def dicom_stored_frames(ds: Dataset) -> np.ndarray:
     """All frames as (F, H, W) or (F, H, W, S); colour is RGB (pydicom converts YCbCr on decode)."""
     try:
         arr = ds.pixel_array
-    except Exception as exc:  # noqa: BLE001 - decoders raise many types on corrupt codestreams
+    except (KeyboardInterrupt, SystemExit, GeneratorExit):
+        raise
+    # BaseException: the Rust RLE decoder (pylibjpeg-rle) panics on a bad segment with pyo3's PanicException,
+    # which is not an Exception and would escape every handler up to the runner.
+    except BaseException as exc:  # noqa: BLE001 - decoders raise many types on corrupt codestreams
         raise StageError("undecodable", f"pixel data could not be decoded ({exc.__class__.__name__}: "
                                         f"transfer syntax {_ts_name(ds)})") from None
     frames = int(ds.get("NumberOfFrames", 1) or 1)
