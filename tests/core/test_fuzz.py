@@ -6,6 +6,8 @@ tables, bad character sets, truncated and padded gzip. Hypothesis draws a fixed,
 """
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 from hypothesis import HealthCheck, given, settings
 
@@ -65,3 +67,13 @@ def test_seed_cases_are_valid_before_mutation(basic, derive, detector) -> None:
         outcome = process("in-seed", data, basic, derive, detector)
         assert outcome.status in (Status.CLEAN, Status.REVIEW), outcome.reason
         assert not any(s.encode() in outcome.output_bytes for s in fuzzlib.PHI_STRINGS)
+
+
+_REGRESSIONS = sorted((Path(__file__).parent / "fuzz_regressions").glob("*.bin"))
+
+
+@pytest.mark.parametrize("path", _REGRESSIONS, ids=[p.stem for p in _REGRESSIONS])
+def test_inputs_that_once_crashed_now_end_with_a_named_error(path, basic, derive, detector) -> None:
+    """Cases bench/fuzz.py and this file found as crashes (internal errors, an escaping Rust panic), kept."""
+    outcome = process("in-regression", path.read_bytes(), basic, derive, detector)
+    _assert_well_formed(outcome)
