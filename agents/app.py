@@ -19,7 +19,8 @@ from pixelguard.core.quiet import silence_value_echoes
 from streams.config import StreamConfig
 from streams.topics import ensure_topics, topic_name
 
-from . import parse, redact, scrub
+from . import faust_offsets, parse, redact, scrub
+from .liveness import LagSampler, ProgressTracker
 from .route import RouteHop
 from .runtime import Runtime
 from .stages import StageContext
@@ -35,6 +36,7 @@ def build_context(cfg: StreamConfig) -> StageContext:
 
 def build_app(cfg: StreamConfig, ctx: StageContext | None = None) -> tuple[faust.App, RouteHop]:
     silence_value_echoes()
+    faust_offsets.install()
     ensure_topics(cfg.bootstrap, cfg.prefix, cfg.partitions)
     ctx = ctx or build_context(cfg)
     cfg.data_dir.mkdir(parents=True, exist_ok=True)
@@ -44,17 +46,22 @@ def build_app(cfg: StreamConfig, ctx: StageContext | None = None) -> tuple[faust
         web_host="127.0.0.1", topic_allow_declare=False, topic_disable_leader=True,
         processing_guarantee="at_least_once", consumer_auto_offset_reset="earliest",
         broker_session_timeout=cfg.session_timeout_s, broker_heartbeat_interval=max(0.5, cfg.session_timeout_s / 4),
+        broker_rebalance_timeout=cfg.rebalance_timeout_s,
+        # aiokafka sends JoinGroup with the plain request timeout; it must outlast the rebalance it waits on.
+        broker_request_timeout=max(90.0, cfg.rebalance_timeout_s + 30),
         broker_commit_every=1, broker_commit_interval=0.5, stream_buffer_maxsize=16,
         producer_acks=-1, producer_linger=0.005,
     )
     topics = {key: app.topic(topic_name(key, cfg.prefix), key_serializer="raw", value_serializer="raw",
                              partitions=cfg.partitions, internal=False)
               for key in ("ingest", "parsed", "scrubbed", "routing")}
-    rt = Runtime(ctx, topics, ThreadPoolExecutor(cfg.threads, thread_name_prefix="stage"), f"{cfg.app_id}")
+    tracker = ProgressTracker((*AGENT_STAGES.values(), "route"), stall_s=cfg.liveness_stall_s)
+    rt = Runtime(ctx, topics, ThreadPoolExecutor(cfg.threads, thread_name_prefix="stage"), f"{cfg.app_id}", tracker)
     parse.register(app, rt, cfg.concurrency)
     scrub.register(app, rt, cfg.concurrency)
     redact.register(app, rt, cfg.concurrency)
-    hop = RouteHop(cfg, ctx)
+    hop = RouteHop(cfg, ctx, tracker)
+    register_liveness(app, cfg, tracker)
 
     @app.task
     async def start_route() -> None:
@@ -71,6 +78,64 @@ def build_app(cfg: StreamConfig, ctx: StageContext | None = None) -> tuple[faust
         hop.stop()
 
     return app, hop
+
+
+# The Faust consumer's input topics, by the agent that reads each (the route hop reads ``routing`` itself).
+AGENT_STAGES = {"ingest": "parse", "parsed": "scrub", "scrubbed": "redact"}
+
+
+class RebalanceSensor(faust.Sensor):
+    """Tells the tracker when this member is inside a rebalance (revoking waits for in-flight events)."""
+
+    def __init__(self, tracker: ProgressTracker, **kwargs: object) -> None:
+        super().__init__(**kwargs)
+        self.tracker = tracker
+
+    def on_rebalance_start(self, app: faust.App) -> dict:
+        self.tracker.rebalance_started()
+        return {}
+
+    def on_rebalance_return(self, app: faust.App, state: dict) -> None:
+        self.tracker.rebalance_finished()  # rejoined and assigned: fetching can start
+
+    def on_rebalance_end(self, app: faust.App, state: dict) -> None:
+        self.tracker.rebalance_finished()
+
+
+def register_liveness(app: faust.App, cfg: StreamConfig, tracker: ProgressTracker) -> LagSampler:
+    """``GET /live`` and ``GET /ready`` on the worker's web port, fed by Faust's rebalance signals and a lag
+    sampler thread (see ``agents/liveness.py`` for what counts as stuck)."""
+    stage_of = {topic_name(key, cfg.prefix): stage for key, stage in AGENT_STAGES.items()}
+    sampler = LagSampler(tracker, cfg.bootstrap,
+                         {cfg.app_id: stage_of, f"{cfg.prefix}.route": {topic_name("routing", cfg.prefix): "route"}},
+                         interval_s=cfg.liveness_interval_s)
+
+    app.sensors.add(RebalanceSensor(tracker))
+
+    @app.on_partitions_assigned.connect
+    async def on_assigned(_app, assigned, **_kwargs) -> None:  # noqa: ANN001 - faust signal
+        for topic, stage in stage_of.items():
+            tracker.assigned(stage, [tp.partition for tp in assigned if tp.topic == topic])
+
+    @app.task
+    async def start_sampler() -> None:
+        sampler.start()
+
+    @app.on_before_shutdown.connect
+    async def stop_sampler(_app, **_kwargs) -> None:  # noqa: ANN001
+        sampler.stop()
+
+    @app.page("/live")
+    async def live(view, _request):  # noqa: ANN001, ANN202 - faust view
+        verdict = tracker.verdict()
+        return view.json({"live": verdict.live, **verdict.body}, status=200 if verdict.live else 503)
+
+    @app.page("/ready")
+    async def ready(view, _request):  # noqa: ANN001, ANN202 - faust view
+        verdict = tracker.verdict()
+        return view.json({"ready": verdict.ready, **verdict.body}, status=200 if verdict.ready else 503)
+
+    return sampler
 
 
 def run_worker(cfg: StreamConfig, loglevel: str = "warning") -> None:

@@ -22,6 +22,7 @@ import threading
 import time
 import uuid
 from collections import defaultdict
+from collections.abc import Callable
 
 from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, KafkaException, Message, Producer, TopicPartition
 
@@ -39,10 +40,51 @@ from streams.config import StreamConfig
 from streams.events import ObjectEvent, PoisonEvent, age_seconds, now_iso
 from streams.topics import FINAL_TOPICS, topic_name
 
+from .liveness import ProgressTracker
 from .stages import StageContext, decide
 
 log = logging.getLogger("pixelguard.route")
 BATCH = 64
+TXN_TIMEOUT_S = 30.0
+# The broker aborts a transaction open longer than transaction.timeout.ms (10 s). Deciding one event can
+# take seconds when the store is failing (retries with backoff), so a batch stops taking events after
+# this long and the rest are decided in the next transaction: otherwise a slow store turns every batch
+# into an aborted transaction, redone forever.
+DECIDE_BUDGET_S = 3.0
+# How long past its own timeout a transactional call may block before the hop gives up on the producer.
+STUCK_GRACE_S = 10.0
+
+
+class RouteStuck(RuntimeError):
+    """A transactional call blocked past its deadline; the worker restarts (its new producer fences this one)."""
+
+
+def bounded(what: str, call: Callable[[], None], timeout_s: float = TXN_TIMEOUT_S + STUCK_GRACE_S) -> None:
+    """Run a blocking producer call with a deadline librdkafka does not always keep.
+
+    ``send_offsets_to_transaction`` can block far past its timeout when the group coordinator goes away
+    mid-transaction (a broker restart): librdkafka never checks that request's deadline (librdkafka #5456,
+    #5511; seen here on 2.16 as a hop stuck for 5 minutes until the consumer was evicted from its group).
+    Past the deadline the call is abandoned in its daemon thread and RouteStuck stops the hop, so the worker
+    exits and is restarted: the restarted producer (same transactional.id) fences this one, the broker
+    aborts the open transaction, and the batch is decided again from the committed offsets.
+    """
+    done = threading.Event()
+    failure: list[BaseException] = []
+
+    def target() -> None:
+        try:
+            call()
+        except BaseException as exc:  # noqa: BLE001 - handed to the caller's thread
+            failure.append(exc)
+        finally:
+            done.set()
+
+    threading.Thread(target=target, name=f"route-{what}", daemon=True).start()
+    if not done.wait(timeout_s):
+        raise RouteStuck(f"route: {what} blocked for more than {timeout_s:.0f}s")
+    if failure:
+        raise failure[0]
 
 
 def read_final_keys(bootstrap: str, prefix: str, partition: int, timeout_s: float = 60.0) -> set[str]:
@@ -89,9 +131,10 @@ def read_final_keys(bootstrap: str, prefix: str, partition: int, timeout_s: floa
 
 
 class RouteHop:
-    def __init__(self, cfg: StreamConfig, ctx: StageContext) -> None:
+    def __init__(self, cfg: StreamConfig, ctx: StageContext, tracker: ProgressTracker | None = None) -> None:
         self.cfg = cfg
         self.ctx = ctx
+        self.tracker = tracker
         self.group = f"{cfg.prefix}.route"
         self.input_topic = topic_name("routing", cfg.prefix)
         self.stopping = threading.Event()
@@ -105,6 +148,8 @@ class RouteHop:
     def _on_assign(self, _consumer: Consumer, partitions: list[TopicPartition]) -> None:
         for tp in partitions:
             self.seen.pop(tp.partition, None)  # (re)read lazily, before the first event of the partition
+        if self.tracker is not None:
+            self.tracker.assigned("route", [tp.partition for tp in partitions])
 
     def _on_revoke(self, _consumer: Consumer, partitions: list[TopicPartition]) -> None:
         for tp in partitions:
@@ -142,6 +187,8 @@ class RouteHop:
         consumer.subscribe([self.input_topic], on_assign=self._on_assign, on_revoke=self._on_revoke)
         try:
             while not self.stopping.is_set():
+                if self.tracker is not None:
+                    self.tracker.loop_beat("route-loop")
                 batch = [m for m in consumer.consume(num_messages=BATCH, timeout=0.5) if not m.error()]
                 if batch:
                     self._transact(consumer, producer, batch)
@@ -150,24 +197,36 @@ class RouteHop:
 
     def _transact(self, consumer: Consumer, producer: Producer, batch: list[Message]) -> None:
         decided: list[tuple[int, str, ObjectEvent]] = []
+        started = time.monotonic()
+        taken = 0
         producer.begin_transaction()
         try:
             for msg in batch:
+                if taken and time.monotonic() - started > DECIDE_BUDGET_S:
+                    break
                 item = self._decide_one(producer, msg, {k for _, k, _ in decided})
+                taken += 1
                 if item is not None:
                     decided.append((msg.partition(), *item))
-            offsets = _next_offsets(batch)
-            producer.send_offsets_to_transaction(offsets, consumer.consumer_group_metadata(), 30)
-            producer.commit_transaction(30)
+            offsets = _next_offsets(batch[:taken])
+            metadata = consumer.consumer_group_metadata()
+            bounded("send_offsets_to_transaction",
+                    lambda: producer.send_offsets_to_transaction(offsets, metadata, TXN_TIMEOUT_S))
+            bounded("commit_transaction", lambda: producer.commit_transaction(TXN_TIMEOUT_S))
         except KafkaException as exc:
             error = exc.args[0]
             if not error.txn_requires_abort():
                 raise  # fenced or fatal: this worker must stop (a restart re-reads the history)
             log.warning("route: transaction aborted (%s); rewinding the batch", error.name())
-            producer.abort_transaction(30)
+            bounded("abort_transaction", lambda: producer.abort_transaction(TXN_TIMEOUT_S))
             for tp in _first_offsets(batch):
                 consumer.seek(tp)
             return
+        for tp in _first_offsets(batch[taken:]):
+            consumer.seek(tp)  # left for the next transaction
+        if self.tracker is not None:
+            for tp in offsets:
+                self.tracker.progress("route", tp.partition)
         for partition, key, event in decided:
             self._seen(partition).add(key)
             metrics.object_decided(event.status or "error", event.format, event.profile,

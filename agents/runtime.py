@@ -26,6 +26,7 @@ from pixelguard.telemetry.tracing import (
 )
 from streams.events import ObjectEvent, PoisonEvent, now_iso
 
+from .liveness import ProgressTracker
 from .stages import StageContext
 
 log = logging.getLogger("pixelguard.agents")
@@ -37,6 +38,7 @@ class Runtime:
     topics: dict[str, Any]  # catalogue key -> faust Topic
     pool: ThreadPoolExecutor
     group: str
+    tracker: ProgressTracker | None = None
 
 
 def poison_event(message: Any, reason: str) -> ObjectEvent:
@@ -72,3 +74,5 @@ async def handle(rt: Runtime, agent: str, step: Any, event: Any) -> None:
         sent = await topic.send(key=(out.key or out.input_id).encode(), value=out.to_bytes(),
                                 headers=kafka_headers(carrier), force=True)
         await sent
+    if rt.tracker is not None:
+        rt.tracker.progress(agent, message.partition)

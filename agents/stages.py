@@ -26,7 +26,7 @@ from pixelguard.core.sweep import terms_of
 from pixelguard.telemetry import metrics
 from pixelguard.telemetry.tracing import child_span
 from streams.events import ObjectEvent
-from streams.objectstore import ObjectNotFound, ObjectStore, StorageUnavailable
+from streams.objectstore import ObjectNotFound, ObjectStore, StorageFull, StorageUnavailable
 
 T = TypeVar("T")
 
@@ -39,7 +39,8 @@ class TransientExhausted(Exception):
 
 
 def _transient_kinds() -> dict[type[BaseException], str]:
-    kinds: dict[type[BaseException], str] = {StorageUnavailable: "storage-unavailable"}
+    # Subclasses before their base: the first match names the fault.
+    kinds: dict[type[BaseException], str] = {StorageFull: "storage-full", StorageUnavailable: "storage-unavailable"}
     try:
         from inference.base import EngineUnavailable  # noqa: PLC0415
 
@@ -62,6 +63,14 @@ def _transient_kinds() -> dict[type[BaseException], str]:
 
 
 TRANSIENT = _transient_kinds()
+# What the operator does before resubmitting, by fault code: the reason a user reads names it.
+NEXT_STEP = {
+    "storage-full": "free space on the object store, then resubmit",
+    "storage-unavailable": "check that the object store is mounted and reachable, then resubmit",
+    "engine-unavailable": "check that the Triton server is up (pixelguard services status), then resubmit",
+    "keys-unavailable": "check that the key service is up and unsealed, then resubmit",
+    "crosswalk-unavailable": "check the Kafka broker, then resubmit",
+}
 
 
 @dataclass
@@ -92,7 +101,8 @@ class StageContext:
                 code = next(c for k, c in TRANSIENT.items() if isinstance(exc, k))
                 metrics.retried(stage, code)
                 if attempt == self.retries:
-                    raise TransientExhausted(code, f"{what} failed after {self.retries + 1} attempts") from None
+                    raise TransientExhausted(code, f"{what} failed after {self.retries + 1} attempts; "
+                                                   f"{NEXT_STEP.get(code, 'resubmit later')}") from None
                 time.sleep(self.backoff_s * (2 ** attempt))
         raise AssertionError("unreachable")
 
@@ -252,15 +262,27 @@ def decide(ctx: StageContext, event: ObjectEvent) -> tuple[str, ObjectEvent]:
     except TransientExhausted as exc:
         _, failed = error_event(event, exc.code, exc.reason, "route")
         return "errors", failed.next("errors", decided_by="route")
+    except Exception as exc:  # noqa: BLE001 - raised here it would crash-loop the route hop on this event
+        _, failed = error_event(event, "internal", f"unexpected {exc.__class__.__name__} in route", "route")
+        return "errors", failed.next("errors", decided_by="route")
     topic = "clean" if status is Status.CLEAN else "review"
     return topic, event.next(topic, status=status.value, reason=reason, object_uri=uri, decided_by="route")
 
 
 def _conflicts(ctx: StageContext, event: ObjectEvent) -> bool:
-    """A clean or review output of this name exists with other bytes than this event's (re-deliveries match)."""
-    names = [f"{folder}/{event.output_id}{event.extension}" for folder in ("clean", "review")]
-    existing = [name for name in names if ctx.store.exists(name)]
-    if not existing:
+    """Another input (other bytes) already owns this output name; a redelivered event owns it already.
+
+    Ownership is recorded in the store (``index/outputs/<output_id>``: the owner's keyed content id), so
+    the check holds across route hops and restarts, and two inputs whose outputs happen to match byte for
+    byte (they differed only in removed elements) are still told apart: only byte-identical inputs share.
+    """
+    if not event.content_id:  # an event from before content ids: compare what was published
+        names = [f"{folder}/{event.output_id}{event.extension}" for folder in ("clean", "review")]
+        existing = [name for name in names if ctx.store.exists(name)]
+        ours = ctx.store.get(event.object_uri) if existing else b""
+        return any(ctx.store.get(ctx.store.uri(name)) != ours for name in existing)
+    index = f"index/outputs/{event.output_id}"
+    if not ctx.store.exists(index):
+        ctx.store.put(index, event.content_id.encode())
         return False
-    ours = ctx.store.get(event.object_uri)
-    return any(ctx.store.get(ctx.store.uri(name)) != ours for name in existing)
+    return ctx.store.get(ctx.store.uri(index)).decode() != event.content_id

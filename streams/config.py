@@ -39,8 +39,14 @@ class StreamConfig:
     web_port: int = field(default_factory=lambda: int(_env("WEB_PORT", "6066")))
     data_dir: Path = field(default_factory=lambda: Path(_env("DATA_DIR", "/tmp/pixelguard-worker")))
     session_timeout_s: float = field(default_factory=lambda: float(_env("SESSION_TIMEOUT_S", "10")))
+    # How long the group waits for a member to finish its in-flight events and rejoin during a rebalance.
+    # A member slower than this is dropped, and its late rejoin starts another rebalance (see agents/app.py).
+    rebalance_timeout_s: float = field(default_factory=lambda: float(_env("REBALANCE_TIMEOUT_S", "180")))
     retries: int = field(default_factory=lambda: int(_env("RETRIES", "3")))
     backoff_s: float = field(default_factory=lambda: float(_env("BACKOFF_S", "0.5")))
+    # /live turns 503 when an assigned partition is behind and nothing moved on it for this long.
+    liveness_stall_s: float = field(default_factory=lambda: float(_env("LIVENESS_STALL_S", "300")))
+    liveness_interval_s: float = field(default_factory=lambda: float(_env("LIVENESS_INTERVAL_S", "2")))
 
     @property
     def app_id(self) -> str:
@@ -48,11 +54,14 @@ class StreamConfig:
 
     def key_service(self):  # noqa: ANN201 - KeyService protocol
         if self.vault_addr:
-            from pixelguard.keyservice.vault import VaultKeyService  # noqa: PLC0415 - only when configured
+            from pixelguard.keyservice.vault import VaultKeyService, VaultLayout  # noqa: PLC0415 - only when configured
 
+            # Key and role names follow PIXELGUARD_VAULT_PREFIX, as every other Vault client here does.
+            layout = VaultLayout.from_env()
             if self.vault_role_id:
-                return VaultKeyService.for_worker(self.vault_addr, self.vault_role_id, self.vault_secret_id)
-            service = VaultKeyService.connect(self.vault_addr, os.environ.get("VAULT_TOKEN"))
+                return VaultKeyService.for_worker(self.vault_addr, self.vault_role_id, self.vault_secret_id,
+                                                  layout=layout)
+            service = VaultKeyService.connect(self.vault_addr, os.environ.get("VAULT_TOKEN"), layout=layout)
             service.load_hmac_key()
             return service
         from pixelguard.keyservice.local import LocalKeyService  # noqa: PLC0415

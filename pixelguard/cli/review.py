@@ -94,6 +94,12 @@ def run_decision(args: argparse.Namespace) -> int:
         return 1
     actor = args.reviewer or local_actor()
     event = read.event
+    if args.approve and "conflict:" in event.reason:
+        # Publishing it would replace the clean object another input already owns under these identifiers.
+        print(f"pixelguard: {event.output_id} conflicts with a published output of the same identifiers; "
+              "it cannot be approved: reject it, and resubmit the right input if the published one is wrong",
+              file=sys.stderr)
+        return 2
     audit = AuditLog([JsonlAuditSink(default_audit_file()), KafkaAuditSink(cfg.bootstrap, topic_name("audit", cfg.prefix))])
     record_audit("review.decision", "ok", actor=actor, job_id=event.job_id, log=audit,
                  targets={"input_id": event.input_id, "output_id": event.output_id},

@@ -303,6 +303,7 @@ def _overlaps(a: tuple[int, int, int, int], b: tuple[int, int, int, int]) -> boo
 def _score(record: ObjectRecord, scores: list[float], problems: list[str], settings: RedactionSettings) -> None:
     record.confidence = round(min(scores), 4) if scores else 1.0
     record.stats["text_regions"] = len(scores)
+    record.stats["pixels"] = "verified"  # called only after _verify searched the final pixels again
     for problem in problems:
         record.add_finding("redact", problem)
     if scores and record.confidence < settings.review_threshold:

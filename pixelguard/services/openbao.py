@@ -269,6 +269,16 @@ ui            = false
         self.stop()
         self.start(timeout)
 
+    def seal(self) -> None:
+        """Seal the running server (as an operator or an HSM fault would): every request answers 503."""
+        self.client().sys.seal()
+
+    def unseal(self, timeout: float = 120.0) -> None:
+        """Unseal the running server from the saved key and wait until it leads again (answers 200)."""
+        make_client(self.addr, None).sys.submit_unseal_key(key=self._load_secrets()["unseal_key"])
+        wait_until(self.healthy, timeout, f"{self.name} on {self.addr} after unseal", self.process.log_file,
+                   None)
+
     def healthy(self) -> bool:
         return health_code(self.addr) == HEALTH_ACTIVE
 

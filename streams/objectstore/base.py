@@ -16,6 +16,10 @@ class StorageUnavailable(RuntimeError):
     """A transient storage fault (worth a retry); the message names the operation, never a patient value."""
 
 
+class StorageFull(StorageUnavailable):
+    """The store has no space left: worth a retry (space may be freed), but the operator must act."""
+
+
 class ObjectNotFound(LookupError):
     """The referenced object does not exist (not transient)."""
 

@@ -95,3 +95,30 @@ def test_poison_and_versions() -> None:
     doc = json.loads(ok.to_bytes())
     doc["added_later"] = 1
     assert ObjectEvent.from_bytes(json.dumps(doc).encode()) == ok
+
+
+def test_route_holds_a_conflicting_output_for_review_and_overwrites_nothing(tmp_path: Path, derive, detector) -> None:
+    """Two inputs with one SOP Instance UID but different content: the second is held, under its own name."""
+    import io
+
+    import pydicom
+
+    first = text_dicom(FakePatient())
+    other = pydicom.dcmread(io.BytesIO(first))
+    other.PatientName = "SOMEONE^ELSE"  # another patient's object under the same identifiers
+    buf = io.BytesIO()
+    other.save_as(buf)
+    store = FileObjectStore(tmp_path / "store")
+    ctx = StageContext(derive, store, detector)
+    topic_a, a = run_steps(ctx, submitted(store, derive, "a.dcm", first))
+    topic_b, b = run_steps(ctx, submitted(store, derive, "b.dcm", buf.getvalue()))
+    assert a.output_id == b.output_id and a.content_id != b.content_id
+    assert b.status == "review" and "conflict" in b.reason and topic_b == "review"
+    assert b.object_uri != a.object_uri and b.object_uri.endswith(f"{b.output_id}-{b.content_id}.dcm")
+    # Both kept, neither overwritten. (Here the outputs match byte for byte, since the names differed only in
+    # an element basic removes; the inputs differ, so it is still a conflict for a person to look at.)
+    assert store.get(a.object_uri) and store.get(b.object_uri)
+    # A redelivered event of the first input publishes the same bytes again: no conflict with itself.
+    topic_again, again = run_steps(ctx, submitted(store, derive, "a.dcm", first))
+    assert (topic_again, again.status, again.object_uri) == (topic_a, a.status, a.object_uri)
+    assert "conflict" not in again.reason
