@@ -32,7 +32,16 @@ def dicom_stored_frames(ds: Dataset) -> np.ndarray:
         arr = arr[np.newaxis]
     if arr.ndim == 3 and samples > 1 and frames == 1 and arr.shape[-1] != samples:
         raise StageError("corrupt", "pixel array shape does not match SamplesPerPixel")
+    _check_decoded_shape(arr, samples)
     return np.ascontiguousarray(arr)
+
+
+def _check_decoded_shape(arr: np.ndarray, samples: int) -> None:
+    # An unreadable NumberOfFrames (pydicom then assumes 1) over pixel data for several frames decodes to
+    # one more axis than the header describes; every later step would index it wrongly.
+    if arr.ndim != (4 if samples > 1 else 3):
+        raise StageError("corrupt", f"decoded pixel data has {arr.ndim - 1} axes per frame; NumberOfFrames and "
+                                    "SamplesPerPixel describe a different layout")
 
 
 def _ts_name(ds: Dataset) -> str:
