@@ -44,6 +44,11 @@ def _nifti_magic(head: bytes) -> bool:
     return len(head) >= 8 and head[4:8] in _NIFTI_MAGICS and struct.unpack("<i", head[:4])[0] == 540
 
 
+def gunzip_head(data: bytes, n: int) -> bytes | None:
+    """The first ``n`` inflated bytes of a gzip stream (None when it is corrupt before them)."""
+    return _gunzip_head(data, n)
+
+
 def _gunzip_head(data: bytes, n: int) -> bytes | None:
     try:
         dec = zlib.decompressobj(16 + zlib.MAX_WBITS)
@@ -63,6 +68,10 @@ def gunzip(data: bytes, limit: int) -> bytes:
         raise StageError("oversized", f"gzip stream inflates beyond the {limit} byte limit")
     if not dec.eof:
         raise StageError("truncated", f"gzip stream ends early after {len(data)} bytes")
+    if dec.unused_data.strip(b"\x00"):
+        # A second gzip member or trailing garbage would be dropped without a word: refuse instead.
+        raise StageError("corrupt", f"{len(dec.unused_data)} bytes follow the end of the gzip stream; "
+                                    "re-compress the object as one gzip stream")
     return out
 
 
@@ -77,4 +86,4 @@ def _raw_dicom(data: bytes) -> bool:
     return vr.isalpha() and vr.isupper() or struct.unpack("<I", data[4:8])[0] < 0x10000
 
 
-__all__ = ["sniff", "gunzip"]
+__all__ = ["sniff", "gunzip", "gunzip_head"]

@@ -18,6 +18,7 @@ from pydicom.encaps import parse_basic_offsets, parse_fragments
 from pydicom.pixels.utils import get_expected_length
 
 from . import sop
+from .claims import check_jpeg_sof, check_nifti_claim, check_png_ihdr, nifti_gzip_head
 from .formats import gunzip, sniff
 from .keys import Derivations
 from .limits import DEFAULT, Limits, check_pixel_claim
@@ -55,10 +56,10 @@ def parse(input_id: str, data: bytes, derive: Derivations, limits: Limits = DEFA
         # identifier ever travels in an event key.
         record.routing_key = derive.uid(study) if study else derive.content_id(data)
     elif fmt is Format.PNG:
-        record.header = read_png(data)
+        record.header = read_png(data, limits)
         record.routing_key = derive.content_id(data)
     elif fmt is Format.JPEG:
-        record.header = read_jpeg(data)
+        record.header = read_jpeg(data, limits)
         record.routing_key = derive.content_id(data)
     else:
         record.header = read_nifti(data, limits)
@@ -104,6 +105,8 @@ def read_dicom(data: bytes, limits: Limits = DEFAULT) -> Dataset:
                                         "de-identify the files it indexes instead")
     if "SOPClassUID" not in ds:
         raise StageError("corrupt", "DICOM data set has no SOPClassUID: not a composite object")
+    _check_key_values(ds)
+    _check_transfer_syntax(ds)
     _check_pixel_module(ds, limits)
     return ds
 
@@ -173,7 +176,38 @@ def _check_fragments(pixel_data: bytes, frames: int) -> None:
         raise StageError("corrupt", f"the basic offset table lists {len(table)} frame(s); the header claims {frames}")
 
 
-def read_png(data: bytes) -> ImageHeader:
+# Attributes the stages read to decide what an object is and how its pixels are laid out.
+_KEY_ATTRIBUTES = ("SOPClassUID", "SOPInstanceUID", "StudyInstanceUID", "SeriesInstanceUID", "SpecificCharacterSet",
+                   "Rows", "Columns", "BitsAllocated", "BitsStored", "HighBit", "SamplesPerPixel",
+                   "PixelRepresentation", "PlanarConfiguration", "NumberOfFrames", "PhotometricInterpretation",
+                   "BurnedInAnnotation")
+
+
+def _check_key_values(ds: Dataset) -> None:
+    """Key attributes must decode under their VR (a UI written as UL, a US of 3 bytes): pydicom raises on first
+    access, which would otherwise happen deep inside a later stage."""
+    for keyword in _KEY_ATTRIBUTES:
+        try:
+            ds.get(keyword)
+        except Exception as exc:  # noqa: BLE001 - pydicom raises several types for undecodable values
+            elem = ds._dict.get(pydicom.datadict.tag_for_keyword(keyword))
+            vr = getattr(elem, "VR", "?")
+            raise StageError("corrupt", f"{keyword} cannot be read as its VR {vr} ({exc.__class__.__name__}): "
+                                        "the element's length or VR is wrong") from None
+
+
+def _check_transfer_syntax(ds: Dataset) -> None:
+    """A Transfer Syntax UID that names no transfer syntax: pydicom guessed the encoding, nobody can decode it."""
+    from pydicom.uid import UID
+
+    meta = getattr(ds, "file_meta", None)
+    syntax = meta.get("TransferSyntaxUID") if meta is not None else None
+    if syntax is not None and not UID(str(syntax)).is_transfer_syntax:  # an empty value reads as a plain str
+        raise StageError("unsupported", "Transfer Syntax UID (0002,0010) is not a transfer syntax DICOM or "
+                                        "pydicom knows: the pixel data cannot be decoded or re-encoded")
+
+
+def read_png(data: bytes, limits: Limits = DEFAULT) -> ImageHeader:
     pos, chunks, width, height = 8, [], 0, 0
     while pos < len(data):
         if pos + 8 > len(data):
@@ -187,7 +221,7 @@ def read_png(data: bytes) -> ImageHeader:
         if zlib.crc32(ctype + body) != crc:
             raise StageError("corrupt", f"PNG chunk at byte {pos} fails its CRC check")
         if ctype == b"IHDR":
-            width, height = struct.unpack(">II", body[:8])
+            width, height = check_png_ihdr(body, limits)
         chunks.append(ctype.decode("latin-1"))
         pos = end
         if ctype == b"IEND":
@@ -201,7 +235,7 @@ def read_png(data: bytes) -> ImageHeader:
     return ImageHeader(width, height, {"chunks": chunks})
 
 
-def read_jpeg(data: bytes) -> ImageHeader:
+def read_jpeg(data: bytes, limits: Limits = DEFAULT) -> ImageHeader:
     pos, segments, width, height = 2, [], 0, 0
     while True:
         if pos + 4 > len(data):
@@ -217,7 +251,7 @@ def read_jpeg(data: bytes) -> ImageHeader:
             raise StageError("truncated", f"JPEG segment at byte {pos} runs past the end of the file")
         segments.append(marker)
         if marker in (0xC0, 0xC1, 0xC2, 0xC3, 0xC5, 0xC6, 0xC7, 0xC9, 0xCA, 0xCB, 0xCD, 0xCE, 0xCF):
-            height, width = struct.unpack(">HH", data[pos + 5:pos + 9])
+            width, height = check_jpeg_sof(data[pos + 4:pos + 2 + length], limits)
         pos += 2 + length
         if marker == 0xDA:  # start of scan: entropy-coded data follows
             break
@@ -231,22 +265,42 @@ def read_jpeg(data: bytes) -> ImageHeader:
 def read_nifti(data: bytes, limits: Limits = DEFAULT) -> ImageHeader:
     import nibabel as nib  # deferred: only NIfTI inputs pay its import
 
-    raw = gunzip(data, limits.max_inflated_bytes) if data[:2] == b"\x1f\x8b" else data
-    version = 2 if raw[4:8] in (b"n+2\x00", b"ni2\x00") else 1
+    gzipped = data[:2] == b"\x1f\x8b"
+    head = nifti_gzip_head(data) if gzipped else data[:544]
+    version = 2 if head[4:8] in (b"n+2\x00", b"ni2\x00") else 1
+    # The header's claim bounds everything after it: a 30000^3 volume is refused here, and a gzip stream
+    # is inflated only as far as the header says the object reaches (a gzip bomb stops at that bound).
+    claimed = check_nifti_claim(head, version, limits)
+    raw = _inflate_nifti(data, claimed, limits) if gzipped else data
     cls = nib.Nifti2Image if version == 2 else nib.Nifti1Image
     try:
         image = cls.from_bytes(raw)
     except Exception as exc:  # noqa: BLE001 - nibabel raises many types for malformed headers
         raise StageError("corrupt", f"NIfTI-{version} header could not be read ({exc.__class__.__name__})") from None
     header = image.header
-    offset = int(header["vox_offset"])
+    # Where nibabel will actually read the voxels from: a zero vox_offset means "after the extensions".
+    offset = int(getattr(image.dataobj, "offset", header["vox_offset"]))
     shape = image.shape
-    needed = offset + int(header["bitpix"]) // 8 * int(_prod(shape))
+    needed = offset + header.get_data_dtype().itemsize * int(_prod(shape))
     if len(raw) < needed:
         raise StageError("truncated", f"NIfTI-{version} voxel data needs {needed} bytes; the object holds {len(raw)}")
     width, height = (shape + (1, 1))[:2]
     return ImageHeader(int(width), int(height), {"version": version, "image": image, "raw": raw,
                                                  "gzipped": raw is not data})
+
+
+_NIFTI_SLACK = 64 * 1024  # writers may pad after the voxel data; more than this is not padding
+
+
+def _inflate_nifti(data: bytes, claimed: int, limits: Limits) -> bytes:
+    bound = min(claimed + _NIFTI_SLACK, limits.max_inflated_bytes)
+    try:
+        return gunzip(data, bound)
+    except StageError as exc:
+        if exc.code != "oversized":
+            raise
+        raise StageError("oversized", f"gzip stream inflates beyond the {bound} bytes its NIfTI header accounts "
+                                      "for (a gzip bomb, or data after the volume)") from None
 
 
 def _prod(shape: tuple[int, ...]) -> int:

@@ -19,7 +19,11 @@ def dicom_stored_frames(ds: Dataset) -> np.ndarray:
     """All frames as (F, H, W) or (F, H, W, S); colour is RGB (pydicom converts YCbCr on decode)."""
     try:
         arr = ds.pixel_array
-    except Exception as exc:  # noqa: BLE001 - decoders raise many types on corrupt codestreams
+    except (KeyboardInterrupt, SystemExit, GeneratorExit):
+        raise
+    # BaseException: the Rust RLE decoder (pylibjpeg-rle) panics on a bad segment with pyo3's PanicException,
+    # which is not an Exception and would escape every handler up to the runner.
+    except BaseException as exc:  # noqa: BLE001 - decoders raise many types on corrupt codestreams
         raise StageError("undecodable", f"pixel data could not be decoded ({exc.__class__.__name__}: "
                                         f"transfer syntax {_ts_name(ds)})") from None
     frames = int(ds.get("NumberOfFrames", 1) or 1)
@@ -28,7 +32,16 @@ def dicom_stored_frames(ds: Dataset) -> np.ndarray:
         arr = arr[np.newaxis]
     if arr.ndim == 3 and samples > 1 and frames == 1 and arr.shape[-1] != samples:
         raise StageError("corrupt", "pixel array shape does not match SamplesPerPixel")
+    _check_decoded_shape(arr, samples)
     return np.ascontiguousarray(arr)
+
+
+def _check_decoded_shape(arr: np.ndarray, samples: int) -> None:
+    # An unreadable NumberOfFrames (pydicom then assumes 1) over pixel data for several frames decodes to
+    # one more axis than the header describes; every later step would index it wrongly.
+    if arr.ndim != (4 if samples > 1 else 3):
+        raise StageError("corrupt", f"decoded pixel data has {arr.ndim - 1} axes per frame; NumberOfFrames and "
+                                    "SamplesPerPixel describe a different layout")
 
 
 def _ts_name(ds: Dataset) -> str:
@@ -41,13 +54,13 @@ def render_dicom(ds: Dataset, stored: np.ndarray) -> list[np.ndarray]:
     """8-bit RGB renderings of every frame, as a reader would see them on screen."""
     photometric = str(ds.get("PhotometricInterpretation", "MONOCHROME2")).strip()
     if photometric == "PALETTE COLOR":
-        rendered = apply_color_lut(stored if stored.ndim == 3 else stored, ds)
+        rendered = _palette(stored, ds)
         return [_to_uint8_rgb(frame) for frame in rendered.reshape((-1,) + rendered.shape[-3:])]
     if stored.ndim == 4:  # colour
         return [_to_uint8_rgb(frame) for frame in stored]
     out = []
     for frame in stored:
-        value = apply_modality_lut(frame, ds)
+        value = _finite(apply_modality_lut(frame, ds))
         if "WindowCenter" in ds or "VOILUTSequence" in ds:
             try:
                 value = apply_voi_lut(value, ds, prefer_lut=True)
@@ -58,6 +71,24 @@ def render_dicom(ds: Dataset, stored: np.ndarray) -> list[np.ndarray]:
             gray = 255 - gray
         out.append(np.repeat(gray[..., np.newaxis], 3, axis=2))
     return out
+
+
+def _finite(value: np.ndarray) -> np.ndarray:
+    # A Rescale Slope of NaN or 1e308 turns every value into NaN or inf: no screen shows such an image, and
+    # its "rendering" is noise the OCR would spend minutes reading.
+    if np.issubdtype(np.asarray(value).dtype, np.floating) and not np.isfinite(value).all():
+        raise StageError("corrupt", "Rescale Slope/Intercept or the Modality LUT turn pixel values into "
+                                    "NaN or infinity: the image cannot be displayed, so it cannot be checked")
+    return value
+
+
+def _palette(stored: np.ndarray, ds: Dataset) -> np.ndarray:
+    try:
+        return apply_color_lut(stored, ds)
+    except Exception as exc:  # noqa: BLE001 - pydicom raises several types for a missing or broken palette
+        raise StageError("corrupt", f"PALETTE COLOR image has no usable palette lookup table "
+                                    f"({exc.__class__.__name__}): it cannot be shown, so it cannot be checked "
+                                    "for burned-in text") from None
 
 
 def _stretch(value: np.ndarray) -> np.ndarray:
@@ -88,6 +119,8 @@ def decode_image(data: bytes) -> tuple[np.ndarray, str]:
 
 
 def render_image(arr: np.ndarray) -> np.ndarray:
+    if arr.ndim == 3 and arr.shape[-1] == 2:  # grey + alpha (PNG "LA"): the grey is what is seen
+        arr = arr[..., 0]
     if arr.ndim == 2:
         gray = arr if arr.dtype == np.uint8 else _stretch(arr.astype(np.float64))
         return np.repeat(gray[..., np.newaxis], 3, axis=2)

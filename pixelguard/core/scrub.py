@@ -558,7 +558,11 @@ def _scrub_nifti(record: ObjectRecord) -> None:
 def nifti_bytes(record: ObjectRecord) -> bytes:
     import gzip
 
-    raw = record.header.detail["image"].to_bytes()
+    try:
+        raw = record.header.detail["image"].to_bytes()
+    except Exception as exc:  # noqa: BLE001 - nibabel re-derives scaling on write and raises several types
+        raise StageError("corrupt", f"NIfTI volume cannot be written back ({exc.__class__.__name__}): its voxel "
+                                    "scaling (scl_slope/scl_inter) or data type overflows") from None
     # mtime=0: same input -> same output bytes (idempotent outputs).
     return gzip.compress(raw, compresslevel=6, mtime=0)
 
