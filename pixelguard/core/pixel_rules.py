@@ -23,7 +23,10 @@ class PixelRule:
 
     def matches(self, ds: Dataset) -> bool:
         for keyword, expected in self.when:
-            value = ds.get(keyword)
+            try:
+                value = ds.get(keyword)
+            except Exception:  # noqa: BLE001 - a value that does not convert (unknown VR...) names no device
+                return False
             if value is None:
                 return False
             if keyword in _NUMERIC:
