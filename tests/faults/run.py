@@ -24,7 +24,7 @@ from streams.reader import Read, scan
 from streams.status import JobStatus, job_status
 from streams.submit import SubmitResult, submit
 from streams.topics import FINAL_TOPICS, ensure_topics, topic_name
-from tests.streaming.harness import Corpus, Worker, make_corpus, stream_env, worker
+from tests.streaming.harness import Corpus, Worker, dicom_text, make_corpus, stream_env, worker
 
 from . import matrix
 
@@ -237,17 +237,7 @@ def readable_text(data: bytes, fmt: str, detector) -> str:  # noqa: ANN001 - inf
     parts: list[str] = []
     if fmt == "dicom":
         ds = pydicom.dcmread(io.BytesIO(data))
-
-        def walk(dataset) -> None:  # noqa: ANN001
-            for elem in dataset:
-                if elem.VR == "SQ":
-                    for item in elem.value:
-                        walk(item)
-                elif elem.tag != 0x7FE00010:
-                    parts.append(str(elem.value))
-
-        walk(ds.file_meta)
-        walk(ds)
+        parts.append(dicom_text(data))
         frames = render_dicom(ds, dicom_stored_frames(ds)) if "PixelData" in ds else []
     elif fmt in ("png", "jpeg"):
         frames = [render_image(decode_image(data)[0])]

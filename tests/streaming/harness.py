@@ -1,6 +1,7 @@
 """Helpers for the end-to-end tests: a corpus with fake PHI, worker subprocesses, waiting for a job."""
 from __future__ import annotations
 
+import io
 import os
 import re
 import shutil
@@ -11,6 +12,8 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+
+import pydicom
 
 from pixelguard.samples import FakePatient, pydicom_test_files, text_dicom, text_jpeg, text_nifti, text_png
 from pixelguard.services.base import free_port
@@ -156,3 +159,21 @@ def wait_for_job(bootstrap: str, prefix: str, job_id: str, total: int, timeout_s
         if time.monotonic() > deadline:
             raise AssertionError(f"job not finished in {timeout_s}s: {st}")
         time.sleep(2)
+
+
+def dicom_text(data: bytes) -> str:
+    """Every header value of a DICOM (file meta and nested items), one per line: what a leak scan reads."""
+    ds = pydicom.dcmread(io.BytesIO(data), stop_before_pixels=True)
+    parts: list[str] = []
+
+    def walk(dataset) -> None:  # noqa: ANN001
+        for elem in dataset:
+            if elem.VR == "SQ":
+                for item in elem.value:
+                    walk(item)
+            elif elem.tag != 0x7FE00010:
+                parts.append(str(elem.value))
+
+    walk(ds.file_meta)
+    walk(ds)
+    return "\n".join(parts)

@@ -2,7 +2,6 @@
 that every object ends in exactly one of clean, review, errors, with no duplicate and no PHI anywhere."""
 from __future__ import annotations
 
-import io
 import json
 import os
 import time
@@ -10,7 +9,6 @@ import uuid
 from collections import Counter
 from pathlib import Path
 
-import pydicom
 import pytest
 
 from pixelguard.core.keys import Derivations
@@ -20,7 +18,7 @@ from streams.reader import scan
 from streams.submit import submit
 from streams.topics import FINAL_TOPICS, ensure_topics, topic_name
 
-from .harness import make_corpus, stream_env, wait_for_job, worker
+from .harness import dicom_text, make_corpus, stream_env, wait_for_job, worker
 
 FULL = os.environ.get("PIXELGUARD_E2E_SMALL") != "1"
 
@@ -31,21 +29,6 @@ def _triton_url(request: pytest.FixtureRequest) -> str:
     return request.getfixturevalue("triton").grpc_url
 
 
-def _dicom_text(data: bytes) -> str:
-    ds = pydicom.dcmread(io.BytesIO(data), stop_before_pixels=True)
-    parts: list[str] = []
-
-    def walk(dataset) -> None:  # noqa: ANN001
-        for elem in dataset:
-            if elem.VR == "SQ":
-                for item in elem.value:
-                    walk(item)
-            elif elem.tag != 0x7FE00010:
-                parts.append(str(elem.value))
-
-    walk(ds.file_meta)
-    walk(ds)
-    return "\n".join(parts)
 
 
 def test_every_object_exactly_once_across_a_worker_sigkill(kafka, request, tmp_path: Path) -> None:
@@ -94,7 +77,7 @@ def test_every_object_exactly_once_across_a_worker_sigkill(kafka, request, tmp_p
     leaks = []
     for r in clean:
         if r.event.format == "dicom":
-            leaks += corpus.leaks(_dicom_text(FileObjectStore(store).get(r.event.object_uri)))
+            leaks += corpus.leaks(dicom_text(FileObjectStore(store).get(r.event.object_uri)))
     assert not leaks, f"metadata leak check failed for {len(leaks)} values"
     # No PHI in any event, span, metric or log line; no input name in any output name.
     everything = "\n".join(json.dumps(r.event.to_bytes().decode()) for r in finals)
