@@ -36,7 +36,8 @@ def run(args: argparse.Namespace) -> int:
 
     limits = Limits.from_env(time_s=args.time_budget)
     if limits.hard_time_s < limits.time_s:  # the hard stop is for what ignores the budget, never before it
-        limits = Limits.from_env(time_s=args.time_budget, hard_time_s=limits.time_s * 2.4)
+        margin = Limits().hard_time_s - Limits().time_s
+        limits = Limits.from_env(time_s=args.time_budget, hard_time_s=limits.time_s + margin)
     runner = EmbeddedRunner(args.out, key_file(args), args.profile, args.jobs, args.job,
                             options=RunOptions(redaction=args.redaction, encoding=args.pixel_encoding),
                             limits=limits)
