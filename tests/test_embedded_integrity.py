@@ -12,6 +12,7 @@ import time
 from pathlib import Path
 
 import pydicom
+import pytest
 from pydicom.data import get_testdata_file
 
 from pixelguard.workerpool import TaskFailed, WorkerPool
@@ -101,14 +102,16 @@ def test_the_pool_stops_a_stuck_task_and_survives_a_dead_worker() -> None:
     assert pool.replaced == 2
 
 
-def test_deid_reports_an_over_budget_object_and_goes_on(tmp_path: Path) -> None:
+@pytest.mark.parametrize("how", ["environment", "flag"])
+def test_deid_reports_an_over_budget_object_and_goes_on(how: str, tmp_path: Path) -> None:
     inputs = tmp_path / "in"
     inputs.mkdir()
     shutil.copy(get_testdata_file("emri_small.dcm"), inputs / "multi.dcm")  # 10 frames
     shutil.copy(CT_SMALL, inputs / "ct.dcm")
-    env = {**os.environ, "PIXELGUARD_TIME_S": "0"}
+    env = {**os.environ, "PIXELGUARD_TIME_S": "0"} if how == "environment" else dict(os.environ)
+    flag = ["--time-budget", "0"] if how == "flag" else []
     proc = subprocess.run([PIXELGUARD, "deid", str(inputs), "--out", str(tmp_path / "out"), "--key-file",
-                           str(tmp_path / "k" / "key.json"), "--jobs", "1"], capture_output=True, text=True,
+                           str(tmp_path / "k" / "key.json"), "--jobs", "1", *flag], capture_output=True, text=True,
                           timeout=900, env=env)
     rows = [json.loads(line) for line in (tmp_path / "out" / "manifest.jsonl").read_text().splitlines()]
     assert proc.returncode == 1 and len(rows) == 2
