@@ -30,6 +30,8 @@ import zipfile
 from collections import Counter
 from pathlib import Path
 
+from _proc import status_value
+
 ROOT = Path(__file__).resolve().parents[1]
 CACHE = ROOT / ".cache" / "bench"
 PIXELGUARD = str(Path(sys.executable).with_name("pixelguard"))
@@ -94,13 +96,7 @@ def _descendants(pid: int) -> list[int]:
 
 
 def _hwm_kb(pid: int) -> int:
-    try:
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1])
-    except OSError:
-        pass
-    return 0
+    return status_value(pid, "VmHWM")
 
 
 def run_deid(corpus: Path, out: Path, jobs: int, key: Path) -> tuple[float, dict[int, int], int]:

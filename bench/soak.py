@@ -39,6 +39,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import numpy as np  # noqa: E402
+from _proc import status_value  # noqa: E402
 from confluent_kafka import OFFSET_BEGINNING, Consumer, ConsumerGroupTopicPartitions, TopicPartition  # noqa: E402
 from confluent_kafka.admin import AdminClient  # noqa: E402
 
@@ -213,13 +214,7 @@ def _descendants(pid: int, table: dict[int, int]) -> list[int]:
 
 
 def _rss_kb(pid: int) -> int:
-    try:
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1])
-    except OSError:
-        pass
-    return 0
+    return status_value(pid, "VmRSS")
 
 
 def _cpu_s(pid: int) -> float:
@@ -448,13 +443,7 @@ def _side_usage(kafka: KafkaService, rss: dict[str, float], cpu: dict[str, float
 
 
 def _threads(pid: int) -> int:
-    try:
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith("Threads:"):
-                return int(line.split()[1])
-    except OSError:
-        pass
-    return 0
+    return status_value(pid, "Threads")
 
 
 def _ocr(k: int, share: float) -> bool:
