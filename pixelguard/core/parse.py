@@ -100,7 +100,12 @@ def read_dicom(data: bytes, limits: Limits = DEFAULT) -> Dataset:
         raise StageError("truncated", f"DICOM element ({last.tag >> 16:04X},{last.tag & 0xFFFF:04X}) declares "
                                       f"{length} bytes but the file ends after {len(value)}")
     meta = getattr(ds, "file_meta", None)
-    if meta is not None and str(meta.get("MediaStorageSOPClassUID", "")) == _MEDIA_STORAGE_DIRECTORY:
+    try:
+        media_class = str(meta.get("MediaStorageSOPClassUID", "")) if meta is not None else ""
+    except Exception:  # noqa: BLE001 - an unknown VR or a bad length in group 0002
+        raise StageError("corrupt", "the DICOM file meta information does not read (group 0002 holds a "
+                                    "malformed element)") from None
+    if media_class == _MEDIA_STORAGE_DIRECTORY:
         raise StageError("unsupported", "DICOMDIR (a file-set directory, not an image object): "
                                         "de-identify the files it indexes instead")
     if "SOPClassUID" not in ds:
