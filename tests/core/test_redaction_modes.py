@@ -164,7 +164,7 @@ def test_a_rule_box_is_filled_even_where_ocr_sees_nothing(basic, derive, detecto
 
 
 def test_large_regions_are_filled_only_when_they_look_or_read_like_text() -> None:
-    from pixelguard.core.redact import RedactionSettings, _split_doubtful
+    from pixelguard.core.textsearch import RedactionSettings, _split_doubtful
     from pixelguard.core.regions import Region
 
     def box(w: float, h: float, score: float, text: str = "", text_score: float = 0.0) -> Region:
@@ -213,13 +213,13 @@ class _CountingDetector:
 @pytest.mark.parametrize("with_text, runs", [(False, ["ocr", "ocr"]), (True, ["ocr", "ocr", "detect"])])
 def test_the_last_pass_that_finds_nothing_is_the_verification(with_text, runs) -> None:
     """The detector is not run a third time on pixels it has just seen: same pixels, same answer."""
-    from pixelguard.core.redact import RedactionSettings, _detect_and_fill
+    from pixelguard.core.textsearch import RedactionSettings, detect_and_fill
 
     stored = np.full((1, 64, 96), 40, dtype=np.uint8)
     if with_text:
         stored[0, 13:17, 14:76] = 250
     detector = _CountingDetector()
-    changed, problems, _ = _detect_and_fill(stored, lambda a: [np.dstack([f] * 3) for f in a], detector,
+    changed, problems, _ = detect_and_fill(stored, lambda a: [np.dstack([f] * 3) for f in a], detector,
                                             RedactionSettings(), 0)
     assert detector.runs == runs  # native + enlarged first pass, then one look at the redacted pixels
     assert changed is with_text and problems == []
@@ -227,12 +227,12 @@ def test_the_last_pass_that_finds_nothing_is_the_verification(with_text, runs) -
 
 
 def test_text_left_after_the_last_pass_is_found_by_verification() -> None:
-    from pixelguard.core.redact import RedactionSettings, _detect_and_fill
+    from pixelguard.core.textsearch import RedactionSettings, detect_and_fill
 
     stored = np.full((1, 64, 96), 40, dtype=np.uint8)
     stored[0, 13:17, 14:76] = 250
     detector = _CountingDetector()
-    changed, problems, _ = _detect_and_fill(stored, lambda a: [np.dstack([f] * 3) for f in a], detector,
+    changed, problems, _ = detect_and_fill(stored, lambda a: [np.dstack([f] * 3) for f in a], detector,
                                             RedactionSettings(passes=1), 255)  # a fill the detector still sees
     assert detector.runs == ["ocr", "ocr", "detect"]
     assert problems == ["text still detected after 1 redaction passes"]
