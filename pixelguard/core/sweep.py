@@ -52,7 +52,8 @@ from .profile import DEFAULT_PRIVATE_KB, PROFILES_DIR, Profile
 from .record import Format, ObjectRecord, StageError
 from .regions import Region
 from .sweep_rules import (
-    DATE_PATTERNS, KINDS, SCRUBBER_WRITES, UNREADABLE, Hit, SweepTerms, check_ocr, check_text, found, tokens,
+    DATE_PATTERNS, KINDS, MALFORMED, SCRUBBER_WRITES, UNREADABLE, Hit, SweepTerms, check_ocr, check_text, conforms,
+    found, tokens,
 )
 
 Reader = Callable[[list[np.ndarray]], list[list[Region]]]
@@ -343,6 +344,10 @@ def _walk(ds: Dataset, prefix: str, terms: SweepTerms, hits: list[Hit]) -> None:
             if tag.is_private or vr == "UN" or tag.group == 2 and vr == "OB" and tag.element != 1:
                 check_text(_printable(value[:_MAX_BYTES_SCANNED]), where, "binary", terms, hits)
             continue
+        texts = [str(v) for v in value] if isinstance(value, (list, tuple, MultiValue)) else [str(value)]
+        if not all(conforms(vr, text) for text in texts):
+            hits.append(Hit(where, MALFORMED, f"a value that is not a valid {vr}: text in a coded element is held"))
+            continue
         if vr == "UI" or vr in _NUMBER_VRS or vr in _BULK_VRS:
             continue
         keyword = elem.keyword or ""
@@ -354,7 +359,6 @@ def _walk(ds: Dataset, prefix: str, terms: SweepTerms, hits: list[Hit]) -> None:
             # output date came from, so it leaves them to the scrubber; dates in text, private elements,
             # file meta and pixels are still looked for.
             continue
-        texts = [str(v) for v in value] if isinstance(value, (list, tuple, MultiValue)) else [str(value)]
         if vr == "PN":
             rule = "name"
         elif vr in _FREE_TEXT_VRS and keyword not in _SITE_KEYWORDS:

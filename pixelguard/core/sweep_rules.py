@@ -22,7 +22,28 @@ EMAIL = "email"
 PHONE = "phone"
 ADDRESS = "address"
 UNREADABLE = "unreadable"
-KINDS = (INPUT_VALUE, PERSON_NAME, DATE, ID, EMAIL, PHONE, ADDRESS, UNREADABLE)
+MALFORMED = "malformed"
+KINDS = (INPUT_VALUE, PERSON_NAME, DATE, ID, EMAIL, PHONE, ADDRESS, UNREADABLE, MALFORMED)
+
+# The character repertoire of each coded VR (PS3.5 Table 6.2-1), loosened where real devices stray
+# (lower-case CS, ACR-NEMA dotted dates, spaces). The sweep skips these VRs' values as codes, so a value
+# outside its VR's grammar is text hiding where no one looks: held, whatever it says.
+_VR_GRAMMAR = {
+    "UI": re.compile(r"[0-9.]{0,64}"),
+    "DA": re.compile(r"[0-9.\- ]{0,18}"),
+    "TM": re.compile(r"[0-9.:\- ]{0,28}"),
+    "DT": re.compile(r"[0-9.+\- ]{0,54}"),
+    "DS": re.compile(r"[0-9+\-eE. ]{0,16}"),
+    "IS": re.compile(r"[0-9+\- ]{0,12}"),
+    "AS": re.compile(r"[0-9 ]{0,3}[DWMYdwmy]?"),
+    "CS": re.compile(r"[A-Za-z0-9 _.\-+/]{0,64}"),
+}
+
+
+def conforms(vr: str, text: str) -> bool:
+    """Does ``text`` (one value) keep to its coded VR's repertoire? Other VRs always do."""
+    grammar = _VR_GRAMMAR.get(vr)
+    return grammar is None or grammar.fullmatch(text.strip("\x00 ")) is not None
 
 
 @dataclass(frozen=True)

@@ -15,8 +15,11 @@ import numpy as np
 import pydicom
 import pytest
 from PIL import Image, ImageDraw, ImageFont
+from pydicom.datadict import tag_for_keyword
+from pydicom.dataelem import RawDataElement
 from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.sequence import Sequence
+from pydicom.tag import Tag
 from pydicom.uid import ExplicitVRLittleEndian, generate_uid
 
 from pixelguard.core import profile as profiles
@@ -209,6 +212,37 @@ def test_a_person_name_left_in_a_pn_element_is_caught(basic, derive) -> None:
     out.PerformingPhysicianName = "WALKER^ALICE"  # nobody in the input header
     hits = sweep(_save(out), Format.DICOM, _terms(data, derive, basic))
     assert [h.reason for h in hits] == ["PerformingPhysicianName: person name in a PN element"]
+
+
+def _raw(ds: Dataset, keyword: str, vr: str, text: str) -> None:
+    """Set a value as a device writes it, unchecked (pydicom refuses to build a DS from letters)."""
+    tag = Tag(tag_for_keyword(keyword))
+    ds._dict[tag] = RawDataElement(tag, vr, len(text), text.encode(), 0, False, True)
+
+
+@pytest.mark.parametrize("keyword, vr", [("StudyInstanceUID", "UI"), ("WindowCenter", "DS"),
+                                         ("InstanceNumber", "IS"), ("Modality", "CS"), ("AcquisitionTime", "TM")])
+def test_text_hiding_in_a_coded_element_is_caught(keyword: str, vr: str, basic, derive) -> None:
+    """The sweep skips codes, numbers and UIDs as values; a name written where a code belongs is held anyway.
+
+    The fuzzing run found such outputs ("FUZZPATIENT^SECRET" in a UI or DS element); the name here is in no
+    input element, so only the VR's own grammar can tell.
+    """
+    data = text_dicom(PATIENT)
+    out = pydicom.dcmread(io.BytesIO(deidentify_header("in-coded", data, basic, derive).output_bytes))
+    _raw(out, keyword, vr, "WALKER^ALICE")
+    hits = sweep(_save(out), Format.DICOM, _terms(data, derive, basic))
+    assert [(h.where, h.kind) for h in hits] == [(keyword, "malformed")], [str(h) for h in hits]
+    _assert_safe(hits)
+
+
+def test_a_name_in_a_number_element_goes_to_review_not_clean(basic, derive, detector) -> None:
+    ds = pydicom.dcmread(io.BytesIO(text_dicom(PATIENT)))
+    _raw(ds, "WindowWidth", "DS", "WALKER^ALICE")
+    outcome = process("in-ds", _save(ds), basic, derive, detector)
+    assert outcome.status is Status.REVIEW
+    assert "WindowWidth: a value that is not a valid DS" in outcome.reason
+    assert "WALKER" not in outcome.reason
 
 
 def test_phi_in_png_and_jpeg_metadata_and_pixels_is_caught(basic, derive, detector) -> None:
