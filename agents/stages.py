@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from pixelguard.core import profile as profiles
+from pixelguard.core.detect_memo import DetectorMemo
 from pixelguard.core.integrity import check_output, input_shape
 from pixelguard.core.keys import Derivations
 from pixelguard.core.limits import Deadline, Limits
@@ -204,11 +205,13 @@ def _redact_step(ctx: StageContext, event: ObjectEvent) -> tuple[str, ObjectEven
     terms = terms_of(original, profile)
     del original
     record = restore(event, ctx.read("redact", event.object_uri), ctx.derive, ctx.limits)
-    ctx.retrying("redact", "text detection", lambda: redact(record, ctx.detector, settings, deadline))
+    # Per object: what the search already answered (unchanged frames, verified ones) is not asked again.
+    engine = DetectorMemo(ctx.detector) if ctx.detector is not None else None
+    ctx.retrying("redact", "text detection", lambda: redact(record, engine, settings, deadline))
     with child_span("integrity re-read", attrs={"pixelguard.stage": "redact"}):
         check_output(record.format, record.output_bytes, shape)
     with child_span("phi sweep", attrs={"pixelguard.stage": "redact"}):
-        ctx.retrying("redact", "the PHI sweep", lambda: release_check(record, terms, ctx.detector, deadline))
+        ctx.retrying("redact", "the PHI sweep", lambda: release_check(record, terms, engine, deadline))
     for kind, count in record.stats.get("sweep_kinds", {}).items():
         for _ in range(count):
             metrics.sweep_hit(kind, "streaming")

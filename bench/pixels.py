@@ -27,6 +27,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import subprocess
 import sys
 import time
@@ -67,6 +68,7 @@ class ToolRun:
     lines: list[tuple[dict, dict, bool]] = field(default_factory=list)  # (object, entry, gone)
     areas: list[tuple[dict, int, int]] = field(default_factory=list)  # (object, redacted px, inside px)
     statuses: dict[str, int] = field(default_factory=lambda: defaultdict(int))
+    review_reasons: dict[str, int] = field(default_factory=lambda: defaultdict(int))
 
     @property
     def rate(self) -> float:
@@ -157,6 +159,9 @@ def run_pixelguard(folder: Path, objects: list[dict], engine: str, triton_url: s
         run.answered += 1
         run.frames += obj["frames"]
         run.statuses[outcome.status.value] += 1
+        if outcome.status.value == "review":
+            for reason in outcome.reason.split("; "):  # one count per kind of reason, numbers left out
+                run.review_reasons[re.sub(r"[0-9]+(\.[0-9]+)?", "N", reason)] += 1
         output = outcome.output_bytes or None
         if output is None:
             run.errors[obj["file"]] = outcome.reason
@@ -294,7 +299,10 @@ def print_summary(runs: list[ToolRun], presidio_error: str | None) -> bool:
         if "triton" in run.name:
             print(f"  {'':<28} (CPU: this client's only; the models run in the Triton server's processes)")
         if run.statuses:
-            print(f"  {'':<28} routed: " + ", ".join(f"{k} {v}" for k, v in sorted(run.statuses.items())))
+            print(f"  {'':<28} routed: " + ", ".join(f"{k} {v}" for k, v in sorted(run.statuses.items()))
+                  + f" (review share {run.statuses.get('review', 0) / max(run.objects, 1):.0%})")
+            for reason, count in sorted(run.review_reasons.items(), key=lambda kv: -kv[1])[:6]:
+                print(f"  {'':<30} {count:>4} x {reason}")
     for run in runs:
         for file, reason in list(run.errors.items())[:5]:
             print(f"  {run.name} no output for {file}: {reason}")

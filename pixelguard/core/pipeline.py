@@ -15,6 +15,7 @@ from .phi import header_terms
 from .profile import Profile
 from .record import Format, ObjectRecord, StageError, Status
 from .regions import Region
+from .detect_memo import DetectorMemo
 from .redact import Detector, RedactionSettings, redact
 from .scrub import scrub
 from .sweep import SweepTerms, summary, sweep, terms_of
@@ -74,9 +75,11 @@ def process(input_id: str, data: bytes, profile: Profile, derive: Derivations, d
         settings = settings_for(profile, record, options, limits)  # PHI terms are read before scrub removes them
         terms = terms_of(record, profile)
         scrub(record, profile, derive)
-        redact(record, detector, settings, deadline)
+        # Per object: what the search already answered (unchanged frames, verified ones) is not asked again.
+        engine = DetectorMemo(detector) if detector is not None else None
+        redact(record, engine, settings, deadline)
         check_output(record.format, record.output_bytes, shape)
-        release_check(record, terms, detector, deadline)
+        release_check(record, terms, engine, deadline)
         status, reason = route(record)
         return Outcome(input_id, status, reason, record.confidence, time.perf_counter() - started,
                        format=fmt.value, output_id=record.output_id, extension=fmt.extension,

@@ -12,13 +12,16 @@ from typing import Protocol
 import cv2
 import numpy as np
 
-from . import phi
+from . import mosaic, phi
 from .limits import Deadline
 from .record import ObjectRecord
 from .regions import Region, tighten
 
 class Detector(Protocol):
     def detect(self, frames: list[np.ndarray]) -> list[list[Region]]: ...
+
+    def read(self, frames: list[np.ndarray], found: list[list[Region]]) -> list[list[Region]]:
+        """Text for the given regions of each frame (same quads, with text and its confidence)."""
 
     def ocr(self, frames: list[np.ndarray]) -> list[list[Region]]:
         """Detect and read: regions with their text (needed by phi mode and its verification)."""
@@ -28,7 +31,7 @@ class Detector(Protocol):
 class RedactionSettings:
     mode: str = "all"  # all: every detected text; phi: only text matching PHI; off: none
     review_threshold: float = 0.6
-    passes: int = 2  # detect -> fill -> detect again -> fill -> verify
+    passes: int = 2  # detect -> fill -> look around the fills -> fill what is left -> look again
     phi_terms: tuple[str, ...] = ()  # normalised header PHI values (phi.header_terms), in memory only
     encoding: str = "original"  # original | htj2k: how redacted compressed pixel data is re-encoded
     # The detector sometimes outlines anatomy (ultrasound speckle, bone edges, small MR/CT upscaled) as a
@@ -52,9 +55,19 @@ class RedactionSettings:
     # characters of big type do read.
     blob_aspect: float = 3.0
     blob_min_side: float = 32.0
-    # Small type (8-12 px) is found far more often on a 2x enlargement: frames up to this size are
-    # searched twice, as they are and enlarged, and the regions of both are filled.
+    # Small type (8-9 px) is found far more often on a 2x enlargement: frames up to this size are searched
+    # enlarged by small_frame_scale too (0: never). At 2x the detector splits up large type and falls short
+    # of a line's first characters, so native_search keeps the search at the frame's own size as well.
     upscale_below: int = 768
+    small_frame_scale: float = 2.0
+    native_search: bool = True
+    # Verification looks again only around each fill: the fill grown by verify_margin of its short side
+    # (at least verify_min_margin px), searched at the scale its frame was searched at. The detector's
+    # working sides (inference.dbnet.DetectorSettings limit_side_len and max_side_len) fix that scale.
+    verify_margin: float = 1.0
+    verify_min_margin: int = 24
+    detector_short_side: int = 736
+    detector_long_side: int = 2000
     # Frames searched at once: bounds the renderings (and their enlargements) held in memory.
     frame_batch: int = 8
 
@@ -93,36 +106,175 @@ def detect_and_fill(stored: np.ndarray, render, detector: Detector, settings: Re
 
 def _detect_and_fill_batch(stored: np.ndarray, render, detector: Detector, settings: RedactionSettings,
                            fill: float, tally: _Tally) -> None:
-    """Detect on renderings, fill covers in the stored frames, verify.
+    """Search the frames once, fill what is text, then look again only around the fills.
 
-    The first pass reads what it finds (on the frame and, for small frames, a 2x enlargement), so a
-    region that is found but cannot be read lowers the object's confidence and a large region is filled
-    only when it reads as text. Later passes only look for what is left, which is cheaper.
+    In ``all`` mode a detection is filled without being read (detect-first). Reading runs only where a
+    decision needs it: a large or blob-shaped region is filled when it reads as text, and a region the
+    detector was unsure of counts as sure when it reads as text. ``phi`` mode reads everything, since
+    only what reads as PHI is filled.
     """
-    covers: list[tuple[int, tuple[int, int, int, int]]] = []
     height, width = stored.shape[1], stored.shape[2]
-    unchanged = None  # the detector's answer on the pixels as they are now, when no fill followed it
-    doubt = 0
-    for attempt in range(settings.passes):
-        frames = render(stored)
-        seen = _look(frames, detector, settings, first=attempt == 0)
-        found, doubtful = _split_doubtful(_select(seen, settings), height, width, settings)
-        doubt = max(doubt, doubtful)
-        if not any(found):
-            unchanged = seen
-            break
-        for index, regions in enumerate(found):
-            for region in regions:
-                # The strokes' extent (plus a pad) rather than the detector's box: see regions.tighten.
-                box = tighten(region.cover(width, height), frames[index])
-                stored[index, box[1]:box[3], box[0]:box[2]] = fill
-                covers.append((index, box))
-                tally.scores.append(min(region.score, region.text_score) if attempt == 0 else region.score)
-    tally.covers += len(covers)
+    frames = render(stored)
+    scales = [_search_scales(f, settings) for f in frames]
+    found = _first_look(frames, scales, detector, settings)
+    chosen, doubt = _split_doubtful(_select(found, settings), height, width, settings)
+    covers: list[tuple[int, tuple[int, int, int, int]]] = []
+    _fill(stored, frames, chosen, fill, covers, tally, first=True, settings=settings)
     tally.doubtful += doubt
-    for problem in _verify(stored, render, detector, settings, covers, unchanged):
+    problems: list[str] = []
+    # What the detector would answer on the final pixels: what it left alone, plus what it finds around fills.
+    final: list[list[Region]] | None = [[r for r in regions if r not in kept] for regions, kept
+                                        in zip(found, chosen, strict=True)]
+    for attempt in range(settings.passes):
+        if not covers:
+            break  # nothing was filled: the first look, on exactly these pixels, is the verification
+        frames = render(stored)
+        seen = _look_around(frames, scales, [c for c in covers if c[2] >= attempt], detector, settings)
+        left = seen
+        if settings.mode == "phi":
+            problems = _phi_problems(seen, covers, width, height, settings)
+            left = [[r for r in regions if not _inside_a_cover(r, i, covers, width, height)] for i, regions
+                    in enumerate(_select(seen, settings))]
+        remaining, _ = _split_doubtful(left, height, width, settings)
+        if not any(remaining):
+            final = [old + new for old, new in zip(final, seen, strict=True)] if final is not None else None
+            break
+        final = None
+        if attempt == settings.passes - 1:
+            problems.append(f"text still detected after {settings.passes} redaction passes")
+            break
+        _fill(stored, frames, remaining, fill, covers, tally, first=False, settings=settings, attempt=attempt + 1)
+    remember = getattr(detector, "remember", None)
+    if final is not None and remember is not None:
+        remember(frames, final)
+    tally.covers += len(covers)
+    for problem in problems:
         if problem not in tally.problems:
             tally.problems.append(problem)
+
+
+def _search_scales(frame: np.ndarray, settings: RedactionSettings) -> tuple[float, ...]:
+    """Small frames are searched on an enlargement too (8-9 px type is found far more often at 2x), but
+    only where the enlargement reaches the detector: it shrinks a long, low frame back to its maximum
+    side, and enlarges a small one to its working side by itself."""
+    if max(frame.shape[:2]) > settings.upscale_below or not settings.small_frame_scale:
+        return (1.0,)
+    if _seen_at(frame.shape, settings.small_frame_scale, settings) <= _seen_at(frame.shape, 1.0, settings) + 1e-6:
+        return (1.0,)
+    return (1.0, settings.small_frame_scale) if settings.native_search else (settings.small_frame_scale,)
+
+
+def _seen_at(shape: tuple[int, ...], scale: float, settings: RedactionSettings) -> float:
+    """Detector pixels per frame pixel when a frame enlarged by ``scale`` is handed to the detector."""
+    short, long = min(shape[:2]), max(shape[:2])
+    return min(max(scale, settings.detector_short_side / max(short, 1)), settings.detector_long_side / max(long, 1))
+
+
+def _enlarged(frame: np.ndarray, scale: float) -> np.ndarray:
+    if scale == 1.0:
+        return frame
+    return cv2.resize(frame, None, fx=scale, fy=scale, interpolation=cv2.INTER_CUBIC)
+
+
+def _first_look(frames: list[np.ndarray], scales: list[tuple[float, ...]], detector: Detector,
+                settings: RedactionSettings) -> list[list[Region]]:
+    """One detection pass per frame and search scale; reading only where a decision needs it."""
+    height, width = frames[0].shape[:2]
+    out: list[list[Region]] = [[] for _ in frames]
+    for k in range(max(len(s) for s in scales)):
+        picked = [i for i, s in enumerate(scales) if len(s) > k]
+        factors = [scales[i][k] for i in picked]
+        searched = [_enlarged(frames[i], s) for i, s in zip(picked, factors, strict=True)]
+        if settings.mode == "phi":
+            found = detector.ocr(searched)
+        else:
+            found = detector.detect(searched)
+            unsure = [[r for r in regions if _needs_reading(r.scaled(1 / s), height, width, settings)]
+                      for regions, s in zip(found, factors, strict=True)]
+            if any(unsure):
+                readings = iter(_read(detector, searched, unsure))
+                found = [_merge(regions, next(readings)) for regions in found]
+        for i, s, regions in zip(picked, factors, found, strict=True):
+            out[i] += [r.scaled(1 / s) for r in regions]
+    return out
+
+
+def _read(detector: Detector, frames: list[np.ndarray], found: list[list[Region]]) -> list[list[Region]]:
+    picked = [i for i, regions in enumerate(found) if regions]
+    readings = detector.read([frames[i] for i in picked], [found[i] for i in picked])
+    out: list[list[Region]] = [[] for _ in frames]
+    for i, regions in zip(picked, readings, strict=True):
+        out[i] = regions
+    return out
+
+
+def _merge(regions: list[Region], read: list[Region]) -> list[Region]:
+    """The frame's regions with the readings of those that were read (same quads, now with text)."""
+    by_quad = {r.quad: r for r in read}
+    return [by_quad.get(r.quad, r) for r in regions]
+
+
+def _needs_reading(region: Region, height: int, width: int, settings: RedactionSettings) -> bool:
+    """Would reading change what happens to this region? Only for unsure or large, blob-like ones."""
+    if region.score < settings.review_threshold:
+        return True
+    limit = settings.large_region_fraction * min(height, width)
+    huge = settings.huge_region_fraction * min(height, width)
+    side = region.short_side()
+    if side > huge:
+        return False  # never text, whatever it reads as
+    blob = side > settings.blob_min_side and region.aspect() < settings.blob_aspect
+    return (side > limit or blob) and not _line_shaped(region, settings)
+
+
+def _fill(stored: np.ndarray, frames: list[np.ndarray], chosen: list[list[Region]], fill: float,
+          covers: list, tally: _Tally, first: bool, settings: RedactionSettings, attempt: int = 0) -> None:
+    height, width = stored.shape[1], stored.shape[2]
+    for index, regions in enumerate(chosen):
+        for region in regions:
+            # The strokes' extent (plus a pad) rather than the detector's box: see regions.tighten.
+            box = tighten(region.cover(width, height), frames[index])
+            stored[index, box[1]:box[3], box[0]:box[2]] = fill
+            covers.append((index, box, attempt))
+            if first:  # a later fill removes what is left of a line already filled, and is looked at again
+                tally.scores.append(_confidence(region, settings))
+
+
+def _confidence(region: Region, settings: RedactionSettings) -> float:
+    """How sure the search is that a filled region was text, for the review decision.
+
+    Read regions (phi mode, and unsure ones in all mode): the detector and the reader must agree, or
+    the reader must be sure where the detector was not. Unread ones: the detector's score, which was
+    high enough that reading was not needed.
+    """
+    if not region.text and settings.mode != "phi":
+        return region.score
+    if settings.mode == "phi":
+        return min(region.score, region.text_score)
+    return max(region.score, region.text_score)
+
+
+def _look_around(frames: list[np.ndarray], scales: list[tuple[float, ...]], covers: list, detector: Detector,
+                 settings: RedactionSettings) -> list[list[Region]]:
+    """Search the neighbourhoods of ``covers`` again (see core.mosaic), at each frame's search scale."""
+    height, width = frames[0].shape[:2]
+    by_frame: dict[int, list[tuple[int, int, int, int]]] = {}
+    for index, box, _ in covers:
+        by_frame.setdefault(index, []).append(box)
+    wanted = []
+    for index, boxes in by_frame.items():
+        scale = _seen_at((height, width), max(scales[index]), settings)
+        for box in mosaic.neighbourhoods(boxes, width, height, settings.verify_margin, settings.verify_min_margin):
+            wanted.append((index, box, scale))
+    slots, sizes, whole = mosaic.pack(wanted)
+    slots = [s for s in slots if s.frame not in whole]
+    look = detector.ocr if settings.mode == "phi" else detector.detect
+    found = mosaic.back_to_frames(look(mosaic.paint(frames, slots, sizes)) if slots else [], slots, len(frames))
+    if whole:
+        searched = [_enlarged(frames[i], max(scales[i])) for i in whole]
+        for i, regions in zip(whole, look(searched), strict=True):
+            found[i] = [r.scaled(1 / max(scales[i])) for r in regions]
+    return found
 
 
 def _split_doubtful(found: list[list[Region]], height: int, width: int,
@@ -156,25 +308,6 @@ def _reads_as_text(region: Region, settings: RedactionSettings) -> bool:
     return characters >= 2 and region.text_score >= settings.large_region_min_text_score
 
 
-def _ocr_with_variants(frames: list[np.ndarray], detector: Detector, settings: RedactionSettings) -> list[list[Region]]:
-    found = detector.ocr(frames)
-    small = [i for i, f in enumerate(frames) if max(f.shape[:2]) <= settings.upscale_below]
-    if small:
-        enlarged = detector.ocr([cv2.resize(frames[i], None, fx=2, fy=2, interpolation=cv2.INTER_CUBIC)
-                                 for i in small])
-        for i, regions in zip(small, enlarged, strict=True):
-            found[i] = found[i] + [r.scaled(0.5) for r in regions]
-    return found
-
-
-def _look(frames: list[np.ndarray], detector: Detector, settings: RedactionSettings,
-          first: bool) -> list[list[Region]]:
-    """The first pass reads (with the enlarged variant); later ones only detect, except in phi mode."""
-    if first:
-        return _ocr_with_variants(frames, detector, settings)
-    return detector.ocr(frames) if settings.mode == "phi" else detector.detect(frames)
-
-
 def _select(found: list[list[Region]], settings: RedactionSettings) -> list[list[Region]]:
     """Regions to fill: every one in "all" mode; in "phi" mode only PHI values, dates and ID-like text."""
     if settings.mode != "phi":
@@ -184,29 +317,20 @@ def _select(found: list[list[Region]], settings: RedactionSettings) -> list[list
             for regions in found]
 
 
-def _verify(stored: np.ndarray, render, detector: Detector, settings: RedactionSettings,
-            covers: list[tuple[int, tuple[int, int, int, int]]], seen: list[list[Region]] | None) -> list[str]:
-    """Detect (and in phi mode read) the redacted frames again: what is found there is a problem.
-
-    ``seen`` is a pass's answer on exactly these pixels (no fill followed it): the same detector on the
-    same pixels answers the same, so it is the verification and the detector is not run again.
-    """
-    if seen is None:
-        frames = render(stored)
-        seen = detector.detect(frames) if settings.mode == "all" else detector.ocr(frames)
-    if settings.mode == "all":
-        remaining, _ = _split_doubtful(seen, stored.shape[1], stored.shape[2], settings)
-        return [f"text still detected after {settings.passes} redaction passes"] if any(remaining) else []
+def _phi_problems(seen: list[list[Region]], covers: list, width: int, height: int,
+                  settings: RedactionSettings) -> list[str]:
+    """phi mode's verification of the redacted neighbourhoods: PHI still readable, or text inside a fill."""
     problems = []
-    height, width = stored.shape[1], stored.shape[2]
-    if any(seen):
-        if any(phi.matches(r.text, settings.phi_terms) for regions in seen for r in regions):
-            problems.append("a header PHI value is still readable after redaction")
-        inside = any(_overlaps(r.cover(width, height, margin=0, min_margin=0, end_margin=0), box)
-                     for i, regions in enumerate(seen) for r in regions for f, box in covers if f == i)
-        if inside:
-            problems.append("text read back inside a redacted region")
+    if any(phi.matches(r.text, settings.phi_terms) for regions in seen for r in regions):
+        problems.append("a header PHI value is still readable after redaction")
+    if any(_inside_a_cover(r, i, covers, width, height) for i, regions in enumerate(seen) for r in regions):
+        problems.append("text read back inside a redacted region")
     return problems
+
+
+def _inside_a_cover(region: Region, index: int, covers: list, width: int, height: int) -> bool:
+    tight = region.cover(width, height, margin=0, min_margin=0, end_margin=0)
+    return any(_overlaps(tight, box) for f, box, _ in covers if f == index)
 
 
 def _overlaps(a: tuple[int, int, int, int], b: tuple[int, int, int, int]) -> bool:
@@ -216,7 +340,7 @@ def _overlaps(a: tuple[int, int, int, int], b: tuple[int, int, int, int]) -> boo
 def score(record: ObjectRecord, scores: list[float], problems: list[str], settings: RedactionSettings) -> None:
     record.confidence = round(min(scores), 4) if scores else 1.0
     record.stats["text_regions"] = len(scores)
-    record.stats["pixels"] = "verified"  # called only after _verify searched the final pixels again
+    record.stats["pixels"] = "verified"  # called only after the search looked at the final pixels again
     for problem in problems:
         record.add_finding("redact", problem)
     if scores and record.confidence < settings.review_threshold:

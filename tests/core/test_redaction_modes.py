@@ -190,19 +190,30 @@ def test_large_regions_are_filled_only_when_they_look_or_read_like_text() -> Non
 
 
 class _CountingDetector:
-    """Finds one text line where the frame is bright at (10..20, 10..80); counts the model runs."""
+    """Finds one text line around the frame's bright pixels (> 128); counts the model runs and frames seen."""
 
     def __init__(self) -> None:
         self.runs: list[str] = []
+        self.shapes: list[tuple[int, ...]] = []
 
     def detect(self, frames: list[np.ndarray]) -> list[list]:
         from pixelguard.core.regions import Region
 
         self.runs.append("detect")
-        scale = [f.shape[0] / 64 for f in frames]
-        return [[Region(((10 * s, 10 * s), (80 * s, 10 * s), (80 * s, 20 * s), (10 * s, 20 * s)), 0.9, "ABC", 0.95)]
-                if f[int(12 * s):int(18 * s), int(12 * s):int(78 * s)].max() > 128 else []
-                for f, s in zip(frames, scale, strict=True)]
+        self.shapes += [f.shape for f in frames]
+        out = []
+        for frame in frames:
+            ys, xs = np.nonzero(frame[..., 0] > 128)
+            if len(ys) == 0:
+                out.append([])
+                continue
+            x0, y0, x1, y1 = xs.min() - 1, ys.min() - 1, xs.max() + 2, ys.max() + 2
+            out.append([Region(((x0, y0), (x1, y0), (x1, y1), (x0, y1)), 0.9)])
+        return out
+
+    def read(self, frames: list[np.ndarray], found: list[list]) -> list[list]:
+        self.runs.append("read")
+        return [list(regions) for regions in found]
 
     def ocr(self, frames: list[np.ndarray]) -> list[list]:
         found = self.detect(frames)
@@ -210,20 +221,25 @@ class _CountingDetector:
         return found
 
 
-@pytest.mark.parametrize("with_text, runs", [(False, ["ocr", "ocr"]), (True, ["ocr", "ocr", "detect"])])
-def test_the_last_pass_that_finds_nothing_is_the_verification(with_text, runs) -> None:
-    """The detector is not run a third time on pixels it has just seen: same pixels, same answer."""
+@pytest.mark.parametrize("with_text, runs", [(False, ["detect", "detect"]), (True, ["detect", "detect", "detect"])])
+def test_one_search_per_scale_then_a_look_around_the_fills(with_text, runs) -> None:
+    """Detect-first: one detection pass per search scale (as is, and 2x for small frames), no reading of a
+    sure region, and the second look covers only the fills' neighbourhoods, not the frames again."""
     from pixelguard.core.textsearch import RedactionSettings, detect_and_fill
 
-    stored = np.full((1, 64, 96), 40, dtype=np.uint8)
+    stored = np.full((3, 512, 640), 40, dtype=np.uint8)
     if with_text:
-        stored[0, 13:17, 14:76] = 250
+        stored[:, 13:17, 14:76] = 250
     detector = _CountingDetector()
     changed, problems, _ = detect_and_fill(stored, lambda a: [np.dstack([f] * 3) for f in a], detector,
-                                            RedactionSettings(), 0)
-    assert detector.runs == runs  # native + enlarged first pass, then one look at the redacted pixels
+                                           RedactionSettings(), 0)
+    assert detector.runs == runs
+    assert detector.shapes[:6] == [(512, 640, 3)] * 3 + [(1024, 1280, 3)] * 3
+    if with_text:  # three neighbourhoods on canvases of the detector's size: fewer pixels than 3 frames
+        canvases = detector.shapes[6:]
+        assert all(s[:2] == (768, 768) for s in canvases) and len(canvases) < 3
     assert changed is with_text and problems == []
-    assert stored[0, 13:17, 14:76].max() < 250 if with_text else stored.min() == 40
+    assert stored[:, 13:17, 14:76].max() < 250 if with_text else stored.min() == 40
 
 
 def test_text_left_after_the_last_pass_is_found_by_verification() -> None:
@@ -233,6 +249,6 @@ def test_text_left_after_the_last_pass_is_found_by_verification() -> None:
     stored[0, 13:17, 14:76] = 250
     detector = _CountingDetector()
     changed, problems, _ = detect_and_fill(stored, lambda a: [np.dstack([f] * 3) for f in a], detector,
-                                            RedactionSettings(passes=1), 255)  # a fill the detector still sees
-    assert detector.runs == ["ocr", "ocr", "detect"]
+                                           RedactionSettings(passes=1), 255)  # a fill the detector still sees
+    assert detector.runs == ["detect", "detect"]
     assert problems == ["text still detected after 1 redaction passes"]

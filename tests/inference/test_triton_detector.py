@@ -97,14 +97,46 @@ def test_multiframe_ultrasound_is_redacted_on_every_frame_through_triton(remote:
     after = pydicom.dcmread(io.BytesIO(outcome.output_bytes))
     assert int(after.NumberOfFrames) == 30 and (after.Rows, after.Columns) == (before.Rows, before.Columns)
     frames_after = render_dicom(after, dicom_stored_frames(after))
-    found_before = remote.ocr(frames_before)
+    found_before = remote.detect(frames_before)
     for index, regions in enumerate(found_before):  # every label's strokes are black, in every frame
         for region in regions:
             x0, y0, x1, y1 = region.cover(before.Columns, before.Rows, margin=0, min_margin=0, end_margin=0)
             lum = frames_before[index][y0:y1, x0:x1].max(axis=2)
             strokes = lum >= 0.8 * lum.max()  # the labels are the brightest thing in their boxes
-            assert frames_after[index][y0:y1, x0:x1].max(axis=2)[strokes].max() == 0, (index, region.text)
+            assert frames_after[index][y0:y1, x0:x1].max(axis=2)[strokes].max() == 0, (index, region.quad)
     # The anatomy is not blacked out: the sector keeps most of its signal.
     sector = (slice(60, 200), slice(100, 220))
     assert frames_after[0][sector].mean() > 0.8 * frames_before[0][sector].mean()
     assert outcome.stats["text_regions"] >= 30
+
+
+def test_region_reader_reads_given_regions_like_the_in_process_engine(remote: TritonDetector) -> None:
+    """Detect-first reads only some regions: Triton's region_reader gives the in-process reading for them."""
+    frames = _frames()[:3]
+    local = LocalDetector()
+    found = local.detect(frames)
+    picked = [regions[::2] for regions in found]  # some regions of each frame, as the redact stage picks them
+    served = remote.read(frames, picked)
+    mine = local.read(frames, picked)
+    assert [[(r.quad, r.text) for r in f] for f in served] == [[(r.quad, r.text) for r in f] for f in mine]
+    assert sum("0042424" in r.text for f in served for r in f) >= 2  # the banners read back
+
+
+def test_redaction_through_triton_fills_the_same_pixels_as_in_process(remote: TritonDetector, tmp_path) -> None:
+    """The whole text search (detect, read where needed, fill, look around) on both engines: same output."""
+    import pydicom
+
+    from pixelguard.core import profile
+    from pixelguard.core.keys import Derivations
+    from pixelguard.core.pipeline import process
+    from pixelguard.keyservice.local import LocalKeyService
+
+    derive = Derivations(LocalKeyService.open(tmp_path / "key.json").hmac)
+    data = text_dicom(FakePatient())
+    served = process("in-ct", data, profile.load("basic"), derive, remote)
+    local = process("in-ct", data, profile.load("basic"), derive, LocalDetector())
+    assert (served.status, served.reason, served.stats["text_regions"]) == (local.status, local.reason,
+                                                                             local.stats["text_regions"])
+    assert local.stats["text_regions"] >= 1
+    pixels = [pydicom.dcmread(io.BytesIO(o.output_bytes)).pixel_array for o in (served, local)]
+    assert np.array_equal(pixels[0], pixels[1])

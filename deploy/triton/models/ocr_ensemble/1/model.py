@@ -16,16 +16,7 @@ try:
 except ImportError:  # served from a source checkout: the repository root is five levels up
     sys.path.insert(0, str(Path(__file__).resolve().parents[5]))
 from inference import triton_support as _onnx_model  # noqa: E402
-from inference import ppocr  # noqa: E402
-
-
-def _call(model: str, inputs: dict[str, np.ndarray], outputs: list[str]) -> dict[str, np.ndarray]:
-    request = pb_utils.InferenceRequest(model_name=model, requested_output_names=outputs,
-                                        inputs=[pb_utils.Tensor(k, v) for k, v in inputs.items()])
-    response = request.exec()
-    if response.has_error():
-        raise pb_utils.TritonModelException(f"{model}: {response.error().message()}")
-    return {name: pb_utils.get_output_tensor_by_name(response, name).as_numpy() for name in outputs}
+from inference.triton_bls import call, read_regions  # noqa: E402
 
 
 class TritonPythonModel:
@@ -42,29 +33,9 @@ class TritonPythonModel:
         return out
 
     def _one(self, frames: np.ndarray) -> object:
-        det = _call("text_detector", {"FRAME": frames}, ["REGIONS", "COUNT"])
-        counts = det["COUNT"][:, 0]
-        width = max(1, int(counts.max()) if len(counts) else 1)
-        texts = np.full((len(frames), width), b"", dtype=np.object_)
-        scores = np.zeros((len(frames), width), dtype=np.float32)
-        for f, count in enumerate(counts):
-            if not count:
-                continue
-            quads = [tuple(map(tuple, row[:8].reshape(4, 2))) for row in det["REGIONS"][f, :count]]
-            crops = [ppocr.crop(frames[f], quad) for quad in quads]
-            probs = _call("angle_classifier", {"CROPS": ppocr.cls_batch(crops)}, ["PROBS"])["PROBS"]
-            crops = ppocr.apply_cls(crops, probs)
-            rec = _call("text_recognizer", {"CROPS": ppocr.rec_batch(crops)}, ["TEXT", "SCORE"])
-            for i, crop in enumerate(crops):
-                text, score = rec["TEXT"][i, 0].decode(), float(rec["SCORE"][i, 0])
-                if score < self.tesseract_below:
-                    second = _call("tesseract_reader", {"CROP": np.ascontiguousarray(crop, dtype=np.uint8)},
-                                   ["TEXT", "SCORE"])
-                    other = second["TEXT"][0].decode()
-                    text = "\n".join(dict.fromkeys(t for t in (text, other) if t))
-                    score = max(score, float(second["SCORE"][0]))
-                texts[f, i] = text.encode()
-                scores[f, i] = score
+        det = call("text_detector", {"FRAME": frames}, ["REGIONS", "COUNT"])
+        texts, scores = read_regions(frames, det["REGIONS"], det["COUNT"][:, 0], self.tesseract_below)
+        width = texts.shape[1]
         regions = det["REGIONS"][:, :width] if det["REGIONS"].shape[1] >= width else det["REGIONS"]
         return pb_utils.InferenceResponse(output_tensors=[
             pb_utils.Tensor("REGIONS", np.ascontiguousarray(regions)), pb_utils.Tensor("COUNT", det["COUNT"]),

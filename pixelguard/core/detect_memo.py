@@ -1,0 +1,76 @@
+"""One object's detector answers, remembered by frame content: identical pixels are searched once.
+
+The detector is deterministic: the same model on the same rendered pixels gives the same regions. A cine
+whose frames repeat, the frames a fill did not touch, and the PHI sweep's look at output frames that the
+redaction already searched as they are, all ask again for pixels already answered. Keys are digests of
+the rendered frame; values are regions (coordinates, scores, text), never pixels, and the memo lives for
+one object, so its memory is bounded by that object's regions. Wrapped around the engine per object by
+``core.pipeline`` and ``agents.stages``.
+"""
+from __future__ import annotations
+
+import hashlib
+from typing import Protocol
+
+import numpy as np
+
+from .regions import Region
+
+
+class Engine(Protocol):
+    def detect(self, frames: list[np.ndarray]) -> list[list[Region]]: ...
+
+    def read(self, frames: list[np.ndarray], found: list[list[Region]]) -> list[list[Region]]: ...
+
+
+class DetectorMemo:
+    """``detect``, ``read`` and ``ocr`` of an engine, each frame's answer computed once per content."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self._detected: dict[bytes, list[Region]] = {}
+        self._read: dict[bytes, list[Region]] = {}
+        self.calls = 0  # frames the engine was asked to detect (not answered from memory)
+
+    def detect(self, frames: list[np.ndarray]) -> list[list[Region]]:
+        keys = [_key(f) for f in frames]
+        todo: dict[bytes, int] = {}
+        for index, key in enumerate(keys):
+            if key not in self._detected and key not in todo:
+                todo[key] = index
+        if todo:
+            self.calls += len(todo)
+            answers = self.engine.detect([frames[i] for i in todo.values()])
+            self._detected.update(zip(todo, answers, strict=True))
+        return [list(self._detected[k]) for k in keys]
+
+    def read(self, frames: list[np.ndarray], found: list[list[Region]]) -> list[list[Region]]:
+        return self.engine.read(frames, found)
+
+    def remember(self, frames: list[np.ndarray], found: list[list[Region]]) -> None:
+        """Take ``found`` as the detector's answer for ``frames`` (the text search's verified final pixels).
+
+        The search has looked at every part of these pixels: unchanged areas in its first look, the
+        neighbourhoods of its fills after them. A whole-frame detection would find the same regions; the
+        PHI sweep then reads those instead of searching the frames a third time.
+        """
+        for frame, regions in zip(frames, found, strict=True):
+            self._detected[_key(frame)] = [Region(r.quad, r.score) for r in regions]
+
+    def ocr(self, frames: list[np.ndarray]) -> list[list[Region]]:
+        """Detect and read every region; a frame already read as a whole is answered from memory."""
+        keys = [_key(f) for f in frames]
+        todo = [i for i, k in enumerate(keys) if k not in self._read]
+        if todo:
+            first = {keys[i]: i for i in reversed(todo)}  # one reading per distinct content
+            picked = sorted(first.values())
+            found = self.detect([frames[i] for i in picked])
+            readings = self.engine.read([frames[i] for i in picked], found) if any(found) else found
+            self._read.update((keys[i], r) for i, r in zip(picked, readings, strict=True))
+        return [list(self._read[k]) for k in keys]
+
+
+def _key(frame: np.ndarray) -> bytes:
+    digest = hashlib.blake2b(np.ascontiguousarray(frame).data, digest_size=16)
+    digest.update(repr((frame.shape, frame.dtype.str)).encode())
+    return digest.digest()

@@ -1,0 +1,72 @@
+"""Verification mosaics and the per-object detector memo: the geometry the look around the fills relies on."""
+from __future__ import annotations
+
+import numpy as np
+
+from pixelguard.core import mosaic
+from pixelguard.core.detect_memo import DetectorMemo
+from pixelguard.core.regions import Region
+
+
+def _box_region(x0: float, y0: float, x1: float, y1: float, score: float = 0.9) -> Region:
+    return Region(((x0, y0), (x1, y0), (x1, y1), (x0, y1)), score)
+
+
+def test_touching_neighbourhoods_merge_and_stay_inside_the_frame() -> None:
+    boxes = mosaic.neighbourhoods([(10, 10, 60, 30), (70, 12, 120, 28), (300, 300, 340, 320)], 400, 330,
+                                  margin=1.0, min_margin=24)
+    assert boxes == [(0, 0, 144, 54), (276, 276, 364, 330)]
+
+
+def test_a_region_found_on_a_canvas_comes_back_to_its_frame_and_place() -> None:
+    frames = [np.zeros((200, 300, 3), np.uint8), np.zeros((200, 300, 3), np.uint8)]
+    frames[1][50:60, 100:180] = 255  # a line of text in the second frame
+    wanted = [(0, (10, 10, 60, 40), 2.0), (1, (90, 40, 200, 70), 2.0)]
+    slots, sizes, whole = mosaic.pack(wanted)
+    assert whole == [] and sizes == [(768, 768)]
+    canvas = mosaic.paint(frames, slots, sizes)[0]
+    ys, xs = np.nonzero(canvas[..., 0])
+    found = [[_box_region(xs.min(), ys.min(), xs.max() + 1, ys.max() + 1)]]
+    back = mosaic.back_to_frames(found, slots, 2)
+    assert back[0] == []
+    quad = np.asarray(back[1][0].quad)
+    # within the enlargement's blur of a pixel or two
+    assert np.allclose(quad.min(axis=0), (100, 50), atol=2) and np.allclose(quad.max(axis=0), (180, 60), atol=2)
+
+
+def test_neighbourhoods_fill_several_canvases_and_a_huge_one_is_verified_whole() -> None:
+    wanted = [(f, (0, 0, 300, 200), 2.0) for f in range(4)] + [(9, (0, 0, 1500, 100), 2.0)]
+    slots, sizes, whole = mosaic.pack(wanted)
+    assert whole == [9]  # 3000 px wide at 2x: no canvas holds it, so frame 9 is searched whole
+    assert len(slots) == 4 and len(sizes) >= 2
+    for a in slots:  # no two neighbourhoods overlap on a canvas
+        for b in slots:
+            if a is not b and a.canvas == b.canvas:
+                assert a.x + 600 + mosaic.GAP <= b.x or b.x + 600 + mosaic.GAP <= a.x or \
+                       a.y + 400 + mosaic.GAP <= b.y or b.y + 400 + mosaic.GAP <= a.y
+
+
+class _Engine:
+    def __init__(self) -> None:
+        self.frames = 0
+
+    def detect(self, frames: list[np.ndarray]) -> list[list[Region]]:
+        self.frames += len(frames)
+        return [[_box_region(0, 0, 10, 10, float(f.mean()) / 255)] for f in frames]
+
+    def read(self, frames: list[np.ndarray], found: list[list[Region]]) -> list[list[Region]]:
+        return [[Region(r.quad, r.score, "TEXT", 0.9) for r in regions] for regions in found]
+
+
+def test_identical_frames_are_detected_once_and_remembered_answers_are_not_asked_again() -> None:
+    engine = _Engine()
+    memo = DetectorMemo(engine)
+    a, b = np.full((8, 8, 3), 10, np.uint8), np.full((8, 8, 3), 200, np.uint8)
+    first = memo.detect([a, b, a, a])
+    assert engine.frames == 2 and first[0] == first[2] == first[3] != first[1]
+    memo.detect([b])
+    assert engine.frames == 2
+    c = np.full((8, 8, 3), 99, np.uint8)
+    memo.remember([c], [[]])  # verified final pixels with nothing left on them
+    assert memo.ocr([c, a]) == [[], [Region(first[0][0].quad, first[0][0].score, "TEXT", 0.9)]]
+    assert engine.frames == 2
