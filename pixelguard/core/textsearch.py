@@ -55,12 +55,13 @@ class RedactionSettings:
     # characters of big type do read.
     blob_aspect: float = 3.0
     blob_min_side: float = 32.0
-    # Small type (8-9 px) is found far more often on a 2x enlargement: frames up to this size are searched
-    # enlarged by small_frame_scale too (0: never). At 2x the detector splits up large type and falls short
-    # of a line's first characters, so native_search keeps the search at the frame's own size as well.
+    # Small type (8-9 px) is found far more often on a 2x enlargement: in frames up to upscale_below, the
+    # neighbourhoods (small_type_margin of their height around) of regions no taller than small_type_side
+    # are searched again enlarged by small_frame_scale (0: never).
     upscale_below: int = 768
     small_frame_scale: float = 2.0
-    native_search: bool = True
+    small_type_side: float = 28.0
+    small_type_margin: float = 2.0
     # Verification looks again only around each fill: the fill grown by verify_margin of its short side
     # (at least verify_min_margin px), searched at the scale its frame was searched at. The detector's
     # working sides (inference.dbnet.DetectorSettings limit_side_len and max_side_len) fix that scale.
@@ -154,14 +155,14 @@ def _detect_and_fill_batch(stored: np.ndarray, render, detector: Detector, setti
 
 
 def _search_scales(frame: np.ndarray, settings: RedactionSettings) -> tuple[float, ...]:
-    """Small frames are searched on an enlargement too (8-9 px type is found far more often at 2x), but
-    only where the enlargement reaches the detector: it shrinks a long, low frame back to its maximum
-    side, and enlarges a small one to its working side by itself."""
+    """The scales a frame is searched at: as it is, and for small type enlarged, where the enlargement
+    reaches the detector (it shrinks a long, low frame back to its maximum side, and enlarges a small one
+    to its working side by itself)."""
     if max(frame.shape[:2]) > settings.upscale_below or not settings.small_frame_scale:
         return (1.0,)
     if _seen_at(frame.shape, settings.small_frame_scale, settings) <= _seen_at(frame.shape, 1.0, settings) + 1e-6:
         return (1.0,)
-    return (1.0, settings.small_frame_scale) if settings.native_search else (settings.small_frame_scale,)
+    return (1.0, settings.small_frame_scale)
 
 
 def _seen_at(shape: tuple[int, ...], scale: float, settings: RedactionSettings) -> float:
@@ -178,25 +179,40 @@ def _enlarged(frame: np.ndarray, scale: float) -> np.ndarray:
 
 def _first_look(frames: list[np.ndarray], scales: list[tuple[float, ...]], detector: Detector,
                 settings: RedactionSettings) -> list[list[Region]]:
-    """One detection pass per frame and search scale; reading only where a decision needs it."""
+    """One detection pass per frame; small type searched again, enlarged, only around where it was found.
+
+    8-9 px type is found far more often at 2x, but at 1x the detector still touches nearly every such line
+    (94 of 96 lines of 8-15 px type in bench/pixels.py's corpus): it outlines a piece of it. So the enlarged
+    search runs on the neighbourhoods of small regions (packed onto canvases, see core.mosaic), not on
+    whole frames, and a frame without small type costs one detection. Reading runs only where a decision
+    needs it (see _needs_reading); phi mode reads everything.
+    """
     height, width = frames[0].shape[:2]
-    out: list[list[Region]] = [[] for _ in frames]
-    for k in range(max(len(s) for s in scales)):
-        picked = [i for i, s in enumerate(scales) if len(s) > k]
-        factors = [scales[i][k] for i in picked]
-        searched = [_enlarged(frames[i], s) for i, s in zip(picked, factors, strict=True)]
-        if settings.mode == "phi":
-            found = detector.ocr(searched)
-        else:
-            found = detector.detect(searched)
-            unsure = [[r for r in regions if _needs_reading(r.scaled(1 / s), height, width, settings)]
-                      for regions, s in zip(found, factors, strict=True)]
-            if any(unsure):
-                readings = iter(_read(detector, searched, unsure))
-                found = [_merge(regions, next(readings)) for regions in found]
-        for i, s, regions in zip(picked, factors, found, strict=True):
-            out[i] += [r.scaled(1 / s) for r in regions]
-    return out
+    look = detector.ocr if settings.mode == "phi" else detector.detect
+    found = look(frames)
+    wanted = []
+    for index, regions in enumerate(found):
+        if len(scales[index]) < 2:
+            continue
+        small = [r.cover(width, height) for r in regions if r.short_side() <= settings.small_type_side]
+        scale = _seen_at((height, width), scales[index][-1], settings)
+        for box in mosaic.neighbourhoods(small, width, height, settings.small_type_margin, settings.verify_min_margin):
+            wanted.append((index, box, scale))
+    if wanted:
+        for index, regions in enumerate(_mosaic_look(frames, wanted, look, scales)):
+            found[index] = found[index] + regions
+    if settings.mode != "phi":
+        unsure = [[r for r in regions if _needs_reading(r, height, width, settings)] for regions in found]
+        if any(unsure):
+            factors = [max(s) for s in scales]
+            enlarged = [_enlarged(f, s) for f, s in zip(frames, factors, strict=True)]
+            readings = _read(detector, enlarged, [[r.scaled(s) for r in regions] for regions, s
+                                                  in zip(unsure, factors, strict=True)])
+            for index, (regions, s) in enumerate(zip(readings, factors, strict=True)):
+                by_quad = {u.quad: Region(u.quad, u.score, r.text, r.text_score)
+                           for u, r in zip(unsure[index], regions, strict=True)}
+                found[index] = [by_quad.get(r.quad, r) for r in found[index]]
+    return found
 
 
 def _read(detector: Detector, frames: list[np.ndarray], found: list[list[Region]]) -> list[list[Region]]:
@@ -206,12 +222,6 @@ def _read(detector: Detector, frames: list[np.ndarray], found: list[list[Region]
     for i, regions in zip(picked, readings, strict=True):
         out[i] = regions
     return out
-
-
-def _merge(regions: list[Region], read: list[Region]) -> list[Region]:
-    """The frame's regions with the readings of those that were read (same quads, now with text)."""
-    by_quad = {r.quad: r for r in read}
-    return [by_quad.get(r.quad, r) for r in regions]
 
 
 def _needs_reading(region: Region, height: int, width: int, settings: RedactionSettings) -> bool:
@@ -266,9 +276,15 @@ def _look_around(frames: list[np.ndarray], scales: list[tuple[float, ...]], cove
         scale = _seen_at((height, width), max(scales[index]), settings)
         for box in mosaic.neighbourhoods(boxes, width, height, settings.verify_margin, settings.verify_min_margin):
             wanted.append((index, box, scale))
+    return _mosaic_look(frames, wanted, detector.ocr if settings.mode == "phi" else detector.detect, scales)
+
+
+def _mosaic_look(frames: list[np.ndarray], wanted: list[tuple[int, tuple[int, int, int, int], float]], look,
+                 scales: list[tuple[float, ...]]) -> list[list[Region]]:
+    """Regions ``look`` finds in the wanted neighbourhoods, in frame coordinates; a frame whose neighbourhood
+    fits no canvas is searched whole instead."""
     slots, sizes, whole = mosaic.pack(wanted)
     slots = [s for s in slots if s.frame not in whole]
-    look = detector.ocr if settings.mode == "phi" else detector.detect
     found = mosaic.back_to_frames(look(mosaic.paint(frames, slots, sizes)) if slots else [], slots, len(frames))
     if whole:
         searched = [_enlarged(frames[i], max(scales[i])) for i in whole]
