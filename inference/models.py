@@ -112,7 +112,7 @@ RECOGNISERS: dict[str, RecModel] = {m.name: m for m in (
 ANGLE_CLASSIFIER = _ort("ch_ppocr_mobile_v2.0_cls_infer.onnx")
 
 DEFAULT_DETECTOR = "v4"
-DEFAULT_RECOGNISER = "v4"
+DEFAULT_RECOGNISER = "v6-small"
 
 
 def detector(name: str | None = None) -> DetModel:
