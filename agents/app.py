@@ -74,7 +74,7 @@ def build_app(cfg: StreamConfig, ctx: StageContext | None = None) -> tuple[faust
             os._exit(3)  # a supervisor (or the test) restarts it; the transaction state is in Kafka
 
     @app.on_before_shutdown.connect
-    async def stop_route(_app, **_kwargs) -> None:  # noqa: ANN001
+    async def stop_route(_app, **_kwargs) -> None:
         hop.stop()
 
     return app, hop
@@ -113,7 +113,7 @@ def register_liveness(app: faust.App, cfg: StreamConfig, tracker: ProgressTracke
     app.sensors.add(RebalanceSensor(tracker))
 
     @app.on_partitions_assigned.connect
-    async def on_assigned(_app, assigned, **_kwargs) -> None:  # noqa: ANN001 - faust signal
+    async def on_assigned(_app, assigned, **_kwargs) -> None:
         for topic, stage in stage_of.items():
             tracker.assigned(stage, [tp.partition for tp in assigned if tp.topic == topic])
 
@@ -122,16 +122,16 @@ def register_liveness(app: faust.App, cfg: StreamConfig, tracker: ProgressTracke
         sampler.start()
 
     @app.on_before_shutdown.connect
-    async def stop_sampler(_app, **_kwargs) -> None:  # noqa: ANN001
+    async def stop_sampler(_app, **_kwargs) -> None:
         sampler.stop()
 
     @app.page("/live")
-    async def live(view, _request):  # noqa: ANN001, ANN202 - faust view
+    async def live(view, _request):
         verdict = tracker.verdict()
         return view.json({"live": verdict.live, **verdict.body}, status=200 if verdict.live else 503)
 
     @app.page("/ready")
-    async def ready(view, _request):  # noqa: ANN001, ANN202 - faust view
+    async def ready(view, _request):
         verdict = tracker.verdict()
         return view.json({"ready": verdict.ready, **verdict.body}, status=200 if verdict.ready else 503)
 
@@ -140,7 +140,7 @@ def register_liveness(app: faust.App, cfg: StreamConfig, tracker: ProgressTracke
 
 def run_worker(cfg: StreamConfig, loglevel: str = "warning") -> None:
     """Run until SIGTERM/SIGINT (Faust's worker owns the signals and the event loop)."""
-    from pixelguard import telemetry  # noqa: PLC0415
+    from pixelguard import telemetry
 
     telemetry.setup("pixelguard-worker")
     app, _hop = build_app(cfg)

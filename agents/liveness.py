@@ -212,7 +212,7 @@ class LagSampler(threading.Thread):
         self.stopping.set()
 
     def run(self) -> None:
-        from confluent_kafka import Consumer  # noqa: PLC0415 - keeps the tracker importable without Kafka
+        from confluent_kafka import Consumer  # keeps the tracker importable without Kafka
 
         consumers = {group: Consumer({"bootstrap.servers": self.bootstrap, "group.id": group,
                                       "enable.auto.commit": False,
@@ -231,7 +231,7 @@ class LagSampler(threading.Thread):
                 consumer.close()
 
     def _sample_group(self, consumer: Any, topics: Mapping[str, str]) -> None:
-        from confluent_kafka import TopicPartition  # noqa: PLC0415
+        from confluent_kafka import TopicPartition
 
         assigned = self.tracker.assignment()
         tps = [TopicPartition(topic, p) for topic, stage in topics.items() for p in assigned.get(stage, ())]

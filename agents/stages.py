@@ -42,19 +42,19 @@ def _transient_kinds() -> dict[type[BaseException], str]:
     # Subclasses before their base: the first match names the fault.
     kinds: dict[type[BaseException], str] = {StorageFull: "storage-full", StorageUnavailable: "storage-unavailable"}
     try:
-        from inference.base import EngineUnavailable  # noqa: PLC0415
+        from inference.base import EngineUnavailable
 
         kinds[EngineUnavailable] = "engine-unavailable"
     except ImportError:  # pragma: no cover
         pass
     try:
-        from pixelguard.keyservice.vault import VaultUnavailable  # noqa: PLC0415
+        from pixelguard.keyservice.vault import VaultUnavailable
 
         kinds[VaultUnavailable] = "keys-unavailable"
     except ImportError:  # pragma: no cover
         pass
     try:
-        from pixelguard.crosswalk.kafka import CrosswalkError  # noqa: PLC0415
+        from pixelguard.crosswalk.kafka import CrosswalkError
 
         kinds[CrosswalkError] = "crosswalk-unavailable"
     except ImportError:  # pragma: no cover
@@ -169,7 +169,7 @@ def _scrub_step(ctx: StageContext, event: ObjectEvent) -> tuple[str, ObjectEvent
     uri = ctx.put("scrub", f"staging/scrubbed/{event.job_id}/{event.input_id}{event.extension}",
                   scrubbed_bytes(record))
     if ctx.crosswalk is not None:
-        from pixelguard.crosswalk.base import CrosswalkEntry  # noqa: PLC0415
+        from pixelguard.crosswalk.base import CrosswalkEntry
 
         # The output's final folder (clean or review) is decided later; its name is fixed now.
         entry = CrosswalkEntry(event.input_id, event.job_id, event.source_uri,

@@ -26,7 +26,7 @@ import numpy as np
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from pixelguard import synthetic  # noqa: E402
+from pixelguard import synthetic
 
 
 def frames_512(count: int, seed: int = 3) -> list[np.ndarray]:

@@ -80,7 +80,7 @@ _WORKER: dict[str, object] = {}
 
 
 def _init_worker(key_file: str, profile_name: str, options: RunOptions, limits: Limits) -> None:
-    from inference.local_engine import LocalDetector  # noqa: PLC0415 - each worker loads its own model
+    from inference.local_engine import LocalDetector  # each worker loads its own model
 
     silence_value_echoes()
     keys = LocalKeyService.open(Path(key_file), create=False)
@@ -96,7 +96,9 @@ def _run_one(path: str, input_id: str) -> Outcome:
     try:
         size = os.stat(path).st_size
         if size > limits.max_object_bytes:
-            return error_outcome(input_id, "oversized", f"object is {size} bytes; the limit is {limits.max_object_bytes}")
+            return error_outcome(
+                input_id, "oversized", f"object is {size} bytes; the limit is {limits.max_object_bytes}"
+            )
         with open(path, "rb") as handle:
             data = handle.read()
     except PermissionError:
@@ -126,7 +128,7 @@ class RunSummary:
 
 class EmbeddedRunner:
     def __init__(self, out_dir: Path, key_file: Path, profile_name: str, jobs: int, job_id: str | None = None,
-                 progress: bool | None = None, options: RunOptions = RunOptions(),
+                 progress: bool | None = None, options: RunOptions | None = None,
                  limits: Limits | None = None) -> None:
         self.out_dir = out_dir.resolve()
         self.key_file = key_file.expanduser().resolve()
@@ -142,7 +144,7 @@ class EmbeddedRunner:
         self.keys = LocalKeyService.open(self.key_file)
         self.derive = Derivations(self.keys.hmac)
         self.crosswalk = LocalCrosswalk(crosswalk_path(self.key_file), self.keys)
-        self.options = options
+        self.options = options or RunOptions()
         self.limits = limits or Limits.from_env()
         self.jobs = max(1, jobs)
         self.job_id = job_id or "job-" + uuid.uuid4().hex[:12]
@@ -182,7 +184,7 @@ class EmbeddedRunner:
             yield item, result if isinstance(result, Outcome) else error_outcome(input_id, result.code, result.reason,
                                                                               result.elapsed_s)
 
-    def _record(self, item: InputItem, outcome: Outcome, manifest) -> Status:  # noqa: ANN001
+    def _record(self, item: InputItem, outcome: Outcome, manifest) -> Status:
         relative = ""
         reason = outcome.reason
         status = outcome.status

@@ -52,9 +52,9 @@ class StreamConfig:
     def app_id(self) -> str:
         return f"{self.prefix}-agents"
 
-    def key_service(self):  # noqa: ANN201 - KeyService protocol
+    def key_service(self):
         if self.vault_addr:
-            from pixelguard.keyservice.vault import VaultKeyService, VaultLayout  # noqa: PLC0415 - only when configured
+            from pixelguard.keyservice.vault import VaultKeyService, VaultLayout  # only when configured
 
             # Key and role names follow PIXELGUARD_VAULT_PREFIX, as every other Vault client here does.
             layout = VaultLayout.from_env()
@@ -64,35 +64,35 @@ class StreamConfig:
             service = VaultKeyService.connect(self.vault_addr, os.environ.get("VAULT_TOKEN"), layout=layout)
             service.load_hmac_key()
             return service
-        from pixelguard.keyservice.local import LocalKeyService  # noqa: PLC0415
+        from pixelguard.keyservice.local import LocalKeyService
 
         # create=True: the first process makes the key (O_EXCL), every other worker opens the same file.
         return LocalKeyService.open(self.key_file, create=True)
 
-    def crosswalk_store(self, keys):  # noqa: ANN001, ANN201
+    def crosswalk_store(self, keys):
         if self.crosswalk == "none":
             return None
-        from pixelguard.crosswalk.kafka import KafkaCrosswalk  # noqa: PLC0415
-        from streams.topics import topic_name  # noqa: PLC0415
+        from pixelguard.crosswalk.kafka import KafkaCrosswalk
+        from streams.topics import topic_name
 
         return KafkaCrosswalk(self.bootstrap, keys, topic_name("crosswalk", self.prefix))
 
-    def detector(self):  # noqa: ANN201 - core.redact.Detector
+    def detector(self):
         if self.triton_url:
-            from inference.triton_client import TritonDetector  # noqa: PLC0415
+            from inference.triton_client import TritonDetector
 
             return TritonDetector(self.triton_url, retries=self.retries, backoff_s=self.backoff_s)
-        from inference.local_engine import LocalDetector  # noqa: PLC0415
+        from inference.local_engine import LocalDetector
 
         return LocalDetector()
 
-    def object_store(self):  # noqa: ANN201
-        from streams.objectstore import open_store  # noqa: PLC0415
+    def object_store(self):
+        from streams.objectstore import open_store
 
         return open_store(self.store)
 
 
-def add_arguments(parser) -> None:  # noqa: ANN001 - argparse parser
+def add_arguments(parser) -> None:
     """Connection flags shared by submit, worker, review, job and trace (defaults from PIXELGUARD_*)."""
     parser.add_argument("--bootstrap", default=None, help="Kafka bootstrap (PIXELGUARD_KAFKA_BOOTSTRAP)")
     parser.add_argument("--prefix", default=None, help="topic prefix (PIXELGUARD_TOPIC_PREFIX)")
@@ -101,7 +101,7 @@ def add_arguments(parser) -> None:  # noqa: ANN001 - argparse parser
     parser.add_argument("--partitions", type=int, default=None, help="stage topic partitions (PIXELGUARD_PARTITIONS)")
 
 
-def from_args(args) -> StreamConfig:  # noqa: ANN001 - argparse namespace
+def from_args(args) -> StreamConfig:
     cfg = StreamConfig()
     for name in ("bootstrap", "prefix", "store", "key_file", "partitions"):
         value = getattr(args, name, None)

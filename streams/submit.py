@@ -47,7 +47,7 @@ def routing_key(data: bytes, derive: Derivations) -> str:
     """The same key the parse stage derives: remapped StudyInstanceUID for DICOM, keyed content id otherwise."""
     try:
         if sniff(data) is Format.DICOM:
-            import pydicom  # noqa: PLC0415
+            import pydicom
 
             ds = pydicom.dcmread(io.BytesIO(data), force=True, stop_before_pixels=True,
                                  specific_tags=["StudyInstanceUID"])

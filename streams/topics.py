@@ -13,7 +13,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field, replace
 
-from confluent_kafka import KafkaError, KafkaException
+from confluent_kafka import KafkaError, KafkaException, Message
 from confluent_kafka.admin import AdminClient, NewTopic
 
 
@@ -106,3 +106,14 @@ def _wait_for_leaders(admin: AdminClient, specs: dict[str, TopicSpec], timeout: 
         if time.monotonic() > deadline:
             raise RuntimeError("topics not ready: " + "; ".join(problems[:3]))
         time.sleep(0.1)
+
+
+def located(msg: Message) -> tuple[str, int, int]:
+    """A consumed record's topic, partition and offset.
+
+    confluent-kafka types the three as optional (a produced message has no offset yet); a record a
+    consumer returned has all three.
+    """
+    topic, partition, offset = msg.topic(), msg.partition(), msg.offset()
+    assert topic is not None and partition is not None and offset is not None
+    return topic, partition, offset

@@ -111,7 +111,7 @@ def _vault_context(args: argparse.Namespace) -> _VaultContext:
     return _VaultContext(keys, KafkaCrosswalk(bootstrap, keys), audit, keys.session.actor())
 
 
-def _local_audit(args: argparse.Namespace, keys_path: Path):  # noqa: ANN202 - AuditLog, imported lazily
+def _local_audit(args: argparse.Namespace, keys_path: Path):
     from pixelguard.audit import AuditLog
 
     # Beside the key file and the crosswalk by default: same trust domain, and tests stay in their tmp dir.
@@ -120,7 +120,7 @@ def _local_audit(args: argparse.Namespace, keys_path: Path):  # noqa: ANN202 - A
     return AuditLog.from_env(explicit or keys_path.parent / "audit.jsonl")
 
 
-def _guarded(handler):  # noqa: ANN001, ANN202 - decorator over the command handlers
+def _guarded(handler):
     """Turn every expected failure into one clear line on stderr and an exit code; never a traceback."""
 
     def run(args: argparse.Namespace) -> int:

@@ -36,7 +36,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         cmd.set_defaults(handler=run_decision if name != "show" else run_show, approve=name == "approve")
 
 
-def _pending(cfg, ident: str):  # noqa: ANN001, ANN202
+def _pending(cfg, ident: str):
     from streams.status import pending_reviews
 
     for read in pending_reviews(cfg.bootstrap, cfg.prefix):
@@ -100,7 +100,9 @@ def run_decision(args: argparse.Namespace) -> int:
               "it cannot be approved: reject it, and resubmit the right input if the published one is wrong",
               file=sys.stderr)
         return 2
-    audit = AuditLog([JsonlAuditSink(default_audit_file()), KafkaAuditSink(cfg.bootstrap, topic_name("audit", cfg.prefix))])
+    audit = AuditLog(
+        [JsonlAuditSink(default_audit_file()), KafkaAuditSink(cfg.bootstrap, topic_name("audit", cfg.prefix))]
+    )
     record_audit("review.decision", "ok", actor=actor, job_id=event.job_id, log=audit,
                  targets={"input_id": event.input_id, "output_id": event.output_id},
                  detail={"decision": "approve" if args.approve else "reject"})

@@ -39,7 +39,9 @@ def run(args: argparse.Namespace) -> int:
     keys = cfg.key_service()
     options = {"redaction": args.redaction} if args.redaction else {}
     job = args.job
-    audit = AuditLog([JsonlAuditSink(default_audit_file()), KafkaAuditSink(cfg.bootstrap, topic_name("audit", cfg.prefix))])
+    audit = AuditLog(
+        [JsonlAuditSink(default_audit_file()), KafkaAuditSink(cfg.bootstrap, topic_name("audit", cfg.prefix))]
+    )
     record_profile_use(profile, audit)  # a feed choosing an edited profile leaves a trace before anything runs
     result = submit(args.inputs, bootstrap=cfg.bootstrap, prefix=cfg.prefix, store=cfg.object_store(),
                     derive=Derivations(keys.hmac), profile=args.profile, job_id=job, options=options)

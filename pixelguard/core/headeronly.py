@@ -12,10 +12,10 @@ from __future__ import annotations
 
 import struct
 
+from pydicom.charset import default_encoding
 from pydicom.dataelem import RawDataElement
 from pydicom.dataset import Dataset
 from pydicom.filebase import DicomBytesIO
-from pydicom.charset import default_encoding
 from pydicom.filewriter import write_data_element, write_dataset, write_file_meta_info
 
 from .keys import Derivations

@@ -83,7 +83,7 @@ def _check_dicom(output: bytes, expected: PixelShape) -> None:
                      int(ds.get("SamplesPerPixel", 1) or 1))
     if got != expected:
         raise _fail(f"it holds {got.describe()} where its input held {expected.describe()}")
-    from pydicom.pixels import iter_pixels  # noqa: PLC0415 - only outputs with pixels pay for it
+    from pydicom.pixels import iter_pixels  # only outputs with pixels pay for it
 
     decoded = 0
     try:
@@ -111,9 +111,9 @@ def _check_image(output: bytes, expected: PixelShape) -> None:
 
 
 def _check_nifti(output: bytes, expected: PixelShape) -> None:
-    import nibabel as nib  # noqa: PLC0415 - only NIfTI outputs pay its import
+    import nibabel as nib  # only NIfTI outputs pay its import
 
-    from .formats import gunzip  # noqa: PLC0415
+    from .formats import gunzip
 
     try:
         raw = gunzip(output, 8 * 1024**3) if output[:2] == b"\x1f\x8b" else output

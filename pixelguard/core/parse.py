@@ -12,9 +12,8 @@ from dataclasses import dataclass
 
 import pydicom
 from pydicom.dataset import Dataset
-from pydicom.errors import InvalidDicomError
-
 from pydicom.encaps import parse_basic_offsets, parse_fragments
+from pydicom.errors import InvalidDicomError
 from pydicom.pixels.utils import get_expected_length
 
 from . import sop

@@ -14,8 +14,8 @@ from .parse import parse
 from .phi import header_terms
 from .profile import Profile
 from .record import Format, ObjectRecord, StageError, Status
-from .regions import Region
 from .redact import Detector, RedactionSettings, redact
+from .regions import Region
 from .scrub import scrub
 from .sweep import SweepTerms, summary, sweep, terms_of
 

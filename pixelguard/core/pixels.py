@@ -5,6 +5,7 @@ transforms; redaction writes into the *stored* values so the output keeps its bi
 """
 from __future__ import annotations
 
+import contextlib
 import io
 
 import numpy as np
@@ -62,10 +63,9 @@ def render_dicom(ds: Dataset, stored: np.ndarray) -> list[np.ndarray]:
     for frame in stored:
         value = _finite(apply_modality_lut(frame, ds))
         if "WindowCenter" in ds or "VOILUTSequence" in ds:
-            try:
+            # a malformed window falls back to the full range
+            with contextlib.suppress(Exception):
                 value = apply_voi_lut(value, ds, prefer_lut=True)
-            except Exception:  # noqa: BLE001 - a malformed window falls back to the full range
-                pass
         gray = _stretch(np.asarray(value, dtype=np.float64))
         if photometric == "MONOCHROME1":
             gray = 255 - gray

@@ -47,8 +47,8 @@ from typing import Any
 import yaml
 from pydicom.datadict import keyword_for_tag, tag_for_keyword
 
-from .sop import DEFAULT_RULES, SopKind, SopRule
 from .private import Component, PrivateKB, PrivateKBError, load_kb, private_component
+from .sop import DEFAULT_RULES, SopKind, SopRule
 
 PROFILES_DIR = Path(os.environ.get("PIXELGUARD_PROFILES", Path(__file__).resolve().parents[2] / "profiles"))
 DEFAULT_TABLE = "reference/ps3.15-table-e.1-1-rev2024b.json"
@@ -329,8 +329,10 @@ def _sop_rules(path: Path, raw: Any) -> dict[SopKind, SopRule]:
         try:
             rules[SopKind(kind)] = SopRule(rule)
         except ValueError:
-            raise ProfileError(f"{path.name}: sop_classes maps a kind of object ({', '.join(k.value for k in SopKind)}) "
-                               f"to one of {', '.join(r.value for r in SopRule)}; got {kind}: {rule}") from None
+            raise ProfileError(
+                f"{path.name}: sop_classes maps a kind of object ({', '.join(k.value for k in SopKind)}) "
+                f"to one of {', '.join(r.value for r in SopRule)}; got {kind}: {rule}"
+            ) from None
     return rules
 
 
@@ -361,9 +363,10 @@ def _overrides(path: Path, raw: dict[str, str]) -> tuple[dict[int, str], dict[tu
             if keyword_for_tag(tag) == "" and (tag >> 16) & 0xFF00 not in (0x5000, 0x6000):
                 raise ProfileError(f"{path.name}: override {key}: unknown tag (not in the DICOM dictionary)")
         else:
-            tag = tag_for_keyword(key.strip())
-            if tag is None:
+            found = tag_for_keyword(key.strip())
+            if found is None:
                 raise ProfileError(f"{path.name}: override {key}: unknown tag keyword")
+            tag = found
         public[tag] = action
     return public, private
 

@@ -7,6 +7,7 @@ Used by ``core.pipeline`` (embedded runner) and ``agents.stages`` (streaming run
 from __future__ import annotations
 
 import io
+
 import numpy as np
 from PIL import Image
 from pydicom.dataset import Dataset

@@ -21,7 +21,7 @@ class Region:
         pts = np.asarray(self.quad, dtype=np.float64)
         return float(min(np.linalg.norm(pts[0] - pts[1]), np.linalg.norm(pts[1] - pts[2])))
 
-    def scaled(self, factor: float) -> "Region":
+    def scaled(self, factor: float) -> Region:
         return Region(tuple((x * factor, y * factor) for x, y in self.quad), self.score, self.text, self.text_score)
 
     def aspect(self) -> float:

@@ -22,25 +22,26 @@ from pydicom.dataelem import DataElement
 from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.multival import MultiValue
 from pydicom.sequence import Sequence
-from pydicom.uid import PYDICOM_IMPLEMENTATION_UID, UID, ExplicitVRLittleEndian, ImplicitVRLittleEndian
+from pydicom.tag import BaseTag
+from pydicom.uid import PYDICOM_IMPLEMENTATION_UID, ExplicitVRLittleEndian, ImplicitVRLittleEndian
 
-from .keys import Derivations
-from .parse import ImageHeader
+from . import sop
 from .clean import PhiTerms
 from .dates import cap_age, shift_da, shift_dt
+from .keys import Derivations
+from .parse import ImageHeader
 from .private import private_component, public_component
 from .profile import OPTIONS, Profile
 from .record import Format, ObjectRecord, StageError
-from . import sop
 from .sop import SopRule
 
 _DUMMY_TEXT = "ANONYMIZED"
 _DUMMY: dict[str, object] = {
     "AE": "ANONYMIZED", "AS": "000Y", "CS": "ANONYMIZED", "DA": "19000101", "DS": "0", "DT": "19000101000000",
     "IS": "0", "LO": _DUMMY_TEXT, "LT": _DUMMY_TEXT, "PN": "ANONYMIZED", "SH": _DUMMY_TEXT, "ST": _DUMMY_TEXT,
-    "TM": "000000", "UC": _DUMMY_TEXT, "UR": "http://anonymized.invalid", "UT": _DUMMY_TEXT, "FL": 0.0, "FD": 0.0, "SL": 0, "SS": 0,
-    "UL": 0, "US": 0, "SV": 0, "UV": 0, "OB": b"\x00\x00", "OW": b"\x00\x00", "OD": b"", "OF": b"", "OL": b"",
-    "OV": b"", "UN": b"\x00\x00",
+    "TM": "000000", "UC": _DUMMY_TEXT, "UR": "http://anonymized.invalid", "UT": _DUMMY_TEXT,
+    "FL": 0.0, "FD": 0.0, "SL": 0, "SS": 0, "UL": 0, "US": 0, "SV": 0, "UV": 0,
+    "OB": b"\x00\x00", "OW": b"\x00\x00", "OD": b"", "OF": b"", "OL": b"", "OV": b"", "UN": b"\x00\x00",
 }
 # PS3.16 CID 7050 (De-identification Method): code for the Basic profile and each option.
 CID_7050 = {
@@ -237,9 +238,9 @@ def _scrub_level(ds: Dataset, ctx: _Context, path: tuple, depth: int, clean_mode
             action = "W" if _unlisted_instance_uid(int(tag)) and profile.remaps_unlisted_uids else \
                 "T" if clean_mode else "K"
         _apply(ds, tag, action, ctx, path, depth, clean_mode)
-    for key, tag in creators.items():
+    for key, creator in creators.items():
         if (key >> 8, key & 0xFF) not in kept_blocks:
-            del ds[tag]
+            del ds[creator]
 
 
 def _scrub_private(ds: Dataset, tag: int, ctx: _Context, path: tuple, depth: int, clean_mode: bool) -> bool:
@@ -275,7 +276,7 @@ def _scrub_private(ds: Dataset, tag: int, ctx: _Context, path: tuple, depth: int
     return True
 
 
-def _apply(ds: Dataset, tag: int, action: str, ctx: _Context, path: tuple, depth: int, clean_mode: bool) -> None:
+def _apply(ds: Dataset, tag: BaseTag, action: str, ctx: _Context, path: tuple, depth: int, clean_mode: bool) -> None:
     if action == "X":
         del ds[tag]
         return
@@ -297,7 +298,7 @@ def _apply(ds: Dataset, tag: int, action: str, ctx: _Context, path: tuple, depth
         del ds[tag]
 
 
-def _apply_raw(ds: Dataset, tag: int, raw: object, action: str, ctx: _Context) -> bool:
+def _apply_raw(ds: Dataset, tag: BaseTag, raw: object, action: str, ctx: _Context) -> bool:
     """Apply K, Z, D and U to a not-yet-converted element without pydicom's conversion; False to fall back.
 
     Kept elements stay raw, so their original bytes pass through untouched. Sequences and UN are always
@@ -511,7 +512,8 @@ _JPEG_KEEP_APP = {0xE0, 0xE2, 0xEE}
 def strip_jpeg(data: bytes, header: ImageHeader) -> bytes:
     out = bytearray(data[:2])
     pos = 2
-    scan = int(header.detail["scan_offset"])  # type: ignore[arg-type]
+    scan = header.detail["scan_offset"]
+    assert isinstance(scan, int)  # parse_jpeg always records it
     while pos < scan:
         marker = data[pos + 1]
         if marker == 0xFF:

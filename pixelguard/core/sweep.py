@@ -46,13 +46,22 @@ from .clean import _NOT_IDENTITY
 from .formats import gunzip
 from .limits import DEFAULT as DEFAULT_LIMITS
 from .parse import read_dicom
-from .private import PrivateKBError, creator_key, load_kb
 from .pixels import decode_image, dicom_stored_frames, render_dicom, render_image
+from .private import PrivateKBError, creator_key, load_kb
 from .profile import DEFAULT_PRIVATE_KB, PROFILES_DIR, Profile
 from .record import Format, ObjectRecord, StageError
 from .regions import Region
 from .sweep_rules import (
-    DATE_PATTERNS, KINDS, SCRUBBER_WRITES, UNREADABLE, Hit, SweepTerms, check_ocr, check_text, found, tokens,
+    DATE_PATTERNS,
+    KINDS,
+    SCRUBBER_WRITES,
+    UNREADABLE,
+    Hit,
+    SweepTerms,
+    check_ocr,
+    check_text,
+    found,
+    tokens,
 )
 
 Reader = Callable[[list[np.ndarray]], list[list[Region]]]

@@ -17,6 +17,7 @@ from .limits import Deadline
 from .record import ObjectRecord
 from .regions import Region, tighten
 
+
 class Detector(Protocol):
     def detect(self, frames: list[np.ndarray]) -> list[list[Region]]: ...
 

@@ -34,7 +34,7 @@ class LocalKeyService:
     path: Path
 
     @classmethod
-    def open(cls, path: Path, create: bool = True) -> "LocalKeyService":
+    def open(cls, path: Path, create: bool = True) -> LocalKeyService:
         path = path.expanduser().resolve()
         if not path.exists():
             if not create:

@@ -7,6 +7,7 @@ Pitfalls this module works around are written up in ``/work/shared/notes/triton-
 """
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import json
 import os
@@ -267,10 +268,8 @@ class TritonService(LocalService):
                          if len(line.split(None, 5)) == 6]
                 fd_dir = proc_dir / "fd"
                 for fd in fd_dir.iterdir():
-                    try:
+                    with contextlib.suppress(OSError):
                         names.append(os.readlink(fd))
-                    except OSError:
-                        pass
             except (OSError, ValueError, IndexError):
                 continue
             for name in names:

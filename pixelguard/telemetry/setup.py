@@ -48,10 +48,10 @@ def _file_handle(path: str) -> IO[str]:
 
 def _otlp_span_exporter() -> SpanExporter | None:
     try:
-        from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter  # noqa: PLC0415
+        from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
     except ImportError:
         try:
-            from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter  # noqa: PLC0415
+            from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter
         except ImportError:
             log.warning("OTEL_TRACES_EXPORTER=otlp but opentelemetry-exporter-otlp is not installed; "
                         "traces are not exported")
@@ -61,10 +61,10 @@ def _otlp_span_exporter() -> SpanExporter | None:
 
 def _otlp_metric_exporter() -> MetricExporter | None:
     try:
-        from opentelemetry.exporter.otlp.proto.http.metric_exporter import OTLPMetricExporter  # noqa: PLC0415
+        from opentelemetry.exporter.otlp.proto.http.metric_exporter import OTLPMetricExporter
     except ImportError:
         try:
-            from opentelemetry.exporter.otlp.proto.grpc.metric_exporter import OTLPMetricExporter  # noqa: PLC0415
+            from opentelemetry.exporter.otlp.proto.grpc.metric_exporter import OTLPMetricExporter
         except ImportError:
             log.warning("OTEL_METRICS_EXPORTER=otlp but opentelemetry-exporter-otlp is not installed")
             return None

@@ -1,13 +1,13 @@
 """The header-only writer copies unchanged elements as bytes; its output must equal pydicom's writer's."""
 from __future__ import annotations
 
-import pytest
+from pathlib import Path
 
+from pixelguard.core.headeronly import deidentify_header, write_spliced
 from pixelguard.core.parse import parse
 from pixelguard.core.record import StageError
 from pixelguard.core.redact import write_dicom
 from pixelguard.core.scrub import scrub
-from pixelguard.core.headeronly import deidentify_header, write_spliced
 
 from .test_metadata_leak import FILES
 
@@ -38,9 +38,11 @@ def test_deidentify_header_never_decodes_pixels(basic, derive, monkeypatch) -> N
         raise AssertionError("pixel data was decoded")
 
     monkeypatch.setattr(Dataset, "pixel_array", property(refuse))
-    data = open(get_testdata_file("JPEG2000.dcm"), "rb").read()
+    data = Path(get_testdata_file("JPEG2000.dcm")).read_bytes()
     record = deidentify_header("in-h", data, basic, derive)
-    import pydicom, io
+    import io
+
+    import pydicom
 
     original, out = pydicom.dcmread(io.BytesIO(data)), pydicom.dcmread(io.BytesIO(record.output_bytes))
     assert out.PixelData == original.PixelData

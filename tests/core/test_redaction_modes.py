@@ -153,8 +153,9 @@ def test_pixel_rules_fill_known_banners_on_every_frame(basic, derive, detector, 
 
 
 def test_a_rule_box_is_filled_even_where_ocr_sees_nothing(basic, derive, detector) -> None:
-    import deid_data
     from pathlib import Path
+
+    import deid_data
 
     source = Path(deid_data.__file__).parent / "data" / "ultrasounds" / "RGB_IMAGE.dcm"
     outcome = process("in-rule", source.read_bytes(), basic, derive, detector)
@@ -164,8 +165,8 @@ def test_a_rule_box_is_filled_even_where_ocr_sees_nothing(basic, derive, detecto
 
 
 def test_large_regions_are_filled_only_when_they_look_or_read_like_text() -> None:
-    from pixelguard.core.textsearch import RedactionSettings, _split_doubtful
     from pixelguard.core.regions import Region
+    from pixelguard.core.textsearch import RedactionSettings, _split_doubtful
 
     def box(w: float, h: float, score: float, text: str = "", text_score: float = 0.0) -> Region:
         return Region(((0, 0), (w, 0), (w, h), (0, h)), score, text, text_score)

@@ -86,7 +86,7 @@ def _multiframe(frames: int = 3, banner_on_first: bool = True) -> bytes:
     return _save(ds)
 
 
-def _terms(data: bytes, derive, profile=None) -> SweepTerms:  # noqa: ANN001
+def _terms(data: bytes, derive, profile=None) -> SweepTerms:
     return terms_of(parse("in-sweep", data, derive), profile)
 
 
@@ -242,7 +242,7 @@ def test_phi_in_nifti_text_fields_is_caught(basic, derive) -> None:
     import nibabel as nib
 
     data = text_nifti(PATIENT)
-    outcome = process("in-nii", data, basic, derive, detector=None)  # type: ignore[arg-type] - volumes are not read
+    outcome = process("in-nii", data, basic, derive, detector=None)  # type: ignore[arg-type]  # volumes are not read
     image = nib.Nifti1Image.from_bytes(gzip.decompress(outcome.output_bytes))
     image.header["db_name"] = b"DOE JANE"
     planted = gzip.compress(image.to_bytes(), mtime=0)

@@ -50,7 +50,7 @@ def cli(*args: str, token: str, env_extra: dict[str, str]) -> subprocess.Complet
 
 
 @pytest.fixture
-def populated(vault_env: VaultEnv, topics: Topics):  # noqa: ANN201
+def populated(vault_env: VaultEnv, topics: Topics):
     worker = vault_env.worker()
     derive = Derivations(worker.hmac)
     entries = [fake_entry(derive, i, "job-a" if i < 6 else "job-b") for i in range(10)]
@@ -181,12 +181,17 @@ def test_cli_rotate_needs_the_admin_policy_and_keeps_entries_readable(vault_env:
     assert events[2]["detail"]["rewrapped"] == len(populated)
 
 
-def test_cli_setup_is_idempotent_and_issues_a_worker_secret(openbao_raft, topics: Topics,  # noqa: ANN001
+def test_cli_setup_is_idempotent_and_issues_a_worker_secret(openbao_raft, topics: Topics,
                                                             tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     from pixelguard.keyservice.vault import VaultKeyService
 
-    env = {"VAULT_ADDR": openbao_raft.addr, "PIXELGUARD_KAFKA_BOOTSTRAP": topics.bootstrap,
-           "PIXELGUARD_TOPIC_PREFIX": topics.prefix, "PIXELGUARD_VAULT_PREFIX": "pgt-setup", "PIXELGUARD_AUDIT_FILE": str(tmp_path / "audit.jsonl")}
+    env = {
+        "VAULT_ADDR": openbao_raft.addr,
+        "PIXELGUARD_KAFKA_BOOTSTRAP": topics.bootstrap,
+        "PIXELGUARD_TOPIC_PREFIX": topics.prefix,
+        "PIXELGUARD_VAULT_PREFIX": "pgt-setup",
+        "PIXELGUARD_AUDIT_FILE": str(tmp_path / "audit.jsonl"),
+    }
     secret_file = tmp_path / "worker.secret"
     first = cli("setup", "--secret-id-file", str(secret_file), token=openbao_raft.root_token, env_extra=env)
     assert first.returncode == 0, first.stderr
