@@ -194,7 +194,7 @@ def restore(event: ObjectEvent, data: bytes, derive: Derivations, limits: Limits
 
 def _redact_step(ctx: StageContext, event: ObjectEvent) -> tuple[str, ObjectEvent]:
     profile = ctx.profile(event.profile)
-    options = RunOptions(**event.options)
+    options = RunOptions.from_event(event.options)
     deadline = Deadline(ctx.limits.time_s)
     # PHI terms (phi mode and verification) come from the original header, read before scrub removes them;
     # they stay in this process's memory. So does the input's geometry, which the output must keep.

@@ -6,6 +6,8 @@ import os
 import sys
 from pathlib import Path
 
+from pixelguard.core.vocabulary import RedactionMode
+
 from ._common import key_file
 
 
@@ -17,7 +19,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     deid.add_argument("--jobs", type=int, default=os.cpu_count() or 1, metavar="N")
     deid.add_argument("--key-file", type=Path, default=None, help="local key file, kept outside DIR")
     deid.add_argument("--job", default=None, metavar="ID", help="job id recorded in the manifest")
-    deid.add_argument("--redaction", choices=("all", "phi", "off"), default=None,
+    deid.add_argument("--redaction", type=RedactionMode, choices=list(RedactionMode), default=None,
                       help="burned-in text: all (default of the profile), phi (only PHI-like text), off")
     deid.add_argument("--pixel-encoding", choices=("original", "htj2k"), default="original",
                       help="re-encode redacted compressed pixels in their own syntax, or HTJ2K lossless")

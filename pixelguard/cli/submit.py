@@ -4,6 +4,7 @@ from __future__ import annotations
 import argparse
 import sys
 
+from pixelguard.core.vocabulary import RedactionMode
 from streams.config import add_arguments, from_args
 
 
@@ -12,7 +13,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     parser.add_argument("inputs", nargs="+", metavar="PATH")
     parser.add_argument("--job", default=None, metavar="ID")
     parser.add_argument("--profile", default="basic", metavar="NAME")
-    parser.add_argument("--redaction", choices=("all", "phi", "off"), default=None)
+    parser.add_argument("--redaction", type=RedactionMode, choices=list(RedactionMode), default=None)
     add_arguments(parser)
     parser.set_defaults(handler=run)
 

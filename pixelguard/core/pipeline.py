@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import time
 from collections import Counter
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -18,6 +19,7 @@ from .redact import Detector, RedactionSettings, redact
 from .regions import Region
 from .scrub import scrub
 from .sweep import SweepTerms, summary, sweep, terms_of
+from .vocabulary import RedactionMode
 
 
 @dataclass
@@ -50,8 +52,20 @@ def route(record: ObjectRecord) -> tuple[Status, str]:
 class RunOptions:
     """Per-run choices that override the profile (CLI flags)."""
 
-    redaction: str | None = None  # all | phi | off
+    redaction: RedactionMode | None = None  # None: the profile's
     encoding: str = "original"  # original | htj2k
+
+    def __post_init__(self) -> None:
+        # A caller passing "phi" must not get the default silently: the stages compare members by identity.
+        if self.redaction is not None and not isinstance(self.redaction, RedactionMode):
+            object.__setattr__(self, "redaction", RedactionMode.parse(self.redaction, "RunOptions"))
+
+    @classmethod
+    def from_event(cls, options: Mapping[str, str]) -> RunOptions:
+        """The options a streaming event carries as text (``pixelguard submit --redaction``)."""
+        redaction = options.get("redaction")
+        return cls(redaction=RedactionMode.parse(redaction, "event options") if redaction else None,
+                   encoding=options.get("encoding", "original"))
 
 
 def settings_for(profile: Profile, record: ObjectRecord, options: RunOptions = RunOptions(),

@@ -27,6 +27,7 @@ from .pixels import decode_image, dicom_stored_frames, render_dicom, render_imag
 from .record import Format, ObjectRecord, StageError
 from .scrub import nifti_bytes
 from .textsearch import Detector, RedactionSettings, detect_and_fill, score
+from .vocabulary import RedactionMode
 
 _REENCODE_AS_IS = {RLELossless, JPEGLSLossless, JPEG2000Lossless}
 _COLOUR_CODED = {"YBR_FULL", "YBR_FULL_422", "YBR_ICT", "YBR_RCT", "YBR_PARTIAL_420"}
@@ -53,7 +54,7 @@ def _redact_dicom(record: ObjectRecord, detector: Detector, settings: RedactionS
         record.stats["pixels"] = "none"
         record.output_bytes = write_dicom(ds)
         return
-    if settings.mode == "off":
+    if settings.mode is RedactionMode.OFF:
         if str(ds.get("BurnedInAnnotation", "")).upper() != "NO":
             record.add_finding("redact", "pixel redaction is off and the object may carry burned-in text")
         record.stats["pixels"] = "not-scanned"
@@ -79,7 +80,7 @@ def _redact_dicom(record: ObjectRecord, detector: Detector, settings: RedactionS
 
 def _redact_image(record: ObjectRecord, detector: Detector, settings: RedactionSettings,
                   deadline: Deadline | None) -> None:
-    if settings.mode == "off":
+    if settings.mode is RedactionMode.OFF:
         record.add_finding("redact", "pixel redaction is off and the image may carry burned-in text")
         return
     arr, mode = decode_image(record.output_bytes)

@@ -34,6 +34,7 @@ from .private import private_component, public_component
 from .profile import OPTIONS, Profile
 from .record import Format, ObjectRecord, StageError
 from .sop import SopRule
+from .vocabulary import Action
 
 _DUMMY_TEXT = "ANONYMIZED"
 _DUMMY: dict[str, object] = {
@@ -184,7 +185,7 @@ def _gather_terms(ds: Dataset, profile: Profile, terms: PhiTerms, depth: int) ->
         if tag.is_private or tag == _PIXEL_DATA or tag.element == 0:
             continue
         action = profile.action(int(tag))
-        if action is None or action in ("K", "C", "G"):
+        if action is None or action in (Action.KEEP, Action.CLEAN, Action.GRAPHICS):
             continue
         try:
             elem = ds[tag]
@@ -235,8 +236,8 @@ def _scrub_level(ds: Dataset, ctx: _Context, path: tuple, depth: int, clean_mode
                 continue
             # W: an instance-like UID the table does not list (e.g. MultiFrameSourceSOPInstanceUID)
             # is remapped like the listed ones, so references stay consistent; T: kept, free text cleaned.
-            action = "W" if _unlisted_instance_uid(int(tag)) and profile.remaps_unlisted_uids else \
-                "T" if clean_mode else "K"
+            action = Action.REMAP_INSTANCE_UID if _unlisted_instance_uid(int(tag)) and profile.remaps_unlisted_uids \
+                else Action.CLEAN_FREE_TEXT if clean_mode else Action.KEEP
         _apply(ds, tag, action, ctx, path, depth, clean_mode)
     for key, creator in creators.items():
         if (key >> 8, key & 0xFF) not in kept_blocks:
@@ -259,7 +260,7 @@ def _scrub_private(ds: Dataset, tag: int, ctx: _Context, path: tuple, depth: int
         del ds[tag]  # an element without a readable creator cannot be vouched for
         return False
     own = private_component(group, creator, element & 0xFF)
-    if profile.private_path_action(path + (own,)) != "K":
+    if profile.private_path_action(path + (own,)) is not Action.KEEP:
         del ds[tag]
         return False
     try:
@@ -276,8 +277,8 @@ def _scrub_private(ds: Dataset, tag: int, ctx: _Context, path: tuple, depth: int
     return True
 
 
-def _apply(ds: Dataset, tag: BaseTag, action: str, ctx: _Context, path: tuple, depth: int, clean_mode: bool) -> None:
-    if action == "X":
+def _apply(ds: Dataset, tag: BaseTag, action: Action, ctx: _Context, path: tuple, depth: int, clean_mode: bool) -> None:
+    if action is Action.REMOVE:
         del ds[tag]
         return
     raw = ds._dict[tag]
@@ -298,7 +299,7 @@ def _apply(ds: Dataset, tag: BaseTag, action: str, ctx: _Context, path: tuple, d
         del ds[tag]
 
 
-def _apply_raw(ds: Dataset, tag: BaseTag, raw: object, action: str, ctx: _Context) -> bool:
+def _apply_raw(ds: Dataset, tag: BaseTag, raw: object, action: Action, ctx: _Context) -> bool:
     """Apply K, Z, D and U to a not-yet-converted element without pydicom's conversion; False to fall back.
 
     Kept elements stay raw, so their original bytes pass through untouched. Sequences and UN are always
@@ -313,15 +314,15 @@ def _apply_raw(ds: Dataset, tag: BaseTag, raw: object, action: str, ctx: _Contex
         vr = _dictionary_vr(tag)
     if vr is None or vr in ("SQ", "UN") or " " in vr:
         return False
-    if action == "K":
+    if action is Action.KEEP:
         return not (tag == _PATIENT_AGE and ctx.profile.max_age_years)
-    if action == "Z":
+    if action is Action.ZERO:
         ds._dict[tag] = DataElement(tag, vr, b"" if vr in _BINARY_VRS else None)
         return True
-    if action == "D" and vr != "UI":
+    if action is Action.DUMMY and vr != "UI":
         ds._dict[tag] = DataElement(tag, vr, _DUMMY.get(vr, _DUMMY_TEXT))
         return True
-    if action in ("U", "D", "W") and vr == "UI":
+    if action in (Action.UID, Action.DUMMY, Action.REMAP_INSTANCE_UID) and vr == "UI":
         value = raw.value  # type: ignore[attr-defined]
         if not isinstance(value, bytes):
             return False
@@ -329,7 +330,7 @@ def _apply_raw(ds: Dataset, tag: BaseTag, raw: object, action: str, ctx: _Contex
             text = value.decode("ascii")
         except UnicodeDecodeError:
             return False  # conversion decides: removed as unreadable
-        keep_standard = action == "W"
+        keep_standard = action is Action.REMAP_INSTANCE_UID
         parts = []
         for part in text.split("\\"):
             part = part.strip("\x00 ")
@@ -345,45 +346,45 @@ def _dictionary_vr(tag: int) -> str | None:
     return entry[0] if entry is not None else None
 
 
-def _apply_sequence(elem: DataElement, action: str, ctx: _Context, path: tuple, depth: int,
+def _apply_sequence(elem: DataElement, action: Action, ctx: _Context, path: tuple, depth: int,
                     clean_mode: bool) -> None:
-    if action in ("Z", "D"):
+    if action in (Action.ZERO, Action.DUMMY):
         elem.value = Sequence([])
         return
-    inner_clean = clean_mode or action in ("C", "G", "T")
+    inner_clean = clean_mode or action in (Action.CLEAN, Action.GRAPHICS, Action.CLEAN_FREE_TEXT)
     inner_path = path + (public_component(int(elem.tag)),)
     for item in elem.value:  # K, U (X/Z/U*), C, G: keep the sequence, scrub its items to any depth
         _scrub_level(item, ctx, inner_path, depth + 1, inner_clean)
 
 
-def _apply_value(elem: DataElement, action: str, ctx: _Context) -> None:
+def _apply_value(elem: DataElement, action: Action, ctx: _Context) -> None:
     vr = elem.VR
-    if action == "K":
+    if action is Action.KEEP:
         if int(elem.tag) == _PATIENT_AGE and ctx.profile.max_age_years and elem.value:
             capped = cap_age(str(elem.value), ctx.profile.max_age_years)
             elem.value = capped if capped is not None else None
         return
-    if action == "Z":
+    if action is Action.ZERO:
         elem.value = None if vr not in _BINARY_VRS else b""
-    elif action == "U" or (action in ("D", "C") and vr == "UI"):
+    elif action is Action.UID or (action in (Action.DUMMY, Action.CLEAN) and vr == "UI"):
         if vr == "UI":
             elem.value = _remap_uids(elem.value, ctx.derive.uid)
         else:
             elem.value = _DUMMY.get(vr, _DUMMY_TEXT)
-    elif action == "D":
+    elif action is Action.DUMMY:
         elem.value = _DUMMY.get(vr, _DUMMY_TEXT)
-    elif action == "W":
+    elif action is Action.REMAP_INSTANCE_UID:
         if vr == "UI":
             elem.value = _remap_uids(elem.value, lambda v: v if v.startswith(_DICOM_ROOT) else ctx.derive.uid(v))
-    elif action == "S" or (action == "C" and vr in ("DA", "DT", "TM")):
+    elif action is Action.SHIFT or (action is Action.CLEAN and vr in ("DA", "DT", "TM")):
         _shift(elem, ctx)
-    elif action in ("C", "G", "T"):
-        if vr in (_FREE_TEXT_VRS if action == "T" else _TEXT_VRS):
+    elif action in (Action.CLEAN, Action.GRAPHICS, Action.CLEAN_FREE_TEXT):
+        if vr in (_FREE_TEXT_VRS if action is Action.CLEAN_FREE_TEXT else _TEXT_VRS):
             _clean(elem, ctx)
-        elif action == "G":
+        elif action is Action.GRAPHICS:
             if int(elem.tag) >> 16 & 0xFF00 == 0x6000 and int(elem.tag) & 0xFFFF == _OVERLAY_DATA and elem.value:
                 ctx.overlay_kept = True
-        elif action == "C":
+        elif action is Action.CLEAN:
             elem.value = None if vr not in _BINARY_VRS else b""  # nothing to clean token by token: empty
     else:
         raise StageError("bad-profile", f"unhandled action {action!r}")

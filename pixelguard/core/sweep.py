@@ -63,6 +63,7 @@ from .sweep_rules import (
     found,
     tokens,
 )
+from .vocabulary import Action
 
 Reader = Callable[[list[np.ndarray]], list[list[Region]]]
 
@@ -173,7 +174,7 @@ def _dicom_terms(ds: Dataset, profile: Profile | None, labels: dict[str, str], k
             continue
         action = _action(profile, int(tag))
         if vr == "SQ":
-            inner_kept = path_kept and action not in ("X", "Z", "D")
+            inner_kept = path_kept and action not in (Action.REMOVE, Action.ZERO, Action.DUMMY)
             for item in value or ():
                 _dicom_terms(item, profile, labels, kept, names, inner_kept)
             continue
@@ -181,7 +182,7 @@ def _dicom_terms(ds: Dataset, profile: Profile | None, labels: dict[str, str], k
             continue
         texts = [str(v) for v in value] if isinstance(value, (list, tuple, MultiValue)) else [str(value)]
         keyword = elem.keyword or ""
-        if path_kept and action == "K" and not tag.is_private and vr != "PN":
+        if path_kept and action is Action.KEEP and not tag.is_private and vr != "PN":
             kept.update(texts)  # e.g. the institution's name under Retain Institution Identity
             continue
         label = f"input {keyword} value" if keyword else \
@@ -201,14 +202,14 @@ def _dicom_terms(ds: Dataset, profile: Profile | None, labels: dict[str, str], k
                 _id_terms(text, label, labels, parts=_ID_KEYWORD.search(keyword) is not None)
 
 
-def _action(profile: Profile | None, tag: int) -> str:
+def _action(profile: Profile | None, tag: int) -> Action:
     if tag >> 16 & 1:
-        return "X"  # private: the sweep treats them as removed (their PNs are terms either way)
+        return Action.REMOVE  # private: the sweep treats them as removed (their PNs are terms either way)
     if profile is None:
-        return "X"
+        return Action.REMOVE
     action = profile.action(tag)
     if action is None:
-        return "X" if profile.public_not_in_table == "remove" else "K"
+        return Action.REMOVE if profile.public_not_in_table == "remove" else Action.KEEP
     return action
 
 

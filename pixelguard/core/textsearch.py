@@ -16,6 +16,7 @@ from . import phi
 from .limits import Deadline
 from .record import ObjectRecord
 from .regions import Region, tighten
+from .vocabulary import RedactionMode
 
 
 class Detector(Protocol):
@@ -27,7 +28,7 @@ class Detector(Protocol):
 
 @dataclass(frozen=True)
 class RedactionSettings:
-    mode: str = "all"  # all: every detected text; phi: only text matching PHI; off: none
+    mode: RedactionMode = RedactionMode.ALL  # all: every detected text; phi: only text matching PHI; off: none
     review_threshold: float = 0.6
     passes: int = 2  # detect -> fill -> detect again -> fill -> verify
     phi_terms: tuple[str, ...] = ()  # normalised header PHI values (phi.header_terms), in memory only
@@ -173,12 +174,12 @@ def _look(frames: list[np.ndarray], detector: Detector, settings: RedactionSetti
     """The first pass reads (with the enlarged variant); later ones only detect, except in phi mode."""
     if first:
         return _ocr_with_variants(frames, detector, settings)
-    return detector.ocr(frames) if settings.mode == "phi" else detector.detect(frames)
+    return detector.ocr(frames) if settings.mode is RedactionMode.PHI else detector.detect(frames)
 
 
 def _select(found: list[list[Region]], settings: RedactionSettings) -> list[list[Region]]:
     """Regions to fill: every one in "all" mode; in "phi" mode only PHI values, dates and ID-like text."""
-    if settings.mode != "phi":
+    if settings.mode is not RedactionMode.PHI:
         return found
     return [[r for r in regions if phi.matches(r.text, settings.phi_terms) or phi.looks_like_phi(r.text)
              or r.text_score < settings.review_threshold]  # unreadable: cannot prove it is not PHI
@@ -194,8 +195,8 @@ def _verify(stored: np.ndarray, render, detector: Detector, settings: RedactionS
     """
     if seen is None:
         frames = render(stored)
-        seen = detector.detect(frames) if settings.mode == "all" else detector.ocr(frames)
-    if settings.mode == "all":
+        seen = detector.detect(frames) if settings.mode is RedactionMode.ALL else detector.ocr(frames)
+    if settings.mode is RedactionMode.ALL:
         remaining, _ = _split_doubtful(seen, stored.shape[1], stored.shape[2], settings)
         return [f"text still detected after {settings.passes} redaction passes"] if any(remaining) else []
     problems = []

@@ -166,6 +166,8 @@ def test_custom_profile_extends_and_overrides(tmp_path: Path, derive) -> None:
     ("name: x\nextends: basic\nmax_age_years: old\n", "max_age_years"),
     ("name: x\nbogus: 1\nextends: basic\n", "unknown keys"),
     ("name: x\n", "needs 'table'"),
+    ("name: x\nextends: basic\nredaction: some\n", "redaction must be one of all, phi, off"),
+    ("name: x\nextends: basic\noverrides:\n  '(0019,\"ACME\",10)': Z\n", "private elements take K or X"),
 ])
 def test_profile_validation_names_the_rule_broken(tmp_path: Path, text: str, message: str) -> None:
     path = tmp_path / "x.yaml"
@@ -307,3 +309,21 @@ def test_clean_graphics_keeps_overlays_for_review_and_basic_removes_them(derive)
             assert any("overlay" in f.reason for f in record.findings)  # bitmaps are not OCRed: review
         else:
             assert 0x60004000 not in ds and not record.findings
+
+
+def test_a_bare_yaml_off_turns_pixel_redaction_off(tmp_path: Path) -> None:
+    from pixelguard.core.vocabulary import RedactionMode
+
+    path = tmp_path / "x.yaml"
+    path.write_text("name: x\nextends: basic\nredaction: off\n")  # YAML 1.1 reads it as false
+    assert profiles.load_file(path).redaction is RedactionMode.OFF
+
+
+def test_every_action_the_table_resolves_to_is_documented() -> None:
+    from pixelguard.core.vocabulary import Action
+
+    used = set(profiles.load("basic").actions.values())
+    for name in profiles.available():
+        used |= set(profiles.load(name).actions.values())
+    assert used <= set(Action)
+    assert all(action.meaning for action in Action)
