@@ -20,9 +20,10 @@ from pixelguard.core.limits import Deadline, Limits
 from pixelguard.core.parse import parse
 from pixelguard.core.pipeline import RunOptions, release_check, route, settings_for
 from pixelguard.core.record import Finding, Format, ObjectRecord, StageError, Status
-from pixelguard.core.redact import redact, write_dicom
-from pixelguard.core.scrub import nifti_bytes, scrub
+from pixelguard.core.redact import redact
+from pixelguard.core.scrub import scrub
 from pixelguard.core.sweep import terms_of
+from pixelguard.formats import handler
 from pixelguard.telemetry import metrics
 from pixelguard.telemetry.tracing import child_span
 from streams.events import ObjectEvent
@@ -156,11 +157,7 @@ def _parse_step(ctx: StageContext, event: ObjectEvent) -> tuple[str, ObjectEvent
 
 def scrubbed_bytes(record: ObjectRecord) -> bytes:
     """The scrubbed object as bytes the next stage can parse again (pixels untouched)."""
-    if record.format is Format.DICOM:
-        return write_dicom(record.header)
-    if record.format is Format.NIFTI:
-        return nifti_bytes(record)
-    return record.output_bytes  # JPEG/PNG: the stripped file
+    return handler(record.format).scrubbed_bytes(record)
 
 
 def _scrub_step(ctx: StageContext, event: ObjectEvent) -> tuple[str, ObjectEvent]:
@@ -187,8 +184,7 @@ def restore(event: ObjectEvent, data: bytes, derive: Derivations, limits: Limits
     record = parse(event.input_id, data, derive, limits or Limits())
     record.output_id = event.output_id
     record.findings = [Finding(f["stage"], f["reason"]) for f in event.findings]
-    if record.format in (Format.JPEG, Format.PNG):
-        record.output_bytes = data  # redact works on the stripped file, as in the embedded pipeline
+    handler(record.format).restore(record, data)
     return record
 
 

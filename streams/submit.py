@@ -6,7 +6,6 @@ with an error (so they are accounted for in ``errors``), as in the embedded runn
 """
 from __future__ import annotations
 
-import io
 import os
 import uuid
 from dataclasses import dataclass, field
@@ -17,7 +16,7 @@ from opentelemetry.trace import SpanKind
 from pixelguard.core.formats import sniff
 from pixelguard.core.keys import Derivations
 from pixelguard.core.parse import MAX_OBJECT_BYTES
-from pixelguard.core.record import Format, StageError
+from pixelguard.core.record import StageError
 from pixelguard.embedded import discover
 from pixelguard.telemetry.tracing import (
     child_span,
@@ -45,18 +44,13 @@ class SubmitResult:
 
 def routing_key(data: bytes, derive: Derivations) -> str:
     """The same key the parse stage derives: remapped StudyInstanceUID for DICOM, keyed content id otherwise."""
-    try:
-        if sniff(data) is Format.DICOM:
-            import pydicom
+    from pixelguard.formats import handler
 
-            ds = pydicom.dcmread(io.BytesIO(data), force=True, stop_before_pixels=True,
-                                 specific_tags=["StudyInstanceUID"])
-            study = str(ds.get("StudyInstanceUID", "") or "").strip()
-            if study:
-                return derive.uid(study)
-    except (StageError, Exception):  # noqa: BLE001 - a bad object is keyed by content; parse reports it
-        pass
-    return derive.content_id(data)
+    try:
+        fmt = sniff(data)
+    except StageError:
+        return derive.content_id(data)  # parse reports it
+    return handler(fmt).submit_key(data, derive)
 
 
 def idempotent_producer(bootstrap: str) -> Producer:

@@ -21,7 +21,7 @@ from pydicom.filewriter import write_data_element, write_dataset, write_file_met
 from .keys import Derivations
 from .parse import parse
 from .profile import Profile
-from .record import Format, ObjectRecord
+from .record import ObjectRecord
 from .scrub import scrub
 
 _LONG_VRS = {"OB", "OD", "OF", "OL", "OV", "OW", "SQ", "SV", "UC", "UN", "UR", "UT", "UV"}
@@ -31,13 +31,10 @@ _PREAMBLE = b"\x00" * 128 + b"DICM"
 
 def deidentify_header(input_id: str, data: bytes, profile: Profile, derive: Derivations) -> ObjectRecord:
     """Parse and scrub one object and fill ``record.output_bytes``; pixels pass through untouched."""
-    record = scrub(parse(input_id, data, derive), profile, derive)
-    if record.format is Format.DICOM:
-        record.output_bytes = write_spliced(record.header)
-    elif record.format is Format.NIFTI:
-        from .scrub import nifti_bytes
+    from pixelguard.formats import handler
 
-        record.output_bytes = nifti_bytes(record)
+    record = scrub(parse(input_id, data, derive), profile, derive)
+    record.output_bytes = handler(record.format).scrubbed_bytes(record)
     return record
 
 

@@ -12,7 +12,6 @@ from .integrity import check_output, input_shape
 from .keys import Derivations
 from .limits import DEFAULT, Deadline, Limits
 from .parse import parse
-from .phi import header_terms
 from .profile import Profile
 from .record import Format, ObjectRecord, StageError, Status
 from .redact import Detector, RedactionSettings, redact
@@ -70,7 +69,9 @@ class RunOptions:
 
 def settings_for(profile: Profile, record: ObjectRecord, options: RunOptions = RunOptions(),
                  limits: Limits = DEFAULT) -> RedactionSettings:
-    terms = header_terms(record.header) if record.format is Format.DICOM else ()
+    from pixelguard.formats import handler
+
+    terms = handler(record.format).phi_terms(record)
     return RedactionSettings(mode=options.redaction or profile.redaction, review_threshold=profile.review_threshold,
                              phi_terms=terms, encoding=options.encoding, frame_batch=limits.frame_batch)
 

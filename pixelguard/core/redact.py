@@ -9,7 +9,6 @@ from __future__ import annotations
 import io
 
 import numpy as np
-from PIL import Image
 from pydicom.dataset import Dataset
 from pydicom.filewriter import dcmwrite
 from pydicom.pixels import convert_color_space, pack_bits
@@ -23,9 +22,8 @@ from pydicom.uid import (
 
 from .limits import Deadline
 from .pixel_rules import boxes_for
-from .pixels import decode_image, dicom_stored_frames, render_dicom, render_image
-from .record import Format, ObjectRecord, StageError
-from .scrub import nifti_bytes
+from .pixels import dicom_stored_frames, render_dicom
+from .record import ObjectRecord, StageError
 from .textsearch import Detector, RedactionSettings, detect_and_fill, score
 from .vocabulary import RedactionMode
 
@@ -35,19 +33,13 @@ _COLOUR_CODED = {"YBR_FULL", "YBR_FULL_422", "YBR_ICT", "YBR_RCT", "YBR_PARTIAL_
 
 def redact(record: ObjectRecord, detector: Detector, settings: RedactionSettings,
            deadline: Deadline | None = None) -> ObjectRecord:
-    if record.format is Format.NIFTI:
-        # Volumes carry no burned-in annotation; their text lives in header fields the scrub stage clears.
-        record.output_bytes = nifti_bytes(record)
-        record.stats["pixels"] = "volume-not-scanned"
-        return record
-    if record.format is Format.DICOM:
-        _redact_dicom(record, detector, settings, deadline)
-    else:
-        _redact_image(record, detector, settings, deadline)
+    from pixelguard.formats import handler
+
+    handler(record.format).redact(record, detector, settings, deadline)
     return record
 
 
-def _redact_dicom(record: ObjectRecord, detector: Detector, settings: RedactionSettings,
+def redact_dicom(record: ObjectRecord, detector: Detector, settings: RedactionSettings,
                   deadline: Deadline | None) -> None:
     ds: Dataset = record.header
     if "PixelData" not in ds:
@@ -76,29 +68,6 @@ def _redact_dicom(record: ObjectRecord, detector: Detector, settings: RedactionS
     if not problems:
         ds.BurnedInAnnotation = "NO"
     record.output_bytes = write_dicom(ds)
-
-
-def _redact_image(record: ObjectRecord, detector: Detector, settings: RedactionSettings,
-                  deadline: Deadline | None) -> None:
-    if settings.mode is RedactionMode.OFF:
-        record.add_finding("redact", "pixel redaction is off and the image may carry burned-in text")
-        return
-    arr, mode = decode_image(record.output_bytes)
-    stored = np.array(arr)[np.newaxis]
-    changed, problems, scores = detect_and_fill(stored, lambda a: [render_image(f) for f in a], detector,
-                                                 settings, 0, deadline)
-    score(record, scores, problems, settings)
-    if changed:
-        buf = io.BytesIO()
-        image = Image.fromarray(stored[0], mode=mode if mode in ("L", "RGB", "RGBA", "LA") else None)
-        if record.format is Format.PNG:
-            image.save(buf, format="PNG", optimize=False)
-        else:
-            # JPEG has no lossless re-encode that every viewer reads; high quality keeps text gone and the
-            # image useful. Metadata is not copied (Pillow writes only JFIF).
-            image.convert("RGB" if image.mode not in ("L", "RGB") else image.mode).save(buf, format="JPEG",
-                                                                                        quality=95)
-        record.output_bytes = buf.getvalue()
 
 
 def _fill_value(photometric: str, stored: np.ndarray) -> float:

@@ -13,7 +13,6 @@ JPEG/PNG/NIfTI: the metadata containers that can carry free text are removed or 
 """
 from __future__ import annotations
 
-import struct
 from collections.abc import Callable
 from functools import lru_cache
 
@@ -29,10 +28,9 @@ from . import sop
 from .clean import PhiTerms
 from .dates import cap_age, shift_da, shift_dt
 from .keys import Derivations
-from .parse import ImageHeader
 from .private import private_component, public_component
 from .profile import OPTIONS, Profile
-from .record import Format, ObjectRecord, StageError
+from .record import ObjectRecord, StageError
 from .sop import SopRule
 from .vocabulary import Action
 
@@ -71,22 +69,15 @@ _OVERLAY_DATA = 0x3000
 
 
 def scrub(record: ObjectRecord, profile: Profile, derive: Derivations) -> ObjectRecord:
-    if record.format is Format.DICOM:
-        _scrub_dicom(record, profile, derive)
-    elif record.format is Format.JPEG:
-        record.output_bytes = strip_jpeg(record.data, record.header)
-    elif record.format is Format.PNG:
-        record.output_bytes = strip_png(record.data)
-    else:
-        _scrub_nifti(record)
-    if record.format is not Format.DICOM:
-        record.output_id = derive.content_id(record.data)
+    from pixelguard.formats import handler
+
+    handler(record.format).scrub(record, profile, derive)
     return record
 
 
 # --- DICOM -----------------------------------------------------------------------------------------------
 
-def _scrub_dicom(record: ObjectRecord, profile: Profile, derive: Derivations) -> None:
+def scrub_dicom(record: ObjectRecord, profile: Profile, derive: Derivations) -> None:
     ds: Dataset = record.header
     _apply_sop_rule(record, profile, str(ds.get("SOPClassUID", "")))
     patient_id = scrub_dataset(ds, profile, derive, record)
@@ -505,69 +496,5 @@ def _fix_file_meta(ds: Dataset, sop_instance_uid: str) -> None:
 
 # --- JPEG / PNG / NIfTI ----------------------------------------------------------------------------------
 
-# APP0 (JFIF), APP2 (ICC profile) and APP14 (Adobe colour transform) describe how to render pixels; every
-# other APPn (EXIF/XMP in APP1, IPTC in APP13, vendor blocks) and COM can carry free text.
-_JPEG_KEEP_APP = {0xE0, 0xE2, 0xEE}
 
-
-def strip_jpeg(data: bytes, header: ImageHeader) -> bytes:
-    out = bytearray(data[:2])
-    pos = 2
-    scan = header.detail["scan_offset"]
-    assert isinstance(scan, int)  # parse_jpeg always records it
-    while pos < scan:
-        marker = data[pos + 1]
-        if marker == 0xFF:
-            pos += 1
-            continue
-        (length,) = struct.unpack(">H", data[pos + 2:pos + 4])
-        segment = data[pos:pos + 2 + length]
-        drop = (0xE0 <= marker <= 0xEF and marker not in _JPEG_KEEP_APP) or marker == 0xFE or \
-            (marker == 0xE0 and segment[4:9] != b"JFIF\x00")  # APP0 that is not JFIF, e.g. JFXX thumbnails
-        if not drop:
-            out += segment
-        pos += 2 + length
-    out += data[scan:]
-    return bytes(out)
-
-
-_PNG_TEXT_CHUNKS = {b"tEXt", b"zTXt", b"iTXt", b"eXIf", b"tIME"}
-
-
-def strip_png(data: bytes) -> bytes:
-    out = bytearray(data[:8])
-    pos = 8
-    while pos < len(data):
-        length, ctype = struct.unpack(">I4s", data[pos:pos + 8])
-        end = pos + 12 + length
-        if ctype not in _PNG_TEXT_CHUNKS:
-            out += data[pos:end]
-        pos = end
-        if ctype == b"IEND":
-            break
-    return bytes(out)
-
-
-def _scrub_nifti(record: ObjectRecord) -> None:
-    image = record.header.detail["image"]
-    header = image.header
-    for field_name in ("descrip", "aux_file", "intent_name", "db_name"):
-        if field_name in header:
-            header[field_name] = b""
-    header.extensions.clear()
-    record.header.detail["image"] = image
-
-
-def nifti_bytes(record: ObjectRecord) -> bytes:
-    import gzip
-
-    try:
-        raw = record.header.detail["image"].to_bytes()
-    except Exception as exc:  # noqa: BLE001 - nibabel re-derives scaling on write and raises several types
-        raise StageError("corrupt", f"NIfTI volume cannot be written back ({exc.__class__.__name__}): its voxel "
-                                    "scaling (scl_slope/scl_inter) or data type overflows") from None
-    # mtime=0: same input -> same output bytes (idempotent outputs).
-    return gzip.compress(raw, compresslevel=6, mtime=0)
-
-
-__all__ = ["scrub", "scrub_dataset", "strip_jpeg", "strip_png", "nifti_bytes", "OPTIONS"]
+__all__ = ["scrub", "scrub_dicom", "scrub_dataset", "OPTIONS"]
