@@ -14,9 +14,8 @@ from concurrent.futures import ThreadPoolExecutor
 
 import faust
 
-from pixelguard.core.keys import Derivations
 from pixelguard.core.quiet import silence_value_echoes
-from streams.config import StreamConfig
+from pixelguard.settings import Settings
 from streams.topics import ensure_topics, topic_name
 
 from . import faust_offsets, parse, redact, scrub
@@ -24,21 +23,16 @@ from .liveness import LagSampler, ProgressTracker
 from .route import RouteHop
 from .runtime import Runtime
 from .stages import StageContext
+from .wiring import build_context
 
 log = logging.getLogger("pixelguard.worker")
 
 
-def build_context(cfg: StreamConfig) -> StageContext:
-    keys = cfg.key_service()
-    return StageContext(derive=Derivations(keys.hmac), store=cfg.object_store(), detector=cfg.detector(),
-                        crosswalk=cfg.crosswalk_store(keys), retries=cfg.retries, backoff_s=cfg.backoff_s)
-
-
-def build_app(cfg: StreamConfig, ctx: StageContext | None = None) -> tuple[faust.App, RouteHop]:
+def build_app(cfg: Settings, ctx: StageContext | None = None) -> tuple[faust.App, RouteHop]:
     silence_value_echoes()
     faust_offsets.install()
     ensure_topics(cfg.bootstrap, cfg.prefix, cfg.partitions)
-    ctx = ctx or build_context(cfg)
+    ctx = ctx or build_context(cfg)  # agents/wiring.py: keys, crosswalk, OCR engine, object store
     cfg.data_dir.mkdir(parents=True, exist_ok=True)
     app = faust.App(
         cfg.app_id, broker=f"kafka://{cfg.bootstrap}", store="memory://", autodiscover=False,
@@ -102,7 +96,7 @@ class RebalanceSensor(faust.Sensor):
         self.tracker.rebalance_finished()
 
 
-def register_liveness(app: faust.App, cfg: StreamConfig, tracker: ProgressTracker) -> LagSampler:
+def register_liveness(app: faust.App, cfg: Settings, tracker: ProgressTracker) -> LagSampler:
     """``GET /live`` and ``GET /ready`` on the worker's web port, fed by Faust's rebalance signals and a lag
     sampler thread (see ``agents/liveness.py`` for what counts as stuck)."""
     stage_of = {topic_name(key, cfg.prefix): stage for key, stage in AGENT_STAGES.items()}
@@ -138,7 +132,7 @@ def register_liveness(app: faust.App, cfg: StreamConfig, tracker: ProgressTracke
     return sampler
 
 
-def run_worker(cfg: StreamConfig, loglevel: str = "warning") -> None:
+def run_worker(cfg: Settings, loglevel: str = "warning") -> None:
     """Run until SIGTERM/SIGINT (Faust's worker owns the signals and the event loop)."""
     from pixelguard import telemetry
 

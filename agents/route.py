@@ -26,6 +26,7 @@ from collections.abc import Callable
 
 from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, KafkaException, Message, Producer, TopicPartition
 
+from pixelguard.settings import Settings
 from pixelguard.telemetry import metrics
 from pixelguard.telemetry.tracing import (
     event_attributes,
@@ -36,7 +37,6 @@ from pixelguard.telemetry.tracing import (
     process_span,
     set_attributes,
 )
-from streams.config import StreamConfig
 from streams.events import ObjectEvent, PoisonEvent, age_seconds, now_iso
 from streams.topics import FINAL_TOPICS, located, topic_name
 
@@ -133,7 +133,7 @@ def read_final_keys(bootstrap: str, prefix: str, partition: int, timeout_s: floa
 
 
 class RouteHop:
-    def __init__(self, cfg: StreamConfig, ctx: StageContext, tracker: ProgressTracker | None = None) -> None:
+    def __init__(self, cfg: Settings, ctx: StageContext, tracker: ProgressTracker | None = None) -> None:
         self.cfg = cfg
         self.ctx = ctx
         self.tracker = tracker

@@ -76,7 +76,7 @@ NEXT_STEP = {
 
 @dataclass
 class StageContext:
-    """What every step needs; built once per worker process (see ``agents.app.build_context``)."""
+    """What every step needs; built once per worker process (see ``agents.wiring.build_context``)."""
 
     derive: Derivations
     store: ObjectStore
@@ -84,7 +84,7 @@ class StageContext:
     crosswalk: Any = None  # crosswalk store (None: not recorded)
     retries: int = 3
     backoff_s: float = 0.5
-    limits: Limits = field(default_factory=Limits.from_env)
+    limits: Limits = field(default_factory=Limits)  # agents/wiring.py hands the settings' limits
     _profiles: dict[str, profiles.Profile] = field(default_factory=dict)
 
     def profile(self, name: str) -> profiles.Profile:

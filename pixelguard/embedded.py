@@ -80,13 +80,13 @@ _WORKER: dict[str, object] = {}
 
 
 def _init_worker(key_file: str, profile_name: str, options: RunOptions, limits: Limits) -> None:
-    from inference.local_engine import LocalDetector  # each worker loads its own model
+    from inference.base import engine  # each worker loads its own model
 
     silence_value_echoes()
     keys = LocalKeyService.open(Path(key_file), create=False)
     _WORKER["derive"] = Derivations(keys.hmac)
     _WORKER["profile"] = profiles.load(profile_name)
-    _WORKER["detector"] = LocalDetector()
+    _WORKER["detector"] = engine("local")
     _WORKER["options"] = options
     _WORKER["limits"] = limits
 

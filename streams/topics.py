@@ -10,7 +10,6 @@ topic, and a route worker that takes over a partition knows which final partitio
 """
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass, field, replace
 
 from confluent_kafka import KafkaError, KafkaException, Message
@@ -44,7 +43,9 @@ CATALOGUE = {
 
 
 def prefix() -> str:
-    return os.environ.get("PIXELGUARD_TOPIC_PREFIX", "pixelguard")
+    from pixelguard.settings import Settings
+
+    return Settings.from_env().prefix
 
 
 def topic_name(key: str, topic_prefix: str | None = None) -> str:
@@ -52,7 +53,9 @@ def topic_name(key: str, topic_prefix: str | None = None) -> str:
 
 
 def stage_partitions() -> int:
-    return int(os.environ.get("PIXELGUARD_PARTITIONS", CATALOGUE["ingest"].partitions))
+    from pixelguard.settings import Settings
+
+    return Settings.from_env().partitions
 
 
 def catalogue(partitions: int | None = None) -> dict[str, TopicSpec]:

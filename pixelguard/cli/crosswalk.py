@@ -23,6 +23,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from pixelguard.settings import Settings
+
 from ._common import key_file
 
 EXIT_NOT_FOUND = 1
@@ -82,7 +84,8 @@ class _Refused(Exception):
 
 
 def _vault_mode(args: argparse.Namespace) -> bool:
-    return bool(args.vault_addr or (os.environ.get("VAULT_ADDR") and os.environ.get("VAULT_TOKEN")))
+    vault = Settings.from_env().vault
+    return bool(args.vault_addr or (vault.addr and vault.token))
 
 
 @dataclass
@@ -98,14 +101,15 @@ def _vault_context(args: argparse.Namespace) -> _VaultContext:
     from pixelguard.crosswalk.kafka import KafkaCrosswalk
     from pixelguard.keyservice.vault import RetryPolicy, VaultKeyService, VaultLayout
 
-    addr = args.vault_addr or os.environ.get("VAULT_ADDR")
-    token = os.environ.get("VAULT_TOKEN")
+    vault = Settings.from_env().vault
+    addr = args.vault_addr or vault.addr
+    token = vault.token
     if not token:
-        raise _Refused(EXIT_USAGE, "Vault mode needs a token in VAULT_TOKEN")
+        raise _Refused(EXIT_USAGE, "Vault mode needs a token in PIXELGUARD_VAULT_TOKEN")
     bootstrap = args.kafka or os.environ.get("PIXELGUARD_KAFKA_BOOTSTRAP")
     if not bootstrap:
         raise _Refused(EXIT_USAGE, "Vault mode needs Kafka: --kafka BOOTSTRAP or PIXELGUARD_KAFKA_BOOTSTRAP")
-    layout = VaultLayout(prefix=args.vault_prefix) if args.vault_prefix else VaultLayout.from_env()
+    layout = VaultLayout(prefix=args.vault_prefix or vault.prefix)
     keys = VaultKeyService.connect(addr, token, layout=layout, retry=RetryPolicy(deadline_s=args.vault_timeout))
     audit = AuditLog.from_env(args.audit_file, bootstrap)
     return _VaultContext(keys, KafkaCrosswalk(bootstrap, keys), audit, keys.session.actor())

@@ -19,6 +19,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from agents import wiring
     from pixelguard import telemetry
     from pixelguard.audit import (
         AuditLog,
@@ -37,14 +38,14 @@ def run(args: argparse.Namespace) -> int:
     profile = profiles.load(args.profile)  # fail early on an unknown profile
     telemetry.setup("pixelguard-submit")
     ensure_topics(cfg.bootstrap, cfg.prefix, cfg.partitions)
-    keys = cfg.key_service()
+    keys = wiring.key_service(cfg)
     options = {"redaction": args.redaction} if args.redaction else {}
     job = args.job
     audit = AuditLog(
         [JsonlAuditSink(default_audit_file()), KafkaAuditSink(cfg.bootstrap, topic_name("audit", cfg.prefix))]
     )
     record_profile_use(profile, audit)  # a feed choosing an edited profile leaves a trace before anything runs
-    result = submit(args.inputs, bootstrap=cfg.bootstrap, prefix=cfg.prefix, store=cfg.object_store(),
+    result = submit(args.inputs, bootstrap=cfg.bootstrap, prefix=cfg.prefix, store=wiring.object_store(cfg),
                     derive=Derivations(keys.hmac), profile=args.profile, job_id=job, options=options)
     record_audit("submit", "ok" if not result.failed else "error", job_id=result.job_id, log=audit,
                  detail={"objects": result.submitted, "flagged": result.flagged, "failed": result.failed})

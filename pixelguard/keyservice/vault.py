@@ -1,6 +1,7 @@
 """The streaming and production key service: Vault / OpenBao transit, reached with hvac.
 
-Two transit keys with separate jobs, as the design asks for (names from :class:`VaultLayout`):
+Two transit keys with separate jobs, so that a worker can derive and encrypt but never decrypt (names from
+:class:`VaultLayout`):
 
 - ``<prefix>-crosswalk`` encrypts crosswalk entries. Workers may only *encrypt* with it; only a token with
   the re-identifier policy may decrypt; the key officer may rotate it and rewrap, never decrypt.
@@ -27,7 +28,6 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac as _hmac
-import os
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -65,10 +65,6 @@ class VaultLayout:
     transit_mount: str = "transit"
     kv_mount: str = "pixelguard-kv"
     approle_mount: str = "approle"
-
-    @classmethod
-    def from_env(cls) -> VaultLayout:
-        return cls(prefix=os.environ.get("PIXELGUARD_VAULT_PREFIX", "pixelguard"))
 
     @property
     def crosswalk_key(self) -> str:
@@ -267,20 +263,6 @@ class VaultKeyService:
         service = cls.connect(addr, role_id=role_id, secret_id=secret_id, layout=layout, retry=retry)
         service.load_hmac_key()
         return service
-
-    @classmethod
-    def worker_from_env(cls, retry: RetryPolicy | None = None) -> VaultKeyService:
-        """A streaming worker's key service from ``VAULT_ADDR``, ``PIXELGUARD_VAULT_ROLE_ID`` and the secret id
-        in ``PIXELGUARD_VAULT_SECRET_ID_FILE`` (a file, so the secret never sits in the process environment
-        of every child), with names from ``PIXELGUARD_VAULT_PREFIX``."""
-        try:
-            addr, role_id = os.environ["VAULT_ADDR"], os.environ["PIXELGUARD_VAULT_ROLE_ID"]
-            secret_file = os.environ["PIXELGUARD_VAULT_SECRET_ID_FILE"]
-        except KeyError as err:
-            raise VaultError(f"worker key service: {err.args[0]} is not set") from None
-        with open(secret_file) as handle:
-            secret_id = handle.read().strip()
-        return cls.for_worker(addr, role_id, secret_id, layout=VaultLayout.from_env(), retry=retry)
 
     @property
     def layout(self) -> VaultLayout:
