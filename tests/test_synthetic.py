@@ -10,7 +10,7 @@ import numpy as np
 import pydicom
 import pytest
 
-from pixelguard import synthetic
+from pixelguard_testkit import synthetic
 
 LOSSLESS = dict(fmt="dicom", transfer_syntax="1.2.840.10008.1.2.1")
 

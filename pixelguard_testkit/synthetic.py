@@ -12,7 +12,7 @@ stroke pixels, the rotated text rectangle (polygon), the text, script, font size
 exact stroke mask (kept cropped to the box). :func:`score_object` is the one definition of "strokes gone"
 and "redacted area" shared by the tests and ``bench/pixels.py``.
 
-``python -m pixelguard.synthetic OUT --count 40 --seed 0`` writes a corpus and its ``manifest.json``.
+``python -m pixelguard_testkit.synthetic OUT --count 40 --seed 0`` writes a corpus and its ``manifest.json``.
 """
 from __future__ import annotations
 
