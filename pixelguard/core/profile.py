@@ -39,7 +39,8 @@ from .private import Component, PrivateKB, PrivateKBError, load_kb, private_comp
 from .sop import DEFAULT_RULES, SopKind, SopRule
 from .vocabulary import OVERRIDE_ACTIONS, PRIVATE_ACTIONS, Action, RedactionMode
 
-PROFILES_DIR = Path(os.environ.get("PIXELGUARD_PROFILES", Path(__file__).resolve().parents[2] / "profiles"))
+# The package's copy (a link to the top-level profiles/ in a checkout; see pixelguard/data).
+PROFILES_DIR = Path(os.environ.get("PIXELGUARD_PROFILES", Path(__file__).resolve().parents[1] / "data" / "profiles"))
 DEFAULT_TABLE = "reference/ps3.15-table-e.1-1-rev2024b.json"
 DEFAULT_PRIVATE_KB = "reference/tcia-private-tag-kb-2024-02-01.csv"
 
