@@ -23,6 +23,7 @@ from pixelguard.core.record import Finding, Format, ObjectRecord, StageError, St
 from pixelguard.core.redact import redact
 from pixelguard.core.scrub import scrub
 from pixelguard.core.sweep import terms_of
+from pixelguard.core.vocabulary import RedactionMode
 from pixelguard.formats import handler
 from pixelguard.telemetry import metrics
 from pixelguard.telemetry.tracing import child_span
@@ -201,10 +202,12 @@ def _redact_step(ctx: StageContext, event: ObjectEvent) -> tuple[str, ObjectEven
     del original
     record = restore(event, ctx.read("redact", event.object_uri), ctx.derive, ctx.limits)
     ctx.retrying("redact", "text detection", lambda: redact(record, ctx.detector, settings, deadline))
+    pixels = settings.mode is not RedactionMode.OFF  # off: pixels left as they came and not read, as in deid
     with child_span("integrity re-read", attrs={"pixelguard.stage": "redact"}):
-        check_output(record.format, record.output_bytes, shape)
+        check_output(record.format, record.output_bytes, shape, decode_frames=pixels)
+    reader = ctx.detector if pixels else None
     with child_span("phi sweep", attrs={"pixelguard.stage": "redact"}):
-        ctx.retrying("redact", "the PHI sweep", lambda: release_check(record, terms, ctx.detector, deadline))
+        ctx.retrying("redact", "the PHI sweep", lambda: release_check(record, terms, reader, deadline))
     for kind, count in record.stats.get("sweep_kinds", {}).items():
         for _ in range(count):
             metrics.sweep_hit(kind, "streaming")

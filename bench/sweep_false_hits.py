@@ -31,7 +31,6 @@ sys.path.insert(0, str(ROOT))
 
 from inference.local_engine import LocalDetector
 from pixelguard.core import profile as profiles
-from pixelguard.core.headeronly import deidentify_header
 from pixelguard.core.keys import Derivations
 from pixelguard.core.parse import parse
 from pixelguard.core.pipeline import process
@@ -40,6 +39,7 @@ from pixelguard.core.record import Format, StageError, Status
 from pixelguard.core.sweep import sweep, terms_of
 from pixelguard.keyservice.local import LocalKeyService
 from pixelguard.samples import write_samples
+from pixelguard_testkit.scrubbed import scrubbed
 
 
 def main() -> int:
@@ -134,7 +134,7 @@ def _header_only(profile: profiles.Profile, corpus: str, limit: int) -> None:
             try:
                 original = parse("bench", data, derive)
                 terms = terms_of(original, profile)
-                record = deidentify_header("bench", data, profile, derive)
+                record = scrubbed("bench", data, profile, derive)
             except StageError:
                 continue  # the corpora's deliberately broken files
             if record.findings:

@@ -21,6 +21,7 @@ from .core.limits import Limits
 from .core.pipeline import Outcome, RunOptions, error_outcome, process
 from .core.quiet import silence_value_echoes
 from .core.record import Status
+from .core.vocabulary import RedactionMode
 from .crosswalk.local import CrosswalkEntry, LocalCrosswalk, crosswalk_path
 from .keyservice.local import LocalKeyService
 from .memory import release_memory
@@ -85,8 +86,11 @@ def _init_worker(key_file: str, profile_name: str, options: RunOptions, limits: 
     silence_value_echoes()
     keys = LocalKeyService.open(Path(key_file), create=False)
     _WORKER["derive"] = Derivations(keys.hmac)
-    _WORKER["profile"] = profiles.load(profile_name)
-    _WORKER["detector"] = engine("local")
+    profile = profiles.load(profile_name)
+    _WORKER["profile"] = profile
+    # --redaction off reads no pixels (neither to redact nor in the release sweep): no model to load.
+    off = (options.redaction or profile.redaction) is RedactionMode.OFF
+    _WORKER["detector"] = None if off else engine("local")
     _WORKER["options"] = options
     _WORKER["limits"] = limits
 

@@ -90,8 +90,10 @@ def process(input_id: str, data: bytes, profile: Profile, derive: Derivations, d
         terms = terms_of(record, profile)
         scrub(record, profile, derive)
         redact(record, detector, settings, deadline)
-        check_output(record.format, record.output_bytes, shape)
-        release_check(record, terms, detector, deadline)
+        # --redaction off leaves the pixels as they came and reads none of them (see release_check).
+        pixels = settings.mode is not RedactionMode.OFF
+        check_output(record.format, record.output_bytes, shape, decode_frames=pixels)
+        release_check(record, terms, detector if pixels else None, deadline)
         status, reason = route(record)
         return Outcome(input_id, status, reason, record.confidence, time.perf_counter() - started,
                        format=fmt.value, output_id=record.output_id, extension=fmt.extension,
@@ -108,7 +110,9 @@ def process(input_id: str, data: bytes, profile: Profile, derive: Derivations, d
 def release_check(record: ObjectRecord, terms: SweepTerms, detector: Detector | None, deadline: Deadline) -> None:
     """The independent PHI sweep of the finished output (see core.sweep): a hit holds the object for review.
 
-    Its hits are counted in ``record.stats`` (``sweep_hits``, and by kind in ``sweep_kinds``, which the
+    Without a detector (``--redaction off``, whose runs load no engine) the pixels are not read: objects that
+    may carry burned-in text are held for review by the redact stage instead. Its hits are counted in
+    ``record.stats`` (``sweep_hits``, and by kind in ``sweep_kinds``, which the
     runners turn into metrics). The reader is the OCR engine, asked only within the object's time budget.
     """
 

@@ -24,6 +24,7 @@ from .limits import Deadline
 from .pixel_rules import boxes_for
 from .pixels import dicom_stored_frames, render_dicom
 from .record import ObjectRecord, StageError
+from .splice import write_spliced
 from .textsearch import Detector, RedactionSettings, detect_and_fill, score
 from .vocabulary import RedactionMode
 
@@ -44,13 +45,13 @@ def redact_dicom(record: ObjectRecord, detector: Detector, settings: RedactionSe
     ds: Dataset = record.header
     if "PixelData" not in ds:
         record.stats["pixels"] = "none"
-        record.output_bytes = write_dicom(ds)
+        record.output_bytes = write_spliced(ds)  # pixels untouched: unchanged elements copied as bytes
         return
     if settings.mode is RedactionMode.OFF:
         if str(ds.get("BurnedInAnnotation", "")).upper() != "NO":
             record.add_finding("redact", "pixel redaction is off and the object may carry burned-in text")
         record.stats["pixels"] = "not-scanned"
-        record.output_bytes = write_dicom(ds)
+        record.output_bytes = write_spliced(ds)  # pixels untouched: unchanged elements copied as bytes
         return
     stored = dicom_stored_frames(ds)
     photometric = str(ds.get("PhotometricInterpretation", "MONOCHROME2")).strip()

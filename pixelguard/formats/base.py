@@ -52,8 +52,9 @@ class FormatHandler(Protocol):
                deadline: Deadline | None) -> None:
         """Find and fill burned-in text (``core/textsearch.py``) and set ``record.output_bytes``."""
 
-    def check_output(self, output: bytes, expected: PixelShape) -> None:
-        """Raise StageError("integrity") unless the output reads back whole with ``expected``'s geometry."""
+    def check_output(self, output: bytes, expected: PixelShape, decode_frames: bool) -> None:
+        """Raise StageError("integrity") unless the output reads back whole with ``expected``'s geometry;
+        its frames are decoded unless ``decode_frames`` is False (pixels left as they came)."""
 
     def sweep_terms(self, original: ObjectRecord, profile: Profile | None) -> dict[str, str]:
         """The parsed input's PHI values (term -> label) the release sweep looks for in the output."""

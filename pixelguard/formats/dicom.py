@@ -9,7 +9,6 @@ import io
 
 from pydicom.dataset import Dataset
 
-from pixelguard.core.headeronly import write_spliced
 from pixelguard.core.integrity import PixelShape, check_dicom, dicom_shape
 from pixelguard.core.keys import Derivations
 from pixelguard.core.limits import Deadline, Limits
@@ -19,6 +18,7 @@ from pixelguard.core.profile import Profile
 from pixelguard.core.record import Format, ObjectRecord
 from pixelguard.core.redact import redact_dicom
 from pixelguard.core.scrub import scrub_dicom
+from pixelguard.core.splice import write_spliced
 from pixelguard.core.sweep import Reader, dicom_terms, sweep_dicom
 from pixelguard.core.sweep_rules import Hit, SweepTerms
 from pixelguard.core.textsearch import Detector, RedactionSettings
@@ -69,8 +69,8 @@ class DicomHandler:
                deadline: Deadline | None) -> None:
         redact_dicom(record, detector, settings, deadline)
 
-    def check_output(self, output: bytes, expected: PixelShape) -> None:
-        check_dicom(output, expected)
+    def check_output(self, output: bytes, expected: PixelShape, decode_frames: bool) -> None:
+        check_dicom(output, expected, decode_frames)
 
     def sweep_terms(self, original: ObjectRecord, profile: Profile | None) -> dict[str, str]:
         return dicom_terms(original.header, profile)

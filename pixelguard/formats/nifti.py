@@ -153,8 +153,8 @@ class NiftiHandler:
         record.output_bytes = nifti_bytes(record)
         record.stats["pixels"] = "volume-not-scanned"
 
-    def check_output(self, output: bytes, expected: PixelShape) -> None:
-        _check_nifti(output, expected)
+    def check_output(self, output: bytes, expected: PixelShape, decode_frames: bool) -> None:
+        _check_nifti(output, expected)  # re-written from the parsed volume: always read back
 
     def sweep_terms(self, original: ObjectRecord, profile: Profile | None) -> dict[str, str]:
         return metadata_terms(_nifti_texts(original.data))

@@ -1,12 +1,13 @@
-"""Header-only de-identification: parse -> scrub -> write, with the pixel data never decoded.
+"""The splicing DICOM writer: a scrubbed data set written with its unchanged elements copied as bytes.
 
-The writer splices: every element the scrub stage left as read (still a raw element, so its bytes are the
-original encoding) is copied as bytes with its header rebuilt, and only the elements the profile changed go
-through pydicom's encoder. After the preamble (always zeros here: the 128 bytes are free for any
-application's data, so the original's are not copied) the output is byte-for-byte what pydicom's own
-writer produces (a test checks that over the whole pydicom corpus), at a fraction of the cost; anything
-unusual (big endian, deflate, a data set read in a different encoding than its transfer syntax says, an
-ambiguous VR) takes pydicom's path instead.
+Every element the scrub stage left as read (still a raw element, so its bytes are the original encoding) is
+copied as bytes with its header rebuilt, and only the elements the profile changed go through pydicom's
+encoder. After the preamble (always zeros here: the 128 bytes are free for any application's data, so the
+original's are not copied) the output is byte-for-byte what pydicom's own writer produces (a test checks
+that over the whole pydicom corpus), at a fraction of the cost; anything unusual (big endian, deflate, a
+data set read in a different encoding than its transfer syntax says, an ambiguous VR) takes pydicom's path
+instead. Used wherever the pixels are left as they came: the scrub stage's staged file
+(``formats/dicom.py``) and the redact stage under ``--redaction off`` or without pixel data (``redact.py``).
 """
 from __future__ import annotations
 
@@ -18,24 +19,9 @@ from pydicom.dataset import Dataset
 from pydicom.filebase import DicomBytesIO
 from pydicom.filewriter import write_data_element, write_dataset, write_file_meta_info
 
-from .keys import Derivations
-from .parse import parse
-from .profile import Profile
-from .record import ObjectRecord
-from .scrub import scrub
-
 _LONG_VRS = {"OB", "OD", "OF", "OL", "OV", "OW", "SQ", "SV", "UC", "UN", "UR", "UT", "UV"}
 _UNDEFINED = 0xFFFFFFFF
 _PREAMBLE = b"\x00" * 128 + b"DICM"
-
-
-def deidentify_header(input_id: str, data: bytes, profile: Profile, derive: Derivations) -> ObjectRecord:
-    """Parse and scrub one object and fill ``record.output_bytes``; pixels pass through untouched."""
-    from pixelguard.formats import handler
-
-    record = scrub(parse(input_id, data, derive), profile, derive)
-    record.output_bytes = handler(record.format).scrubbed_bytes(record)
-    return record
 
 
 def write_spliced(ds: Dataset) -> bytes:
@@ -186,4 +172,4 @@ def _write_with_pydicom(ds: Dataset) -> bytes:
     return write_dicom(ds)
 
 
-__all__ = ["deidentify_header", "write_spliced"]
+__all__ = ["write_spliced"]
