@@ -11,8 +11,10 @@ import logging
 import os
 import threading
 from concurrent.futures import ThreadPoolExecutor
+from typing import Any
 
 import faust
+from faust.types import AppT
 
 from pixelguard.core.quiet import silence_value_echoes
 from pixelguard.settings import Settings
@@ -68,7 +70,7 @@ def build_app(cfg: Settings, ctx: StageContext | None = None) -> tuple[faust.App
             os._exit(3)  # a supervisor (or the test) restarts it; the transaction state is in Kafka
 
     @app.on_before_shutdown.connect
-    async def stop_route(_app, **_kwargs) -> None:
+    async def stop_route(_app: Any, *_args: Any, **_kwargs: Any) -> None:
         hop.stop()
 
     return app, hop
@@ -81,18 +83,18 @@ AGENT_STAGES = {"ingest": "parse", "parsed": "scrub", "scrubbed": "redact"}
 class RebalanceSensor(faust.Sensor):
     """Tells the tracker when this member is inside a rebalance (revoking waits for in-flight events)."""
 
-    def __init__(self, tracker: ProgressTracker, **kwargs: object) -> None:
+    def __init__(self, tracker: ProgressTracker, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.tracker = tracker
 
-    def on_rebalance_start(self, app: faust.App) -> dict:
+    def on_rebalance_start(self, app: AppT) -> dict:
         self.tracker.rebalance_started()
         return {}
 
-    def on_rebalance_return(self, app: faust.App, state: dict) -> None:
+    def on_rebalance_return(self, app: AppT, state: dict) -> None:
         self.tracker.rebalance_finished()  # rejoined and assigned: fetching can start
 
-    def on_rebalance_end(self, app: faust.App, state: dict) -> None:
+    def on_rebalance_end(self, app: AppT, state: dict) -> None:
         self.tracker.rebalance_finished()
 
 
@@ -107,7 +109,7 @@ def register_liveness(app: faust.App, cfg: Settings, tracker: ProgressTracker) -
     app.sensors.add(RebalanceSensor(tracker))
 
     @app.on_partitions_assigned.connect
-    async def on_assigned(_app, assigned, **_kwargs) -> None:
+    async def on_assigned(_app: Any, assigned: Any, *_args: Any, **_kwargs: Any) -> None:
         for topic, stage in stage_of.items():
             tracker.assigned(stage, [tp.partition for tp in assigned if tp.topic == topic])
 
@@ -116,7 +118,7 @@ def register_liveness(app: faust.App, cfg: Settings, tracker: ProgressTracker) -
         sampler.start()
 
     @app.on_before_shutdown.connect
-    async def stop_sampler(_app, **_kwargs) -> None:
+    async def stop_sampler(_app: Any, *_args: Any, **_kwargs: Any) -> None:
         sampler.stop()
 
     @app.page("/live")

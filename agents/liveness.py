@@ -160,8 +160,9 @@ class ProgressTracker:
                         stuck.append({"stage": stage, "partition": p, "lag": part.lag,
                                       "no_progress_s": round(t - quiet_since, 1)})
                 stages[stage] = {"partitions": sorted(parts), "lag": lag}
-                if self._stage_progress_at[stage] is not None:
-                    stages[stage]["last_progress_s_ago"] = round(t - self._stage_progress_at[stage], 1)
+                progress_at = self._stage_progress_at[stage]
+                if progress_at is not None:
+                    stages[stage]["last_progress_s_ago"] = round(t - progress_at, 1)
                 behind = self._stage_behind_since[stage]
                 if lag > 0 and behind is not None and not any(x["stage"] == stage for x in stuck):
                     quiet_since = max(behind, self._stage_progress_at[stage] or behind)

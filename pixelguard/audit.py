@@ -27,9 +27,12 @@ from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from streams.topics import topic_name
+
+if TYPE_CHECKING:
+    from confluent_kafka import Producer
 
 SCHEMA_VERSION = 1
 ACTIONS = frozenset({
@@ -122,7 +125,7 @@ class KafkaAuditSink:
         self.bootstrap = bootstrap
         self.topic = topic or topic_name("audit")
         self.timeout_s = timeout_s
-        self._producer = None  # made on first write: a command that fails earlier never dials Kafka
+        self._producer: Producer | None = None  # made on first write: a command that fails earlier never dials Kafka
 
     def write(self, event: AuditEvent) -> None:
         from confluent_kafka import Producer

@@ -6,6 +6,7 @@ with an error (so they are accounted for in ``errors``), as in the embedded runn
 """
 from __future__ import annotations
 
+import functools
 import os
 import uuid
 from dataclasses import dataclass, field
@@ -51,6 +52,10 @@ def routing_key(data: bytes, derive: Derivations) -> str:
     except StageError:
         return derive.content_id(data)  # parse reports it
     return handler(fmt).submit_key(data, derive)
+
+
+def _record_ack(acked: dict[str, bool], input_id: str, err: object, _msg: object) -> None:
+    acked[input_id] = err is None
 
 
 def idempotent_producer(bootstrap: str) -> Producer:
@@ -99,7 +104,7 @@ def submit(paths: list[str], *, bootstrap: str, prefix: str, store: ObjectStore,
             try:
                 producer.produce(topic, key=event.key.encode(), value=event.to_bytes(),
                                  headers=kafka_headers(carrier),
-                                 on_delivery=lambda err, _msg, i=input_id: acked.__setitem__(i, err is None))
+                                 on_delivery=functools.partial(_record_ack, acked, input_id))
                 break
             except BufferError:
                 producer.poll(0.1)

@@ -40,7 +40,7 @@ def _pending(cfg, ident: str):
     from streams.status import pending_reviews
 
     for read in pending_reviews(cfg.bootstrap, cfg.prefix):
-        if ident in (read.event.output_id, read.event.input_id):
+        if read.event is not None and ident in (read.event.output_id, read.event.input_id):
             return read
     return None
 
@@ -51,6 +51,8 @@ def run_list(args: argparse.Namespace) -> int:
     cfg = from_args(args)
     for read in pending_reviews(cfg.bootstrap, cfg.prefix, args.job):
         e = read.event
+        if e is None:
+            continue  # not an event of ours: nothing to review
         print(f"{e.output_id}\t{e.input_id}\t{e.job_id}\t{e.format}\t{e.confidence}\t{e.reason}")
     return 0
 

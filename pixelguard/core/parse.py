@@ -16,6 +16,7 @@ from pydicom.dataset import Dataset
 from pydicom.encaps import parse_basic_offsets, parse_fragments
 from pydicom.errors import InvalidDicomError
 from pydicom.pixels.utils import get_expected_length
+from pydicom.tag import BaseTag
 
 from . import sop
 from .formats import sniff
@@ -27,7 +28,7 @@ from .sop import SopKind
 MAX_OBJECT_BYTES = DEFAULT.max_object_bytes  # larger objects are refused before they are read into memory
 
 _UNDEFINED = 0xFFFFFFFF
-_PIXEL_DATA = 0x7FE00010
+_PIXEL_DATA = BaseTag(0x7FE00010)
 _FLOAT_PIXEL_DATA = 0x7FE00008
 _DOUBLE_PIXEL_DATA = 0x7FE00009
 _MEDIA_STORAGE_DIRECTORY = "1.2.840.10008.1.3.10"
@@ -148,7 +149,8 @@ def _check_pixel_module(ds: Dataset, limits: Limits) -> None:
         expected = get_expected_length(ds, unit="bytes")  # knows YBR_FULL_422's 2 bytes a pixel and 1-bit packing
     except Exception:  # noqa: BLE001 - an attribute it needs is malformed
         raise StageError("corrupt", "DICOM image attributes do not describe a pixel layout") from None
-    actual = raw.length if getattr(raw, "length", None) not in (None, _UNDEFINED) else len(ds.PixelData)
+    length = getattr(raw, "length", None)
+    actual = length if length not in (None, _UNDEFINED) else len(ds.PixelData)
     if actual < expected:
         raise StageError("truncated", f"pixel data holds {actual} bytes; {rows}x{cols}x{samples}x{frames} at "
                                       f"{bits} bits needs {expected}")
@@ -184,7 +186,8 @@ def _check_key_values(ds: Dataset) -> None:
         try:
             ds.get(keyword)
         except Exception as exc:  # noqa: BLE001 - pydicom raises several types for undecodable values
-            elem = ds._dict.get(pydicom.datadict.tag_for_keyword(keyword))
+            tag = pydicom.datadict.tag_for_keyword(keyword)
+            elem = ds._dict.get(BaseTag(tag)) if tag is not None else None
             vr = getattr(elem, "VR", "?")
             raise StageError("corrupt", f"{keyword} cannot be read as its VR {vr} ({exc.__class__.__name__}): "
                                         "the element's length or VR is wrong") from None

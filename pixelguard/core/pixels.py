@@ -107,13 +107,11 @@ def _to_uint8_rgb(frame: np.ndarray) -> np.ndarray:
 def decode_image(data: bytes) -> tuple[np.ndarray, str]:
     """JPEG/PNG -> (array, Pillow mode)."""
     try:
-        with Image.open(io.BytesIO(data)) as image:
-            image.load()
-            mode = image.mode
-            if mode not in ("L", "RGB", "RGBA", "I;16", "I", "LA"):
-                image = image.convert("RGB")
-                mode = "RGB"
-            return np.asarray(image), mode
+        with Image.open(io.BytesIO(data)) as opened:
+            opened.load()
+            if opened.mode in ("L", "RGB", "RGBA", "I;16", "I", "LA"):
+                return np.asarray(opened), opened.mode
+            return np.asarray(opened.convert("RGB")), "RGB"
     except Exception as exc:  # noqa: BLE001
         raise StageError("undecodable", f"image pixels could not be decoded ({exc.__class__.__name__})") from None
 

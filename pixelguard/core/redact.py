@@ -123,7 +123,7 @@ def _encode_htj2k(ds: Dataset, arr: np.ndarray) -> None:
     from pydicom.uid import UID
 
     frames = arr if int(ds.get("NumberOfFrames", 1) or 1) > 1 else arr[np.newaxis]
-    ds.PixelData = encapsulate([imagecodecs.htj2k_encode(np.ascontiguousarray(f)) for f in frames])
+    ds.PixelData = encapsulate([bytes(imagecodecs.htj2k_encode(np.ascontiguousarray(f))) for f in frames])
     ds["PixelData"].VR = "OB"
     ds["PixelData"].is_undefined_length = True
     ds.file_meta.TransferSyntaxUID = UID(HTJ2K_LOSSLESS)
