@@ -11,12 +11,13 @@ import logging
 import os
 import threading
 from concurrent.futures import ThreadPoolExecutor
+from typing import Any
 
 import faust
+from faust.types import AppT
 
-from pixelguard.core.keys import Derivations
 from pixelguard.core.quiet import silence_value_echoes
-from streams.config import StreamConfig
+from pixelguard.settings import Settings
 from streams.topics import ensure_topics, topic_name
 
 from . import faust_offsets, parse, redact, scrub
@@ -24,21 +25,16 @@ from .liveness import LagSampler, ProgressTracker
 from .route import RouteHop
 from .runtime import Runtime
 from .stages import StageContext
+from .wiring import build_context
 
 log = logging.getLogger("pixelguard.worker")
 
 
-def build_context(cfg: StreamConfig) -> StageContext:
-    keys = cfg.key_service()
-    return StageContext(derive=Derivations(keys.hmac), store=cfg.object_store(), detector=cfg.detector(),
-                        crosswalk=cfg.crosswalk_store(keys), retries=cfg.retries, backoff_s=cfg.backoff_s)
-
-
-def build_app(cfg: StreamConfig, ctx: StageContext | None = None) -> tuple[faust.App, RouteHop]:
+def build_app(cfg: Settings, ctx: StageContext | None = None) -> tuple[faust.App, RouteHop]:
     silence_value_echoes()
     faust_offsets.install()
     ensure_topics(cfg.bootstrap, cfg.prefix, cfg.partitions)
-    ctx = ctx or build_context(cfg)
+    ctx = ctx or build_context(cfg)  # agents/wiring.py: keys, crosswalk, OCR engine, object store
     cfg.data_dir.mkdir(parents=True, exist_ok=True)
     app = faust.App(
         cfg.app_id, broker=f"kafka://{cfg.bootstrap}", store="memory://", autodiscover=False,
@@ -73,8 +69,8 @@ def build_app(cfg: StreamConfig, ctx: StageContext | None = None) -> tuple[faust
             log.error("route hop failed; stopping the worker so it restarts clean")
             os._exit(3)  # a supervisor (or the test) restarts it; the transaction state is in Kafka
 
-    @app.on_before_shutdown.connect
-    async def stop_route(_app, **_kwargs) -> None:  # noqa: ANN001
+    @app.on_before_shutdown.connect  # type: ignore[arg-type]  # Faust types handlers as taking signal=
+    async def stop_route(_app: Any, *_args: Any, **_kwargs: Any) -> None:
         hop.stop()
 
     return app, hop
@@ -87,22 +83,22 @@ AGENT_STAGES = {"ingest": "parse", "parsed": "scrub", "scrubbed": "redact"}
 class RebalanceSensor(faust.Sensor):
     """Tells the tracker when this member is inside a rebalance (revoking waits for in-flight events)."""
 
-    def __init__(self, tracker: ProgressTracker, **kwargs: object) -> None:
+    def __init__(self, tracker: ProgressTracker, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.tracker = tracker
 
-    def on_rebalance_start(self, app: faust.App) -> dict:
+    def on_rebalance_start(self, app: AppT) -> dict:
         self.tracker.rebalance_started()
         return {}
 
-    def on_rebalance_return(self, app: faust.App, state: dict) -> None:
+    def on_rebalance_return(self, app: AppT, state: dict) -> None:
         self.tracker.rebalance_finished()  # rejoined and assigned: fetching can start
 
-    def on_rebalance_end(self, app: faust.App, state: dict) -> None:
+    def on_rebalance_end(self, app: AppT, state: dict) -> None:
         self.tracker.rebalance_finished()
 
 
-def register_liveness(app: faust.App, cfg: StreamConfig, tracker: ProgressTracker) -> LagSampler:
+def register_liveness(app: faust.App, cfg: Settings, tracker: ProgressTracker) -> LagSampler:
     """``GET /live`` and ``GET /ready`` on the worker's web port, fed by Faust's rebalance signals and a lag
     sampler thread (see ``agents/liveness.py`` for what counts as stuck)."""
     stage_of = {topic_name(key, cfg.prefix): stage for key, stage in AGENT_STAGES.items()}
@@ -112,8 +108,8 @@ def register_liveness(app: faust.App, cfg: StreamConfig, tracker: ProgressTracke
 
     app.sensors.add(RebalanceSensor(tracker))
 
-    @app.on_partitions_assigned.connect
-    async def on_assigned(_app, assigned, **_kwargs) -> None:  # noqa: ANN001 - faust signal
+    @app.on_partitions_assigned.connect  # type: ignore[arg-type]  # Faust types handlers as taking signal=
+    async def on_assigned(_app: Any, assigned: Any, *_args: Any, **_kwargs: Any) -> None:
         for topic, stage in stage_of.items():
             tracker.assigned(stage, [tp.partition for tp in assigned if tp.topic == topic])
 
@@ -121,26 +117,26 @@ def register_liveness(app: faust.App, cfg: StreamConfig, tracker: ProgressTracke
     async def start_sampler() -> None:
         sampler.start()
 
-    @app.on_before_shutdown.connect
-    async def stop_sampler(_app, **_kwargs) -> None:  # noqa: ANN001
+    @app.on_before_shutdown.connect  # type: ignore[arg-type]  # Faust types handlers as taking signal=
+    async def stop_sampler(_app: Any, *_args: Any, **_kwargs: Any) -> None:
         sampler.stop()
 
     @app.page("/live")
-    async def live(view, _request):  # noqa: ANN001, ANN202 - faust view
+    async def live(view, _request):
         verdict = tracker.verdict()
         return view.json({"live": verdict.live, **verdict.body}, status=200 if verdict.live else 503)
 
     @app.page("/ready")
-    async def ready(view, _request):  # noqa: ANN001, ANN202 - faust view
+    async def ready(view, _request):
         verdict = tracker.verdict()
         return view.json({"ready": verdict.ready, **verdict.body}, status=200 if verdict.ready else 503)
 
     return sampler
 
 
-def run_worker(cfg: StreamConfig, loglevel: str = "warning") -> None:
+def run_worker(cfg: Settings, loglevel: str = "warning") -> None:
     """Run until SIGTERM/SIGINT (Faust's worker owns the signals and the event loop)."""
-    from pixelguard import telemetry  # noqa: PLC0415
+    from pixelguard import telemetry
 
     telemetry.setup("pixelguard-worker")
     app, _hop = build_app(cfg)

@@ -42,6 +42,7 @@ def install() -> None:
         log.warning("consumer skipped offsets %d-%d of %s[%d]; they stay unacknowledged and are read again "
                     "on the partition's next assignment", offset_from, offset_to - 1, tp.topic, tp.partition)
 
-    Consumer._new_offset = _new_offset
-    Consumer._add_gap = _add_gap
-    Consumer._pixelguard_offsets = True
+    # Replacing two methods of Faust's Consumer is the point of this module (see its docstring).
+    Consumer._new_offset = _new_offset  # type: ignore[method-assign]
+    Consumer._add_gap = _add_gap  # type: ignore[method-assign]
+    Consumer._pixelguard_offsets = True  # type: ignore[attr-defined]

@@ -160,8 +160,9 @@ class ProgressTracker:
                         stuck.append({"stage": stage, "partition": p, "lag": part.lag,
                                       "no_progress_s": round(t - quiet_since, 1)})
                 stages[stage] = {"partitions": sorted(parts), "lag": lag}
-                if self._stage_progress_at[stage] is not None:
-                    stages[stage]["last_progress_s_ago"] = round(t - self._stage_progress_at[stage], 1)
+                progress_at = self._stage_progress_at[stage]
+                if progress_at is not None:
+                    stages[stage]["last_progress_s_ago"] = round(t - progress_at, 1)
                 behind = self._stage_behind_since[stage]
                 if lag > 0 and behind is not None and not any(x["stage"] == stage for x in stuck):
                     quiet_since = max(behind, self._stage_progress_at[stage] or behind)
@@ -212,7 +213,7 @@ class LagSampler(threading.Thread):
         self.stopping.set()
 
     def run(self) -> None:
-        from confluent_kafka import Consumer  # noqa: PLC0415 - keeps the tracker importable without Kafka
+        from confluent_kafka import Consumer  # keeps the tracker importable without Kafka
 
         consumers = {group: Consumer({"bootstrap.servers": self.bootstrap, "group.id": group,
                                       "enable.auto.commit": False,
@@ -231,7 +232,7 @@ class LagSampler(threading.Thread):
                 consumer.close()
 
     def _sample_group(self, consumer: Any, topics: Mapping[str, str]) -> None:
-        from confluent_kafka import TopicPartition  # noqa: PLC0415
+        from confluent_kafka import TopicPartition
 
         assigned = self.tracker.assignment()
         tps = [TopicPartition(topic, p) for topic, stage in topics.items() for p in assigned.get(stage, ())]

@@ -5,8 +5,8 @@ from .runtime import Runtime, handle
 from .stages import parse_step
 
 
-def register(app, rt: Runtime, concurrency: int) -> None:  # noqa: ANN001 - faust.App
+def register(app, rt: Runtime, concurrency: int) -> None:
     @app.agent(rt.topics["ingest"], name="parse", concurrency=concurrency)
-    async def parse(stream):  # noqa: ANN001, ANN202
+    async def parse(stream):
         async for event in stream.events():
             await handle(rt, "parse", parse_step, event)

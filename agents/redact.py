@@ -5,8 +5,8 @@ from .runtime import Runtime, handle
 from .stages import redact_step
 
 
-def register(app, rt: Runtime, concurrency: int) -> None:  # noqa: ANN001 - faust.App
+def register(app, rt: Runtime, concurrency: int) -> None:
     @app.agent(rt.topics["scrubbed"], name="redact", concurrency=concurrency)
-    async def redact(stream):  # noqa: ANN001, ANN202
+    async def redact(stream):
         async for event in stream.events():
             await handle(rt, "redact", redact_step, event)

@@ -26,6 +26,7 @@ from collections.abc import Callable
 
 from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, KafkaException, Message, Producer, TopicPartition
 
+from pixelguard.settings import Settings
 from pixelguard.telemetry import metrics
 from pixelguard.telemetry.tracing import (
     event_attributes,
@@ -36,9 +37,8 @@ from pixelguard.telemetry.tracing import (
     process_span,
     set_attributes,
 )
-from streams.config import StreamConfig
 from streams.events import ObjectEvent, PoisonEvent, age_seconds, now_iso
-from streams.topics import FINAL_TOPICS, topic_name
+from streams.topics import FINAL_TOPICS, located, topic_name
 
 from .liveness import ProgressTracker
 from .stages import StageContext, decide
@@ -109,11 +109,13 @@ def read_final_keys(bootstrap: str, prefix: str, partition: int, timeout_s: floa
     try:
         while True:
             for msg in consumer.consume(num_messages=500, timeout=0.2):
-                if msg.error():
-                    if msg.error().code() == KafkaError._PARTITION_EOF:
-                        eof[msg.topic()] = msg.offset()
+                topic, _, offset = located(msg)
+                error = msg.error()
+                if error is not None:
+                    if error.code() == KafkaError._PARTITION_EOF:
+                        eof[topic] = offset
                     continue
-                eof.pop(msg.topic(), None)
+                eof.pop(topic, None)
                 try:
                     keys.add(ObjectEvent.from_bytes(msg.value()).dedupe_key)
                 except PoisonEvent:
@@ -131,7 +133,7 @@ def read_final_keys(bootstrap: str, prefix: str, partition: int, timeout_s: floa
 
 
 class RouteHop:
-    def __init__(self, cfg: StreamConfig, ctx: StageContext, tracker: ProgressTracker | None = None) -> None:
+    def __init__(self, cfg: Settings, ctx: StageContext, tracker: ProgressTracker | None = None) -> None:
         self.cfg = cfg
         self.ctx = ctx
         self.tracker = tracker
@@ -164,7 +166,7 @@ class RouteHop:
     def run(self) -> None:
         try:
             self._run()
-        except BaseException as exc:  # noqa: BLE001 - reported by the worker, which then exits
+        except BaseException as exc:
             self.failed = exc
             log.error("route hop stopped: %s", exc.__class__.__name__)
             raise
@@ -207,7 +209,7 @@ class RouteHop:
                 item = self._decide_one(producer, msg, {k for _, k, _ in decided})
                 taken += 1
                 if item is not None:
-                    decided.append((msg.partition(), *item))
+                    decided.append((located(msg)[1], *item))
             offsets = _next_offsets(batch[:taken])
             metadata = consumer.consumer_group_metadata()
             bounded("send_offsets_to_transaction",
@@ -234,18 +236,18 @@ class RouteHop:
 
     def _decide_one(self, producer: Producer, msg: Message, pending: set[str]) -> tuple[str, ObjectEvent] | None:
         carrier = headers_dict(msg.headers())
-        attrs = messaging_attributes("process", msg.topic(), group=self.group, partition=msg.partition(),
-                                     offset=msg.offset())
-        with process_span("route", msg.topic(), carrier, attrs) as span:
+        topic, partition, offset = located(msg)
+        attrs = messaging_attributes("process", topic, group=self.group, partition=partition, offset=offset)
+        with process_span("route", topic, carrier, attrs) as span:
             try:
                 event = ObjectEvent.from_bytes(msg.value())
             except PoisonEvent as exc:
-                where = f"{msg.topic()}-{msg.partition()}-{msg.offset()}"
+                where = f"{topic}-{partition}-{offset}"
                 event = ObjectEvent("unknown", f"poison-{where}", "", now_iso(), "failed", status="error",
                                     error_code="poison", reason=f"poison: {exc}", key=where)
             set_attributes(span, event_attributes(event))
             key = event.dedupe_key
-            if key in pending or key in self._seen(msg.partition()):
+            if key in pending or key in self._seen(partition):
                 span.set_attribute("pixelguard.duplicate", True)
                 return None
             topic_key, final = decide(self.ctx, event)
@@ -255,19 +257,21 @@ class RouteHop:
             set_attributes(span, event_attributes(final))
             span.set_attribute("messaging.destination.name", topic_name(topic_key, self.cfg.prefix))
             producer.produce(topic_name(topic_key, self.cfg.prefix), key=(final.key or final.input_id).encode(),
-                             value=final.to_bytes(), headers=kafka_headers(final.trace), partition=msg.partition())
+                             value=final.to_bytes(), headers=kafka_headers(final.trace), partition=partition)
             return key, final
 
 
 def _next_offsets(batch: list[Message]) -> list[TopicPartition]:
     last: dict[tuple[str, int], int] = defaultdict(int)
     for msg in batch:
-        last[(msg.topic(), msg.partition())] = max(last[(msg.topic(), msg.partition())], msg.offset() + 1)
+        topic, partition, offset = located(msg)
+        last[(topic, partition)] = max(last[(topic, partition)], offset + 1)
     return [TopicPartition(t, p, o) for (t, p), o in last.items()]
 
 
 def _first_offsets(batch: list[Message]) -> list[TopicPartition]:
     first: dict[tuple[str, int], int] = {}
     for msg in batch:
-        first.setdefault((msg.topic(), msg.partition()), msg.offset())
+        topic, partition, offset = located(msg)
+        first.setdefault((topic, partition), offset)
     return [TopicPartition(t, p, o) for (t, p), o in first.items()]

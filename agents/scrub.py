@@ -5,8 +5,8 @@ from .runtime import Runtime, handle
 from .stages import scrub_step
 
 
-def register(app, rt: Runtime, concurrency: int) -> None:  # noqa: ANN001 - faust.App
+def register(app, rt: Runtime, concurrency: int) -> None:
     @app.agent(rt.topics["parsed"], name="scrub", concurrency=concurrency)
-    async def scrub(stream):  # noqa: ANN001, ANN202
+    async def scrub(stream):
         async for event in stream.events():
             await handle(rt, "scrub", scrub_step, event)

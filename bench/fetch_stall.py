@@ -14,8 +14,8 @@ from __future__ import annotations
 
 import argparse
 import json
-import re
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -28,15 +28,15 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from pixelguard.core.keys import Derivations  # noqa: E402
-from pixelguard.keyservice.local import LocalKeyService  # noqa: E402
-from pixelguard.services.base import free_port  # noqa: E402
-from pixelguard.services.kafka import KafkaService, install_kafka_jars  # noqa: E402
-from streams.objectstore import FileObjectStore  # noqa: E402
-from streams.status import job_status  # noqa: E402
-from streams.submit import submit  # noqa: E402
-from streams.topics import ensure_topics  # noqa: E402
-from tests.streaming.harness import make_corpus, stream_env, worker  # noqa: E402
+from pixelguard.core.keys import Derivations
+from pixelguard.keyservice.local import LocalKeyService
+from pixelguard.services.base import free_port
+from pixelguard.services.kafka import KafkaService, install_kafka_jars
+from streams.objectstore import FileObjectStore
+from streams.status import job_status
+from streams.submit import submit
+from streams.topics import ensure_topics
+from tests.streaming.harness import make_corpus, stream_env, worker
 
 SYMPTOMS = {
     "no fetch since start": "has not sent fetch request",
@@ -54,11 +54,12 @@ SYMPTOMS = {
 def rebalance_spells(text: str) -> list[float]:
     """Seconds from each "Revoking previously assigned partitions" to the next "Joined group" (a rebalance
     as this member lived it: draining in-flight events, then waiting for the others)."""
-    from datetime import datetime  # noqa: PLC0415
+    from datetime import datetime
 
     spells, start = [], None
-    for m in re.finditer(r"\[(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3})\] \[\d+\] \[\w+\] (Revoking previously|Joined group)",
-                         text):
+    for m in re.finditer(
+        r"\[(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3})\] \[\d+\] \[\w+\] (Revoking previously|Joined group)", text
+    ):
         t = datetime.strptime(m.group(1), "%Y-%m-%d %H:%M:%S,%f").timestamp()
         if m.group(2).startswith("Revoking"):
             start = t
@@ -169,17 +170,29 @@ def main() -> None:
             for w in (w1, w2):
                 w.stop()
         logs = {w.name: w.log.read_text(errors="replace") for w in (w1, w2)}
-        print(json.dumps({
-            "objects": corpus.total, "burners": args.burners, "scenario": "kill+restart w1" if args.kill else "w2 joins", "env": args.env, "decided": decided_before,
-            "wall_s": round(wall, 1),
-            "after_join_s": round(time.monotonic() - joined_at, 1) if joined_at else None,
-            "longest_no_decision_after_join_s": round(longest_gap, 1),
-            "live_503_polls": live_503, "longest_quiet_while_behind_s": worst_quiet, "live_no_answer_polls": no_answer,
-            "rebalance_spells_s": {name: rebalance_spells(text) for name, text in logs.items()},
-            "max_timer_drift_s": {name: round(max_drift(text), 2) for name, text in logs.items()},
-            "symptoms": {name: {label: text.count(pat) for label, pat in SYMPTOMS.items()}
-                         for name, text in logs.items()},
-        }, indent=1))
+        print(
+            json.dumps(
+                {
+                    "objects": corpus.total,
+                    "burners": args.burners,
+                    "scenario": "kill+restart w1" if args.kill else "w2 joins",
+                    "env": args.env,
+                    "decided": decided_before,
+                    "wall_s": round(wall, 1),
+                    "after_join_s": round(time.monotonic() - joined_at, 1) if joined_at else None,
+                    "longest_no_decision_after_join_s": round(longest_gap, 1),
+                    "live_503_polls": live_503,
+                    "longest_quiet_while_behind_s": worst_quiet,
+                    "live_no_answer_polls": no_answer,
+                    "rebalance_spells_s": {name: rebalance_spells(text) for name, text in logs.items()},
+                    "max_timer_drift_s": {name: round(max_drift(text), 2) for name, text in logs.items()},
+                    "symptoms": {
+                        name: {label: text.count(pat) for label, pat in SYMPTOMS.items()} for name, text in logs.items()
+                    },
+                },
+                indent=1,
+            )
+        )
         keep = Path("/tmp") / f"fetch-stall-logs-{prefix}"
         keep.mkdir(exist_ok=True)
         for name, text in logs.items():

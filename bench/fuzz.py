@@ -14,6 +14,7 @@ crashing, hanging or memory-hungry case is saved under ``bench/results/fuzz-case
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import logging
 import multiprocessing as mp
@@ -31,7 +32,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench import fuzzlib  # noqa: E402
+from bench import fuzzlib
 
 RESULTS = ROOT / "bench" / "results"
 MIB = 1024 * 1024
@@ -110,10 +111,8 @@ class Worker:
         self.parent.close()
 
     def stop(self) -> None:
-        try:
+        with contextlib.suppress(BrokenPipeError, OSError):
             self.parent.send(None)
-        except (BrokenPipeError, OSError):
-            pass
         self.process.join(10)
         if self.process.is_alive():
             self.kill()
@@ -182,7 +181,6 @@ def _hwm(pid: int) -> int:
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
     ctx = mp.get_context("spawn")  # a fresh interpreter per worker: no state inherited from the parent
-    cases_dir = RESULTS / "fuzz-cases"
     key_dir = tempfile.TemporaryDirectory(prefix="pixelguard-fuzz-keys-")
     key_file = str(Path(key_dir.name) / "key.json")
     from pixelguard.keyservice.local import LocalKeyService
@@ -255,15 +253,27 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     kinds = Counter(f["kind"] for f in findings)
     return {
         "command": "bench/fuzz.py " + " ".join(sys.argv[1:]),
-        "cases": done, "cases_requested": requested, "workers": args.workers, "seed": args.seed, "timeout_s": args.timeout, "rss_limit_mib": args.rss_limit,
-        "wall_s": round(wall, 1), "generation_s": round(gen_seconds, 1),
+        "cases": done,
+        "cases_requested": requested,
+        "workers": args.workers,
+        "seed": args.seed,
+        "timeout_s": args.timeout,
+        "rss_limit_mib": args.rss_limit,
+        "wall_s": round(wall, 1),
+        "generation_s": round(gen_seconds, 1),
         "cases_per_s": round(done / wall, 2),
-        "crashes": kinds["crash"], "hangs": kinds["hang"], "memory_blowups": kinds["memory"],
+        "crashes": kinds["crash"],
+        "hangs": kinds["hang"],
+        "memory_blowups": kinds["memory"],
         "phi_in_reason": kinds["phi-in-reason"],
-        "statuses": dict(statuses.most_common()), "error_codes": dict(codes.most_common()),
+        "statuses": dict(statuses.most_common()),
+        "error_codes": dict(codes.most_common()),
         "by_format": {fmt: dict(c.most_common()) for fmt, c in sorted(by_format.items())},
-        "slowest": slowest, "peak_worker_rss_mib": round(peak_rss / MIB, 1), "worker_restarts": restarts,
-        "outputs_with_fake_phi": len(phi_in_output), "outputs_with_fake_phi_cases": phi_in_output[:50],
+        "slowest": slowest,
+        "peak_worker_rss_mib": round(peak_rss / MIB, 1),
+        "worker_restarts": restarts,
+        "outputs_with_fake_phi": len(phi_in_output),
+        "outputs_with_fake_phi_cases": phi_in_output[:50],
         "findings": findings,
     }
 
@@ -305,12 +315,16 @@ def _tally(result: dict[str, Any], case: fuzzlib.Case, index: int, args: argpars
 
 def markdown(report: dict[str, Any]) -> str:
     lines = [
-        "# Fuzzing report", "",
+        "# Fuzzing report",
+        "",
         f"`{report['command']}`: {report['cases']} cases of {report['cases_requested']} requested "
         f"(seed {report['seed']}), {report['wall_s']} s wall "
-        f"({report['cases_per_s']} cases/s, {report['workers']} worker processes), per-case timeout {report['timeout_s']} s, "
-        f"worker RSS limit {report['rss_limit_mib']} MiB.", "",
-        "| measure | value |", "| --- | --- |",
+        f"({report['cases_per_s']} cases/s, {report['workers']} worker processes), "
+        f"per-case timeout {report['timeout_s']} s, "
+        f"worker RSS limit {report['rss_limit_mib']} MiB.",
+        "",
+        "| measure | value |",
+        "| --- | --- |",
         f"| crashes (escaped exception, dead worker, error code `internal`) | {report['crashes']} |",
         f"| hangs (over the per-case timeout) | {report['hangs']} |",
         f"| memory blow-ups (worker over the RSS limit) | {report['memory_blowups']} |",
@@ -318,10 +332,14 @@ def markdown(report: dict[str, Any]) -> str:
         f"| clean/review outputs still holding the fake PHI | {report['outputs_with_fake_phi']} |",
         f"| slowest case | {report['slowest'].get('seconds')} s ({report['slowest'].get('case', '-')}) |",
         f"| peak worker RSS | {report['peak_worker_rss_mib']} MiB |",
-        f"| worker restarts | {report['worker_restarts']} |", "",
-        "Outcomes: " + ", ".join(f"{k} {v}" for k, v in report["statuses"].items()), "",
-        "Error codes: " + ", ".join(f"`{k}` {v}" for k, v in report["error_codes"].items()), "",
-        "| format | outcomes |", "| --- | --- |",
+        f"| worker restarts | {report['worker_restarts']} |",
+        "",
+        "Outcomes: " + ", ".join(f"{k} {v}" for k, v in report["statuses"].items()),
+        "",
+        "Error codes: " + ", ".join(f"`{k}` {v}" for k, v in report["error_codes"].items()),
+        "",
+        "| format | outcomes |",
+        "| --- | --- |",
     ]
     for fmt, counts in report["by_format"].items():
         lines.append(f"| {fmt} | " + ", ".join(f"{k} {v}" for k, v in counts.items()) + " |")
@@ -337,6 +355,8 @@ def markdown(report: dict[str, Any]) -> str:
 
 def replay(path: Path, timeout: float) -> int:
     """Run one saved case in-process and, for an internal error, show where it happened."""
+    import faulthandler
+
     from inference.local_engine import LocalDetector
     from pixelguard.core import profile as profiles
     from pixelguard.core.keys import Derivations
@@ -346,8 +366,6 @@ def replay(path: Path, timeout: float) -> int:
     from pixelguard.core.redact import redact
     from pixelguard.core.scrub import scrub
     from pixelguard.keyservice.local import LocalKeyService
-
-    import faulthandler
 
     silence_value_echoes()
     # A hanging case prints every thread's stack and exits instead of hanging the replay too.

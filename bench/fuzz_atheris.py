@@ -22,7 +22,7 @@ import atheris
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench import fuzzlib  # noqa: E402
+from bench import fuzzlib
 
 with atheris.instrument_imports(include=["pixelguard", "pydicom", "nibabel"]):
     from pixelguard.core import profile as profiles
@@ -31,7 +31,7 @@ with atheris.instrument_imports(include=["pixelguard", "pydicom", "nibabel"]):
     from pixelguard.core.quiet import silence_value_echoes
     from pixelguard.keyservice.local import LocalKeyService
 
-from inference.local_engine import LocalDetector  # noqa: E402 - not instrumented: onnxruntime is native
+from inference.local_engine import LocalDetector
 
 silence_value_echoes()
 _KEYS = tempfile.TemporaryDirectory(prefix="pixelguard-atheris-keys-")

@@ -128,7 +128,7 @@ class Nest:
 class El:
     tag: int
     vr: str
-    value: bytes | list[list["El"]] | Encap | Nest
+    value: bytes | list[list[El]] | Encap | Nest
     length: int | None = None  # a wrong length written instead of the real one
     undefined: bool = False  # sequences and items with undefined length + delimiters
 
@@ -268,7 +268,9 @@ def _pixels(src: Source, rows: int, cols: int, frames: int, samples: int, bits: 
 
 
 @functools.lru_cache(maxsize=256)
-def _compress_frames(ts: str, rows: int, cols: int, frames: int, samples: int, bits: int, seed: int) -> tuple[bytes, ...]:
+def _compress_frames(
+    ts: str, rows: int, cols: int, frames: int, samples: int, bits: int, seed: int
+) -> tuple[bytes, ...]:
     import imagecodecs
     from pydicom.pixels.encoders import RLELosslessEncoder
 
@@ -303,7 +305,7 @@ def dicom_seed(src: Source) -> DicomSeed:
     if ts == JPEG_BASELINE:
         rows, cols = max(rows, 16), max(cols, 16)
     charset = src.choice(("", "ISO_IR 100", "ISO_IR 192"))
-    name = PHI_NAME.encode() if charset != "ISO_IR 192" else "FUZZPATIENT^SECRET=Ýñ".encode("utf-8")
+    name = PHI_NAME.encode() if charset != "ISO_IR 192" else "FUZZPATIENT^SECRET=Ýñ".encode()
     sop_instance = f"1.2.826.0.1.3680043.10.{src.integer(1, 10**6)}"
     study = f"1.2.826.0.1.3680043.11.{src.integer(1, 10**6)}"
     photometric = "RGB" if samples == 3 else "MONOCHROME2"
@@ -443,7 +445,9 @@ def mut_encapsulation(src: Source, seed: DicomSeed) -> str:
                                 [7, 3], [1], list(range(0, 4 * 1000, 4)), [2**31]))
     elif which == "eot-garbage":
         count = src.choice((1, 2, 5, 1000))
-        offsets = b"".join(struct.pack("<Q", src.choice((0, 2**63, 8, 2**40 + src.integer(0, 99)))) for _ in range(count))
+        offsets = b"".join(
+            struct.pack("<Q", src.choice((0, 2**63, 8, 2**40 + src.integer(0, 99)))) for _ in range(count)
+        )
         lengths = b"".join(struct.pack("<Q", src.choice((0, 2**63, 16, 2**40))) for _ in range(src.choice((count, 1))))
         seed.elements += [El(0x7FE00001, "OV", offsets), El(0x7FE00002, "OV", lengths)]
         seed.elements.sort(key=lambda e: e.tag)
@@ -562,7 +566,9 @@ def testdata_case(src: Source) -> Case:
     mutations = []
     which = src.choice(("rows", "frames", "bits", "photometric", "lut", "planar", "none"))
     if which == "rows":
-        ds.Rows, ds.Columns = src.choice(((65535, 65535), (0, 1), (1, 0), (int(ds.get("Rows", 8)) * 2, int(ds.get("Columns", 8)))))
+        ds.Rows, ds.Columns = src.choice(
+            ((65535, 65535), (0, 1), (1, 0), (int(ds.get("Rows", 8)) * 2, int(ds.get("Columns", 8))))
+        )
     elif which == "frames":
         ds.NumberOfFrames = src.choice((0, 1000, 2**31 - 1, 2))
     elif which == "bits":
@@ -649,7 +655,6 @@ def join_png(chunks: list[Chunk]) -> bytes:
 
 
 def _image_array(src: Source, mode: str, width: int, height: int) -> Any:
-    import numpy as np
 
     channels = {"L": 1, "RGB": 3, "RGBA": 4, "LA": 2, "I;16": 1, "P": 1}[mode]
     arr = _pixels(src, height, width, 1, channels, 16 if mode == "I;16" else 8)[0]
@@ -1004,7 +1009,7 @@ def case_at(seed: int, index: int, bombs: bool = True) -> Case:
     return make_case(RandomSource(random.Random(f"pixelguard-fuzz:{seed}:{index}")), bombs)
 
 
-def cases(bombs: bool = False):  # noqa: ANN201 - a hypothesis strategy; hypothesis is imported late
+def cases(bombs: bool = False):
     """The same generator as a hypothesis strategy (shrinks to the smallest failing choices)."""
     from hypothesis import strategies as st
 

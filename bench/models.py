@@ -4,7 +4,7 @@
     .venv/bin/python bench/models.py --pipeline-count 40 --count 120 --detectors v4,v6-small --recognisers v4
     .venv/bin/python bench/models.py --reuse                # keep configurations already run (same count, seed)
 
-Two parts, one run, one corpus (pixelguard.synthetic, the corpus bench/pixels.py uses):
+Two parts, one run, one corpus (pixelguard_testkit.synthetic, the corpus bench/pixels.py uses):
 
 1. Redaction through the real pipeline (pipeline.process, profile basic, in-process engine, one onnxruntime
    thread), once per configuration: every candidate detector with today's reader (v4 recogniser), and every
@@ -36,7 +36,6 @@ import re
 import sys
 import time
 import unicodedata
-from collections import defaultdict
 from pathlib import Path
 
 import numpy as np
@@ -45,9 +44,10 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "bench"))
 
-import pixels as pixbench  # noqa: E402 - bench/pixels.py: corpus, scoring, ToolRun
-from inference import models  # noqa: E402
-from pixelguard import synthetic  # noqa: E402
+import pixels as pixbench
+
+from inference import models
+from pixelguard_testkit import synthetic
 
 OUT = pixbench.CACHE / "models"
 CANDIDATES = ("v4", "v5-mobile", "v6-small", "v6-tiny")
@@ -335,7 +335,8 @@ def main(argv: list[str] | None = None) -> int:
         models.recogniser(r).file.locate()
     folder, objects = pixbench.corpus(args.seed, args.count)
     configs = [BASE] + [(d, "v4") for d in detectors if d != "v4"] + [("v4", r) for r in recognisers if r != "v4"]
-    report: dict = {"count": args.count, "pipeline_count": args.pipeline_count, "seed": args.seed, "configs": [list(c) for c in configs]}
+    report: dict = {"count": args.count, "pipeline_count": args.pipeline_count, "seed": args.seed,
+                    "configs": [list(c) for c in configs]}
     if not args.no_pipeline:
         subset = objects[:args.pipeline_count]
         runs = pipeline_runs(configs, folder, subset, args.jobs, args.reuse)

@@ -6,7 +6,7 @@
 
 Starts its own Triton (TritonService, free loopback ports) unless --triton-url is given, and stops it by
 pid at the end. The frames are 512x512 8-bit RGB renderings of synthetic objects with burned-in text
-(pixelguard.synthetic). Triton: each client thread sends one frame per request to ``text_detector`` so the
+(pixelguard_testkit.synthetic). Triton: each client thread sends one frame per request to ``text_detector`` so the
 server's dynamic batcher merges concurrent requests (max_batch_size 8); the in-process engine
 (LocalDetector) runs the same frames one after the other in this process, with 1 and with 2 onnxruntime
 threads (the Triton model is configured with 2). Both are warmed up first; images/s = frames / wall time.
@@ -26,7 +26,7 @@ import numpy as np
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from pixelguard import synthetic  # noqa: E402
+from pixelguard_testkit import synthetic
 
 
 def frames_512(count: int, seed: int = 3) -> list[np.ndarray]:
@@ -107,7 +107,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--triton-url", help="gRPC host:port of a running Triton (default: start one here)")
     args = parser.parse_args(argv)
     frames = frames_512(args.frames)
-    print(f"{len(frames)} frames of 512x512 RGB with burned-in text (pixelguard.synthetic, seed 3)")
+    print(f"{len(frames)} frames of 512x512 RGB with burned-in text (pixelguard_testkit.synthetic, seed 3)")
     service = None
     url = args.triton_url
     try:

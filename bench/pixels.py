@@ -6,9 +6,9 @@
     .venv/bin/python bench/pixels.py --engine triton --triton-url 127.0.0.1:8001
     .venv/bin/python bench/pixels.py --no-presidio
 
-The corpus (pixelguard.synthetic, seeded) is written once under .cache/bench/pixels/corpus-seed<N>/ and
+The corpus (pixelguard_testkit.synthetic, seeded) is written once under .cache/bench/pixels/corpus-seed<N>/ and
 reused. Both tools get the same bytes, one object at a time, in one process each (PixelGuard with one OCR
-thread, presidio's Tesseract with OMP_THREAD_LIMIT=1), and are scored by pixelguard.synthetic.score_object:
+thread, presidio's Tesseract with OMP_THREAD_LIMIT=1), and are scored by pixelguard_testkit.synthetic.score_object:
 
 - recall: share of ground-truth lines (one per line and frame) whose stroke pixels are *all* redacted, i.e.
   each changed value (beyond JPEG noise on lossy outputs) or lies enclosed by changed pixels (a fill that
@@ -40,7 +40,7 @@ import numpy as np
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from pixelguard import synthetic  # noqa: E402
+from pixelguard_testkit import synthetic
 
 CACHE = REPO / ".cache" / "bench"
 PRESIDIO_VENV = CACHE / "presidio" / "venv"
@@ -249,7 +249,8 @@ GROUPS = (
     ("polarity", lambda o, e: e["polarity"], lambda o: o["polarity"]),
     ("modality", lambda o, e: o["modality"], lambda o: o["modality"]),
     ("format", lambda o, e: o["format"], lambda o: o["format"]),
-    ("frames", lambda o, e: "multi" if o["frames"] > 1 else "single", lambda o: "multi" if o["frames"] > 1 else "single"),
+    ("frames", lambda o, e: "multi" if o["frames"] > 1 else "single",
+     lambda o: "multi" if o["frames"] > 1 else "single"),
 )
 ORDER = {"size": [f"{a}-{b}" for a, b in synthetic.SIZE_BUCKETS], "angle": list(synthetic.ANGLES)}
 
@@ -282,9 +283,10 @@ def print_tables(runs: list[ToolRun]) -> None:
 
 def print_misses(run: ToolRun, top: int = 12) -> None:
     combos: dict[tuple, list[bool]] = defaultdict(list)
-    for obj, entry, gone in run.lines:
+    for _obj, entry, gone in run.lines:
         combos[(entry["script"], entry["size_bucket"], entry["angle_bucket"], entry["polarity"])].append(gone)
-    worst = sorted(((sum(v) / len(v), len(v), k) for k, v in combos.items() if len(v) >= 3), key=lambda t: (t[0], -t[1]))
+    worst = sorted(((sum(v) / len(v), len(v), k) for k, v in combos.items() if len(v) >= 3),
+                   key=lambda t: (t[0], -t[1]))
     print(f"\n{run.name}: weakest (script, size, angle, polarity) cells with >= 3 lines")
     for rec, n, key in worst[:top]:
         print(f"  recall {rec:.3f} over {n:>3} lines: {', '.join(key)}")
@@ -345,7 +347,7 @@ def save_details(runs: list[ToolRun]) -> Path:
     return path
 
 
-def start_triton():  # noqa: ANN201 - a started TritonService
+def start_triton():
     from pixelguard.services.base import free_port
     from pixelguard.services.triton import TritonService
 

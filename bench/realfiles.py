@@ -19,7 +19,6 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
-import os
 import shutil
 import subprocess
 import sys
@@ -160,7 +159,10 @@ def main() -> int:
     print(f"{count} real DICOM files, pixelguard deid --jobs {args.jobs}: {wall:.1f} s wall "
           f"({figures['files_per_s']} files/s)")
     print(f"per object: p50 {figures['p50_s']} s, p99 {figures['p99_s']} s, max {figures['max_s']} s")
-    print(f"peak RSS per worker {worker_gb:.2f} GB ({len(peaks)} worker processes), parent {figures['parent_peak_rss_gb']} GB")
+    print(
+        f"peak RSS per worker {worker_gb:.2f} GB ({len(peaks)} worker processes), "
+        f"parent {figures['parent_peak_rss_gb']} GB"
+    )
     print(f"states: {dict(statuses)}; error codes: {dict(codes)}")
     for name, ok in checks.items():
         print(f"  {'PASS' if ok else 'FAIL'}  {name}")

@@ -33,26 +33,26 @@ import time
 import uuid
 from collections import Counter
 from dataclasses import asdict, dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-import numpy as np  # noqa: E402
-from _proc import status_value  # noqa: E402
-from confluent_kafka import OFFSET_BEGINNING, Consumer, ConsumerGroupTopicPartitions, TopicPartition  # noqa: E402
-from confluent_kafka.admin import AdminClient  # noqa: E402
+import numpy as np
+from _proc import status_value
+from confluent_kafka import OFFSET_BEGINNING, Consumer, ConsumerGroupTopicPartitions, TopicPartition
+from confluent_kafka.admin import AdminClient
 
-from pixelguard.core.keys import Derivations  # noqa: E402
-from pixelguard.keyservice.local import LocalKeyService  # noqa: E402
-from pixelguard.samples import FakePatient, burn_text, pydicom_test_files, text_jpeg, text_png  # noqa: E402
-from pixelguard.services.base import free_port  # noqa: E402
-from pixelguard.services.kafka import KafkaService, install_kafka_jars  # noqa: E402
-from streams.events import ObjectEvent, PoisonEvent  # noqa: E402
-from streams.objectstore import FileObjectStore  # noqa: E402
-from streams.status import job_status  # noqa: E402
-from streams.submit import submit  # noqa: E402
-from streams.topics import FINAL_TOPICS, ensure_topics, topic_name  # noqa: E402
+from pixelguard.core.keys import Derivations
+from pixelguard.keyservice.local import LocalKeyService
+from pixelguard.samples import FakePatient, burn_text, pydicom_test_files, text_jpeg, text_png
+from pixelguard.services.base import free_port
+from pixelguard.services.kafka import KafkaService, install_kafka_jars
+from streams.events import ObjectEvent, PoisonEvent
+from streams.objectstore import FileObjectStore
+from streams.status import job_status
+from streams.submit import submit
+from streams.topics import FINAL_TOPICS, ensure_topics, topic_name
 
 REPO = Path(__file__).resolve().parents[1]
 PIXELGUARD = str(Path(sys.executable).with_name("pixelguard"))
@@ -72,7 +72,9 @@ SIZES = (64, 96, 128, 160, 192, 256)
 
 def patient(i: int) -> FakePatient:
     tag = _LETTERS[i % 26] + _LETTERS[(i // 26) % 26] + _LETTERS[(i // 676) % 26]
-    return FakePatient(f"SOAK{tag}^PAT{tag}", f"MRN{5100000 + i}", f"19{40 + i % 50:02d}{1 + i % 12:02d}{1 + i % 28:02d}")
+    return FakePatient(
+        f"SOAK{tag}^PAT{tag}", f"MRN{5100000 + i}", f"19{40 + i % 50:02d}{1 + i % 12:02d}{1 + i % 28:02d}"
+    )
 
 
 def _resize(frame: np.ndarray, width: int, height: int) -> np.ndarray:
@@ -368,7 +370,7 @@ def slope(xs: list[float], ys: list[float]) -> float:
         return float("nan")
     mx, my = statistics.fmean(xs), statistics.fmean(ys)
     sxx = sum((x - mx) ** 2 for x in xs)
-    return sum((x - mx) * (y - my) for x, y in zip(xs, ys)) / sxx if sxx else float("nan")
+    return sum((x - mx) * (y - my) for x, y in zip(xs, ys, strict=True)) / sxx if sxx else float("nan")
 
 
 def rss_slopes(samples: list[Sample], names: list[str], warm_objects: int, warm_s: float) -> dict[str, dict]:
@@ -507,7 +509,6 @@ def soak(args: argparse.Namespace, run: Run) -> FinalReader | None:
         ensure_topics(kafka.bootstrap, prefix, args.partitions)
         env["PIXELGUARD_PARTITIONS"] = str(args.partitions)
         workers = [start_worker(f"soak{i}", kafka.bootstrap, prefix, work, key, env) for i in range(args.workers)]
-        names = [w.name for w in workers]
         # Warm-up: model loading and the first rebalance are not what a soak measures.
         warm = [p for p, m in pool if m["kind"] == "dicom"][: 2 * args.workers]
         warm_links = []
@@ -533,7 +534,7 @@ def soak(args: argparse.Namespace, run: Run) -> FinalReader | None:
         lag = LagProbe(kafka.bootstrap, {groups[0]: [topic_name(t, prefix) for t in ("ingest", "parsed", "scrubbed")],
                                          groups[1]: [topic_name("routing", prefix)]})
         table = _proc_table()
-        run.started_utc = datetime.now(timezone.utc).isoformat(timespec="seconds")
+        run.started_utc = datetime.now(UTC).isoformat(timespec="seconds")
         t0 = time.monotonic()
         next_wave = next_sample = next_print = t0
         sent = 0
@@ -662,28 +663,39 @@ def figures(run: Run, reader: FinalReader | None, args: argparse.Namespace) -> d
     rates = [r["objects_per_s"] for r in rows[:-1]] or [r["objects_per_s"] for r in rows]
     warm_objects = max(100, n // 10)
     out = {
-        "objects_submitted": n, "ocr_submissions": run.ocr_submitted, "not_acknowledged": run.not_acked, "final_events": len(events),
-        "objects_final": len(by_key), "lost": len(lost), "duplicated": len(duplicated),
-        "duplicate_events": sum(v - 1 for v in duplicated.values()), "unexpected_keys": len(unexpected),
+        "objects_submitted": n,
+        "ocr_submissions": run.ocr_submitted,
+        "not_acknowledged": run.not_acked,
+        "final_events": len(events),
+        "objects_final": len(by_key),
+        "lost": len(lost),
+        "duplicated": len(duplicated),
+        "duplicate_events": sum(v - 1 for v in duplicated.values()),
+        "unexpected_keys": len(unexpected),
         "by_state": dict(Counter(e.topic for e in first.values())),
         "error_codes": dict(Counter(e.error_code or "-" for e in first.values() if e.topic == "errors")),
-        "wall_s": wall, "objects_per_s_overall": len(by_key) / wall if wall else float("nan"),
+        "wall_s": wall,
+        "objects_per_s_overall": len(by_key) / wall if wall else float("nan"),
         "objects_per_s_steady_10_90": steady,
         "objects_per_s_per_minute_min": min(rates, default=float("nan")),
         "objects_per_s_per_minute_max": max(rates, default=float("nan")),
-        "latency_p50_s": pct(latencies, 0.50), "latency_p99_s": pct(latencies, 0.99),
+        "latency_p50_s": pct(latencies, 0.50),
+        "latency_p99_s": pct(latencies, 0.99),
         "latency_max_s": max(latencies, default=float("nan")),
         "rss_warmup": {"objects": warm_objects, "seconds": args.warmup_s},
         "rss": rss_slopes(samples, names, warm_objects, args.warmup_s),
         "kafka_rss": rss_slopes(samples, ["kafka"], warm_objects, args.warmup_s)["kafka"],
         "bench_rss": rss_slopes(samples, ["bench"], warm_objects, args.warmup_s)["bench"],
         "bench_threads_first_last": [samples[0].rss_mb.get("bench_threads"), samples[-1].rss_mb.get("bench_threads")]
-        if samples else [],
+        if samples
+        else [],
         "max_lag": {g: max((s.lag.get(g, 0) for s in samples), default=0) for g in run.groups},
-        "stalls": find_stalls(samples), "worker_exits": run.worker_exits,
+        "stalls": find_stalls(samples),
+        "worker_exits": run.worker_exits,
         "lost_keys_sample": [k.split("|", 1)[1][:12] for k in lost[:10]],
         "duplicated_keys_sample": [k.split("|", 1)[1][:12] for k in list(duplicated)[:10]],
-        "job_status": run.job_status, "other_final_events": reader.other if reader else 0,
+        "job_status": run.job_status,
+        "other_final_events": reader.other if reader else 0,
     }
     return {"summary": out, "per_minute": rows}
 
@@ -703,18 +715,23 @@ def write_report(run: Run, fig: dict[str, object], report: Path, command: str) -
     report.with_suffix(".json").write_text(json.dumps(data, indent=1, default=str))
     names = sorted(s["rss"])
     lines = [
-        f"# Soak: {s['objects_submitted']} objects through the streaming pipeline", "",
-        f"`{command}`", "",
+        f"# Soak: {s['objects_submitted']} objects through the streaming pipeline",
+        "",
+        f"`{command}`",
+        "",
         f"Started {run.started_utc}; {run.args['workers']} workers (in-process OCR, concurrency 2, 2 stage threads, "
         f"1 onnxruntime thread), {run.args['partitions']} partitions, waves of {run.args['wave']} every "
         f"{run.args['every']} s (held while > {run.args['max_in_flight']} in flight), sampled every "
-        f"{run.args['sample']} s." + (f" **Interrupted: {run.interrupted}.**" if run.interrupted else ""), "",
+        f"{run.args['sample']} s." + (f" **Interrupted: {run.interrupted}.**" if run.interrupted else ""),
+        "",
         f"Corpus: a pool of {run.corpus.get('pool')} generated objects ({run.corpus.get('kinds')}; DICOM modalities "
         f"{run.corpus.get('modalities')}, transfer syntaxes {run.corpus.get('syntaxes')}, "
         f"{run.corpus.get('burned_in_dicom')} DICOMs with burned-in fake PHI, {run.corpus.get('multiframe_dicom')} "
         f"two-frame), each submission a distinct path (own input id). {s['ocr_submissions']} submissions "
-        f"({run.args['ocr_share']:.0%}) with burned-in text redaction (OCR), the rest with `redaction: off`.", "",
-        "## Totals", "",
+        f"({run.args['ocr_share']:.0%}) with burned-in text redaction (OCR), the rest with `redaction: off`.",
+        "",
+        "## Totals",
+        "",
         f"- submitted {s['objects_submitted']} (not acknowledged {s['not_acknowledged']}); final "
         f"{s['objects_final']}; **{'undecided when interrupted' if run.interrupted else 'lost'} {s['lost']}, "
         f"duplicated {s['duplicated']}** "
@@ -722,17 +739,25 @@ def write_report(run: Run, fig: dict[str, object], report: Path, command: str) -
         f"- by state: {s['by_state']}; error codes: {s['error_codes']}",
         f"- `job_status` (the CLI's view): {s['job_status']}",
         f"- wall {_f(s['wall_s'], 0)} s; objects/s overall {_f(s['objects_per_s_overall'])}, steady (10%-90% of "
-        f"completions) {_f(s['objects_per_s_steady_10_90'])}, per full minute min {_f(s['objects_per_s_per_minute_min'])}"
+        f"completions) {_f(s['objects_per_s_steady_10_90'])}, "
+        f"per full minute min {_f(s['objects_per_s_per_minute_min'])}"
         f" / max {_f(s['objects_per_s_per_minute_max'])}",
         f"- submit -> final latency p50 {_f(s['latency_p50_s'])} s, p99 {_f(s['latency_p99_s'])} s, "
         f"max {_f(s['latency_max_s'])} s",
         f"- max consumer lag: {s['max_lag']}",
         f"- stalls (>= {STALL_S:.0f} s without a final event while objects were in flight): "
-        + (", ".join(f"{_f(x['start_s'], 0)}-{_f(x['end_s'], 0)} s ({_f(x['duration_s'], 0)} s, "
-                     f"{x['in_flight']} in flight)" for x in s["stalls"]) or "none"),
-        f"- worker exit codes at the end: {s['worker_exits']}", "",
+        + (
+            ", ".join(
+                f"{_f(x['start_s'], 0)}-{_f(x['end_s'], 0)} s ({_f(x['duration_s'], 0)} s, {x['in_flight']} in flight)"
+                for x in s["stalls"]
+            )
+            or "none"
+        ),
+        f"- worker exit codes at the end: {s['worker_exits']}",
+        "",
         f"## RSS (after the first {s['rss_warmup']['objects']} objects and {s['rss_warmup']['seconds']} s; "
-        "process + children, least squares)", "",
+        "process + children, least squares)",
+        "",
         "| process | points | first MB | last MB | max MB | MB per 1,000 objects | MB per hour |",
         "| --- | ---: | ---: | ---: | ---: | ---: | ---: |",
     ]
@@ -749,10 +774,15 @@ def write_report(run: Run, fig: dict[str, object], report: Path, command: str) -
               "topics; route: the routing topic). RSS at the minute's last sample; CPU over the minute.", "",
               "| " + " | ".join(header) + " |", "| " + " | ".join(["---:"] * len(header)) + " |"]
     for r in fig["per_minute"]:
-        lines.append(f"| {r['minute']} | {r['submitted']} | {r['final']} | {_f(r['objects_per_s'])} | {r['in_flight']} | "
-                     + " | ".join(str(r[f"lag_{g}"]) for g in run.groups) + " | "
-                     + " | ".join(_f(r[f"rss_{n}_mb"], 0) for n in names) + f" | {_f(r.get('rss_kafka_mb', 0.0), 0)} | {_f(r.get('rss_bench_mb', 0.0), 0)} | "
-                     + " | ".join(_f(r[f"cpu_{n}_pct"], 0) for n in names) + " |")
+        lines.append(
+            f"| {r['minute']} | {r['submitted']} | {r['final']} | {_f(r['objects_per_s'])} | {r['in_flight']} | "
+            + " | ".join(str(r[f"lag_{g}"]) for g in run.groups)
+            + " | "
+            + " | ".join(_f(r[f"rss_{n}_mb"], 0) for n in names)
+            + f" | {_f(r.get('rss_kafka_mb', 0.0), 0)} | {_f(r.get('rss_bench_mb', 0.0), 0)} | "
+            + " | ".join(_f(r[f"cpu_{n}_pct"], 0) for n in names)
+            + " |"
+        )
     report.with_suffix(".md").write_text("\n".join(lines) + "\n")
 
 

@@ -11,7 +11,6 @@ wall <= 1.3x embedded wall.
 from __future__ import annotations
 
 import argparse
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -22,16 +21,16 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from pixelguard.core.keys import Derivations  # noqa: E402
-from pixelguard.keyservice.local import LocalKeyService  # noqa: E402
-from pixelguard.samples import FakePatient, text_dicom, text_jpeg, text_png  # noqa: E402
-from pixelguard.services.base import free_port  # noqa: E402
-from pixelguard.services.kafka import KafkaService, install_kafka_jars  # noqa: E402
-from streams.objectstore import FileObjectStore  # noqa: E402
-from streams.reader import scan  # noqa: E402
-from streams.status import job_status  # noqa: E402
-from streams.submit import submit  # noqa: E402
-from streams.topics import FINAL_TOPICS, ensure_topics, topic_name  # noqa: E402
+from pixelguard.core.keys import Derivations
+from pixelguard.keyservice.local import LocalKeyService
+from pixelguard.samples import FakePatient, text_dicom, text_jpeg, text_png
+from pixelguard.services.base import free_port
+from pixelguard.services.kafka import KafkaService, install_kafka_jars
+from streams.objectstore import FileObjectStore
+from streams.reader import scan
+from streams.status import job_status
+from streams.submit import submit
+from streams.topics import FINAL_TOPICS, ensure_topics, topic_name
 
 PIXELGUARD = str(Path(sys.executable).with_name("pixelguard"))
 
@@ -64,7 +63,9 @@ def embedded(inputs: Path, tmp: Path, key: Path, workers: int) -> tuple[float, l
     return wall, [x["duration_s"] for x in lines]
 
 
-def streaming(inputs: Path, warm: Path, tmp: Path, key: Path, workers: int, triton_url: str) -> tuple[float, list[float]]:
+def streaming(
+    inputs: Path, warm: Path, tmp: Path, key: Path, workers: int, triton_url: str
+) -> tuple[float, list[float]]:
     install_kafka_jars()
     with KafkaService(port=free_port(), controller_port=free_port(), state_dir=tmp / "kafka") as kafka:
         prefix = f"bench-{uuid.uuid4().hex[:6]}"
@@ -143,10 +144,16 @@ def main() -> None:
     n = args.objects
     print(f"corpus: {n} objects (80% DICOM 128x128, 10% PNG, 10% JPEG), {args.workers} workers each, "
           f"streaming OCR: {'Triton' if args.triton else 'in-process'}")
-    print(f"embedded : wall {e_wall:6.1f}s  {n / e_wall:5.2f} obj/s  p50 {pct(e_lat, .5):.2f}s  p99 {pct(e_lat, .99):.2f}s"
-          "  (per-object processing time)")
-    print(f"streaming: wall {s_wall:6.1f}s  {n / s_wall:5.2f} obj/s  p50 {pct(s_lat, .5):.2f}s  p99 {pct(s_lat, .99):.2f}s"
-          "  (submit -> final topic)")
+    print(
+        f"embedded : wall {e_wall:6.1f}s  {n / e_wall:5.2f} obj/s  "
+        f"p50 {pct(e_lat, 0.5):.2f}s  p99 {pct(e_lat, 0.99):.2f}s"
+        "  (per-object processing time)"
+    )
+    print(
+        f"streaming: wall {s_wall:6.1f}s  {n / s_wall:5.2f} obj/s  "
+        f"p50 {pct(s_lat, 0.5):.2f}s  p99 {pct(s_lat, 0.99):.2f}s"
+        "  (submit -> final topic)"
+    )
     print(f"ratio streaming/embedded wall: {s_wall / e_wall:.2f} (target <= 1.30)")
 
 

@@ -29,17 +29,17 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from inference.local_engine import LocalDetector  # noqa: E402
-from pixelguard.core import profile as profiles  # noqa: E402
-from pixelguard.core.keys import Derivations  # noqa: E402
-from pixelguard.core.headeronly import deidentify_header  # noqa: E402
-from pixelguard.core.parse import parse  # noqa: E402
-from pixelguard.core.pipeline import process  # noqa: E402
-from pixelguard.core.quiet import silence_value_echoes  # noqa: E402
-from pixelguard.core.record import Format, StageError, Status  # noqa: E402
-from pixelguard.core.sweep import sweep, terms_of  # noqa: E402
-from pixelguard.keyservice.local import LocalKeyService  # noqa: E402
-from pixelguard.samples import write_samples  # noqa: E402
+from inference.local_engine import LocalDetector
+from pixelguard.core import profile as profiles
+from pixelguard.core.keys import Derivations
+from pixelguard.core.parse import parse
+from pixelguard.core.pipeline import process
+from pixelguard.core.quiet import silence_value_echoes
+from pixelguard.core.record import Format, StageError, Status
+from pixelguard.core.sweep import sweep, terms_of
+from pixelguard.keyservice.local import LocalKeyService
+from pixelguard.samples import write_samples
+from pixelguard_testkit.scrubbed import scrubbed
 
 
 def main() -> int:
@@ -134,7 +134,7 @@ def _header_only(profile: profiles.Profile, corpus: str, limit: int) -> None:
             try:
                 original = parse("bench", data, derive)
                 terms = terms_of(original, profile)
-                record = deidentify_header("bench", data, profile, derive)
+                record = scrubbed("bench", data, profile, derive)
             except StageError:
                 continue  # the corpora's deliberately broken files
             if record.findings:

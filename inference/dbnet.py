@@ -51,7 +51,8 @@ def preprocess(frame: np.ndarray, settings: DetectorSettings = DetectorSettings(
     norm = models.detector(settings.model).normalisation
     if norm.bgr:
         resized = resized[:, :, ::-1]
-    tensor = (resized.astype(np.float32) / 255.0 - np.float32(norm.mean)) / np.float32(norm.std)
+    mean, std = np.asarray(norm.mean, dtype=np.float32), np.asarray(norm.std, dtype=np.float32)
+    tensor = (resized.astype(np.float32) / 255.0 - mean) / std
     return tensor.transpose(2, 0, 1)[np.newaxis]
 
 
@@ -59,8 +60,7 @@ def postprocess(prob: np.ndarray, height: int, width: int,
                 settings: DetectorSettings = DetectorSettings()) -> list[Region]:
     """Probability map (h', w') -> regions scaled back to the (height, width) frame."""
     pred = prob.astype(np.float32)
-    mask = (pred > settings.thresh).astype(np.uint8)
-    mask = cv2.dilate(mask, np.ones((2, 2), np.uint8))
+    mask = np.asarray(cv2.dilate((pred > settings.thresh).astype(np.uint8), np.ones((2, 2), np.uint8)))
     contours, _ = cv2.findContours(mask * 255, cv2.RETR_LIST, cv2.CHAIN_APPROX_SIMPLE)
     scale_x, scale_y = width / pred.shape[1], height / pred.shape[0]
     regions: list[Region] = []

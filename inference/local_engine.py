@@ -27,8 +27,8 @@ class LocalDetector:
 
     name = "local-onnxruntime"
 
-    def __init__(self, settings: dbnet.DetectorSettings = dbnet.DetectorSettings(), threads: int | None = None,
-                 recogniser: str | None = None):
+    def __init__(self, settings: dbnet.DetectorSettings | None = None, threads: int | None = None,
+                 recogniser: str | None = None) -> None:
         """``settings.model`` names the detector, ``recogniser`` the reader (inference.models; defaults there)."""
         options = ort.SessionOptions()
         # One thread per worker process: the embedded runner already runs one process per core.
@@ -38,6 +38,7 @@ class LocalDetector:
         # onnxruntime's CPU arena keeps every block it ever grew to, per input shape: frames of many sizes
         # (and text lines of many widths) made workers grow past 2.5 GB. Without it, freed is freed.
         options.enable_cpu_mem_arena = False
+        settings = settings or dbnet.DetectorSettings()
         self.session = ort.InferenceSession(str(dbnet.model_path(settings.model)), options,
                                             providers=["CPUExecutionProvider"])
         self.input_name = self.session.get_inputs()[0].name
@@ -61,7 +62,7 @@ class LocalDetector:
     def read(self, frames: list[np.ndarray], found: list[list[Region]]) -> list[list[Region]]:
         """Text for each region: PP-OCR's recogniser, and Tesseract where PP-OCR is unsure."""
         cls_session, rec_session, decoder, tesseract = self._load_readers()
-        out = []
+        out: list[list[Region]] = []
         for frame, regions in zip(frames, found, strict=True):
             if not regions:
                 out.append([])

@@ -129,7 +129,7 @@ def recogniser(name: str | None = None) -> RecModel:
         raise ValueError(f"unknown recogniser model {name!r}: one of {', '.join(RECOGNISERS)}") from None
 
 
-def characters(model: RecModel, session=None) -> list[str]:  # noqa: ANN001 - an onnxruntime.InferenceSession
+def characters(model: RecModel, session=None) -> list[str]:
     """The recogniser's character list: its shipped dict file, else the ONNX metadata."""
     if model.characters is not None:
         return model.characters.locate().read_text(encoding="utf-8").rstrip("\n").replace("\r", "").split("\n")

@@ -24,7 +24,7 @@ CLS_SHAPE = (48, 192)
 CLS_FLIP_THRESHOLD = 0.9
 
 
-def models_dir():  # noqa: ANN201 - a Path, located like the detector
+def models_dir():
     return model_path().parent
 
 
@@ -34,7 +34,7 @@ def crop(frame: np.ndarray, quad: tuple[tuple[float, float], ...]) -> np.ndarray
     width = int(max(np.linalg.norm(pts[0] - pts[1]), np.linalg.norm(pts[2] - pts[3])))
     height = int(max(np.linalg.norm(pts[0] - pts[3]), np.linalg.norm(pts[1] - pts[2])))
     width, height = max(width, 1), max(height, 1)
-    target = np.float32([[0, 0], [width, 0], [width, height], [0, height]])
+    target = np.array([[0, 0], [width, 0], [width, height], [0, height]], dtype=np.float32)
     matrix = cv2.getPerspectiveTransform(pts, target)
     out = cv2.warpPerspective(frame, matrix, (width, height), borderMode=cv2.BORDER_REPLICATE,
                               flags=cv2.INTER_CUBIC)
@@ -79,11 +79,11 @@ class CTCDecoder:
         self.characters = ["<blank>"] + characters + [" "]
 
     @classmethod
-    def from_session(cls, session) -> "CTCDecoder":  # noqa: ANN001 - an onnxruntime.InferenceSession
+    def from_session(cls, session) -> CTCDecoder:
         return cls(session.get_modelmeta().custom_metadata_map["character"].splitlines())
 
     @classmethod
-    def for_model(cls, model: "models.RecModel", session=None) -> "CTCDecoder":  # noqa: ANN001
+    def for_model(cls, model: models.RecModel, session=None) -> CTCDecoder:
         return cls(models.characters(model, session))
 
     def __call__(self, logits: np.ndarray) -> list[tuple[str, float]]:

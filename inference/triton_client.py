@@ -98,19 +98,21 @@ class TritonDetector:
         counts = result.as_numpy("COUNT")[:, 0]
         texts = result.as_numpy("TEXT") if model == self.ensemble else None
         scores = result.as_numpy("TEXT_SCORE") if model == self.ensemble else None
+        if texts is not None and scores is None:
+            raise EngineUnavailable(f"Triton's {model} answered without TEXT_SCORE: check the model version")
         out = []
         for f, count in enumerate(counts):
             regions = []
             for i, row in enumerate(table[f, :count]):
                 quad = tuple((float(row[2 * k]), float(row[2 * k + 1])) for k in range(4))
-                if texts is None:
+                if texts is None or scores is None:
                     regions.append(Region(quad, float(row[8])))
                 else:
                     regions.append(Region(quad, float(row[8]), texts[f, i].decode(), float(scores[f, i])))
             out.append(regions)
         return out
 
-    def _call(self, model: str, inputs: list, outputs: list, batch_size: int):  # noqa: ANN202 - InferResult
+    def _call(self, model: str, inputs: list, outputs: list, batch_size: int):
         last = ""
         for attempt in range(self.retries + 1):
             try:

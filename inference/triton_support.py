@@ -13,7 +13,7 @@ def parameters(args: dict) -> dict[str, str]:
     return {k: v["string_value"] for k, v in config.get("parameters", {}).items()}
 
 
-def session(args: dict, model_dir: Path):  # noqa: ANN201 - an onnxruntime.InferenceSession
+def session(args: dict, model_dir: Path):
     import onnxruntime as ort
 
     params = parameters(args)

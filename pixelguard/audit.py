@@ -25,11 +25,14 @@ import socket
 import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from streams.topics import topic_name
+
+if TYPE_CHECKING:
+    from confluent_kafka import Producer
 
 SCHEMA_VERSION = 1
 ACTIONS = frozenset({
@@ -62,7 +65,7 @@ class AuditEvent:
     targets: dict[str, str] = field(default_factory=dict)
     job_id: str | None = None
     detail: dict[str, object] = field(default_factory=dict)
-    at: str = field(default_factory=lambda: datetime.now(timezone.utc).isoformat(timespec="milliseconds"))
+    at: str = field(default_factory=lambda: datetime.now(UTC).isoformat(timespec="milliseconds"))
     event_id: str = field(default_factory=lambda: uuid.uuid4().hex)
     host: str = field(default_factory=socket.gethostname)
     v: int = SCHEMA_VERSION
@@ -122,7 +125,7 @@ class KafkaAuditSink:
         self.bootstrap = bootstrap
         self.topic = topic or topic_name("audit")
         self.timeout_s = timeout_s
-        self._producer = None  # made on first write: a command that fails earlier never dials Kafka
+        self._producer: Producer | None = None  # made on first write: a command that fails earlier never dials Kafka
 
     def write(self, event: AuditEvent) -> None:
         from confluent_kafka import Producer
@@ -144,7 +147,7 @@ class AuditLog:
         self.sinks = list(sinks)
 
     @classmethod
-    def from_env(cls, audit_file: Path | None = None, bootstrap: str | None = None) -> "AuditLog":
+    def from_env(cls, audit_file: Path | None = None, bootstrap: str | None = None) -> AuditLog:
         sinks: list[AuditSink] = [JsonlAuditSink(audit_file or default_audit_file())]
         bootstrap = bootstrap or os.environ.get("PIXELGUARD_KAFKA_BOOTSTRAP")
         if bootstrap:
@@ -174,7 +177,7 @@ def record_audit(action: str, outcome: str, *, actor: str | None = None,
     return (log or AuditLog.from_env()).record(event)
 
 
-def profile_digest(profile) -> str:  # noqa: ANN001 - a pixelguard.core.profile.Profile
+def profile_digest(profile) -> str:
     """A digest of what a profile does (its resolved actions and settings), not of how its file is spelt."""
     import hashlib
 
@@ -189,7 +192,7 @@ def profile_digest(profile) -> str:  # noqa: ANN001 - a pixelguard.core.profile.
     return hashlib.sha256(json.dumps(resolved, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 
-def record_profile_use(profile, log: AuditLog | None = None, audit_file: Path | None = None) -> bool:  # noqa: ANN001
+def record_profile_use(profile, log: AuditLog | None = None, audit_file: Path | None = None) -> bool:
     """Record a ``profile.change`` when a profile is used with a definition other than the one last recorded.
 
     Profiles are files a user can edit between runs; the audit file remembers the digest each profile had

@@ -21,6 +21,7 @@ from .core.limits import Limits
 from .core.pipeline import Outcome, RunOptions, error_outcome, process
 from .core.quiet import silence_value_echoes
 from .core.record import Status
+from .core.vocabulary import RedactionMode
 from .crosswalk.local import CrosswalkEntry, LocalCrosswalk, crosswalk_path
 from .keyservice.local import LocalKeyService
 from .memory import release_memory
@@ -80,13 +81,16 @@ _WORKER: dict[str, object] = {}
 
 
 def _init_worker(key_file: str, profile_name: str, options: RunOptions, limits: Limits) -> None:
-    from inference.local_engine import LocalDetector  # noqa: PLC0415 - each worker loads its own model
+    from inference.base import engine  # each worker loads its own model
 
     silence_value_echoes()
     keys = LocalKeyService.open(Path(key_file), create=False)
     _WORKER["derive"] = Derivations(keys.hmac)
-    _WORKER["profile"] = profiles.load(profile_name)
-    _WORKER["detector"] = LocalDetector()
+    profile = profiles.load(profile_name)
+    _WORKER["profile"] = profile
+    # --redaction off reads no pixels (neither to redact nor in the release sweep): no model to load.
+    off = (options.redaction or profile.redaction) is RedactionMode.OFF
+    _WORKER["detector"] = None if off else engine("local")
     _WORKER["options"] = options
     _WORKER["limits"] = limits
 
@@ -96,7 +100,9 @@ def _run_one(path: str, input_id: str) -> Outcome:
     try:
         size = os.stat(path).st_size
         if size > limits.max_object_bytes:
-            return error_outcome(input_id, "oversized", f"object is {size} bytes; the limit is {limits.max_object_bytes}")
+            return error_outcome(
+                input_id, "oversized", f"object is {size} bytes; the limit is {limits.max_object_bytes}"
+            )
         with open(path, "rb") as handle:
             data = handle.read()
     except PermissionError:
@@ -126,7 +132,7 @@ class RunSummary:
 
 class EmbeddedRunner:
     def __init__(self, out_dir: Path, key_file: Path, profile_name: str, jobs: int, job_id: str | None = None,
-                 progress: bool | None = None, options: RunOptions = RunOptions(),
+                 progress: bool | None = None, options: RunOptions | None = None,
                  limits: Limits | None = None) -> None:
         self.out_dir = out_dir.resolve()
         self.key_file = key_file.expanduser().resolve()
@@ -142,7 +148,7 @@ class EmbeddedRunner:
         self.keys = LocalKeyService.open(self.key_file)
         self.derive = Derivations(self.keys.hmac)
         self.crosswalk = LocalCrosswalk(crosswalk_path(self.key_file), self.keys)
-        self.options = options
+        self.options = options or RunOptions()
         self.limits = limits or Limits.from_env()
         self.jobs = max(1, jobs)
         self.job_id = job_id or "job-" + uuid.uuid4().hex[:12]
@@ -182,7 +188,7 @@ class EmbeddedRunner:
             yield item, result if isinstance(result, Outcome) else error_outcome(input_id, result.code, result.reason,
                                                                               result.elapsed_s)
 
-    def _record(self, item: InputItem, outcome: Outcome, manifest) -> Status:  # noqa: ANN001
+    def _record(self, item: InputItem, outcome: Outcome, manifest) -> Status:
         relative = ""
         reason = outcome.reason
         status = outcome.status

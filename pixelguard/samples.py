@@ -28,7 +28,9 @@ class FakePatient:
 def pydicom_test_files() -> Path:
     from pydicom.data import get_testdata_file
 
-    return Path(get_testdata_file("CT_small.dcm")).parent
+    path = get_testdata_file("CT_small.dcm")
+    assert isinstance(path, str), "pydicom's test files are not installed"
+    return Path(path).parent
 
 
 def burn_text(frame: np.ndarray, text: str, xy: tuple[int, int], size: int, value: int) -> np.ndarray:
@@ -96,7 +98,7 @@ def text_nifti(patient: FakePatient) -> bytes:
 
     import nibabel as nib
 
-    image = nib.load(Path(nib.__file__).parent / "tests" / "data" / "anatomical.nii")
+    image = nib.Nifti1Image.from_filename(Path(nib.__file__).parent / "tests" / "data" / "anatomical.nii")
     image.header["descrip"] = patient.banner().encode()[:79]
     image.header["aux_file"] = patient.patient_id.encode()
     return gzip.compress(image.to_bytes(), mtime=0)

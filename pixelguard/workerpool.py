@@ -8,6 +8,7 @@ notices one that died, reports that task with its cause, and starts a replacemen
 """
 from __future__ import annotations
 
+import contextlib
 import multiprocessing as mp
 import time
 from collections.abc import Callable, Iterable, Iterator
@@ -43,7 +44,9 @@ def _serve(conn: Connection, init: Callable[..., None], initargs: tuple[Any, ...
 
 
 class _Worker:
-    def __init__(self, ctx: Any, init: Callable[..., None], initargs: tuple[Any, ...], work: Callable[..., Any]) -> None:
+    def __init__(
+        self, ctx: Any, init: Callable[..., None], initargs: tuple[Any, ...], work: Callable[..., Any]
+    ) -> None:
         self.conn, child = ctx.Pipe()
         self.process = ctx.Process(target=_serve, args=(child, init, initargs, work), daemon=True)
         self.process.start()
@@ -56,10 +59,8 @@ class _Worker:
         if kill:
             self.process.kill()
         else:
-            try:
+            with contextlib.suppress(OSError):
                 self.conn.send(None)
-            except OSError:
-                pass
         self.process.join(timeout=5)
         if self.process.is_alive():
             self.process.kill()

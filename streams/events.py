@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import asdict, dataclass, field, fields, replace
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 SCHEMA_VERSION = 1
@@ -53,7 +53,7 @@ class ObjectEvent:
         return json.dumps(asdict(self), separators=(",", ":"), sort_keys=True).encode()
 
     @classmethod
-    def from_bytes(cls, raw: bytes | None) -> "ObjectEvent":
+    def from_bytes(cls, raw: bytes | None) -> ObjectEvent:
         try:
             doc = json.loads(raw or b"")
         except (ValueError, UnicodeDecodeError):
@@ -74,7 +74,7 @@ class ObjectEvent:
         except TypeError:
             raise PoisonEvent("event fields have the wrong types") from None
 
-    def next(self, stage: str, **changes: Any) -> "ObjectEvent":
+    def next(self, stage: str, **changes: Any) -> ObjectEvent:
         return replace(self, stage=stage, **changes)
 
     @property
@@ -84,12 +84,12 @@ class ObjectEvent:
 
 
 def now_iso() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="milliseconds")
+    return datetime.now(UTC).isoformat(timespec="milliseconds")
 
 
 def age_seconds(iso: str) -> float:
     """Seconds since ``iso`` (for latency metrics); 0 when it cannot be read."""
     try:
-        return max(0.0, (datetime.now(timezone.utc) - datetime.fromisoformat(iso)).total_seconds())
+        return max(0.0, (datetime.now(UTC) - datetime.fromisoformat(iso)).total_seconds())
     except ValueError:
         return 0.0

@@ -8,7 +8,10 @@ from dataclasses import dataclass
 
 from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, TopicPartition
 
+from pixelguard.telemetry.tracing import headers_dict
+
 from .events import ObjectEvent, PoisonEvent
+from .topics import located
 
 
 @dataclass(frozen=True)
@@ -43,15 +46,17 @@ def scan(bootstrap: str, topics: list[str], timeout_s: float = 60.0) -> Iterator
                 continue
             deadline = time.monotonic() + timeout_s
             for msg in batch:
-                if msg.error():
-                    if msg.error().code() == KafkaError._PARTITION_EOF:
-                        remaining.discard((msg.topic(), msg.partition()))
+                topic, partition, offset = located(msg)
+                error = msg.error()
+                if error is not None:
+                    if error.code() == KafkaError._PARTITION_EOF:
+                        remaining.discard((topic, partition))
                     continue
-                headers = {k: (v or b"").decode("latin-1") for k, v in (msg.headers() or [])}
+                headers = headers_dict(msg.headers())
                 try:
                     event: ObjectEvent | None = ObjectEvent.from_bytes(msg.value())
                 except PoisonEvent:
                     event = None
-                yield Read(msg.topic(), msg.partition(), msg.offset(), headers, event, msg.timestamp()[1])
+                yield Read(topic, partition, offset, headers, event, msg.timestamp()[1])
     finally:
         consumer.close()

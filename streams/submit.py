@@ -6,7 +6,7 @@ with an error (so they are accounted for in ``errors``), as in the embedded runn
 """
 from __future__ import annotations
 
-import io
+import functools
 import os
 import uuid
 from dataclasses import dataclass, field
@@ -17,7 +17,7 @@ from opentelemetry.trace import SpanKind
 from pixelguard.core.formats import sniff
 from pixelguard.core.keys import Derivations
 from pixelguard.core.parse import MAX_OBJECT_BYTES
-from pixelguard.core.record import Format, StageError
+from pixelguard.core.record import StageError
 from pixelguard.embedded import discover
 from pixelguard.telemetry.tracing import (
     child_span,
@@ -45,18 +45,17 @@ class SubmitResult:
 
 def routing_key(data: bytes, derive: Derivations) -> str:
     """The same key the parse stage derives: remapped StudyInstanceUID for DICOM, keyed content id otherwise."""
-    try:
-        if sniff(data) is Format.DICOM:
-            import pydicom  # noqa: PLC0415
+    from pixelguard.formats import handler
 
-            ds = pydicom.dcmread(io.BytesIO(data), force=True, stop_before_pixels=True,
-                                 specific_tags=["StudyInstanceUID"])
-            study = str(ds.get("StudyInstanceUID", "") or "").strip()
-            if study:
-                return derive.uid(study)
-    except (StageError, Exception):  # noqa: BLE001 - a bad object is keyed by content; parse reports it
-        pass
-    return derive.content_id(data)
+    try:
+        fmt = sniff(data)
+    except StageError:
+        return derive.content_id(data)  # parse reports it
+    return handler(fmt).submit_key(data, derive)
+
+
+def _record_ack(acked: dict[str, bool], input_id: str, err: object, _msg: object) -> None:
+    acked[input_id] = err is None
 
 
 def idempotent_producer(bootstrap: str) -> Producer:
@@ -105,7 +104,7 @@ def submit(paths: list[str], *, bootstrap: str, prefix: str, store: ObjectStore,
             try:
                 producer.produce(topic, key=event.key.encode(), value=event.to_bytes(),
                                  headers=kafka_headers(carrier),
-                                 on_delivery=lambda err, _msg, i=input_id: acked.__setitem__(i, err is None))
+                                 on_delivery=functools.partial(_record_ack, acked, input_id))
                 break
             except BufferError:
                 producer.poll(0.1)

@@ -10,10 +10,9 @@ topic, and a route worker that takes over a partition knows which final partitio
 """
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass, field, replace
 
-from confluent_kafka import KafkaError, KafkaException
+from confluent_kafka import KafkaError, KafkaException, Message
 from confluent_kafka.admin import AdminClient, NewTopic
 
 
@@ -44,7 +43,9 @@ CATALOGUE = {
 
 
 def prefix() -> str:
-    return os.environ.get("PIXELGUARD_TOPIC_PREFIX", "pixelguard")
+    from pixelguard.settings import Settings
+
+    return Settings.from_env().prefix
 
 
 def topic_name(key: str, topic_prefix: str | None = None) -> str:
@@ -52,7 +53,9 @@ def topic_name(key: str, topic_prefix: str | None = None) -> str:
 
 
 def stage_partitions() -> int:
-    return int(os.environ.get("PIXELGUARD_PARTITIONS", CATALOGUE["ingest"].partitions))
+    from pixelguard.settings import Settings
+
+    return Settings.from_env().partitions
 
 
 def catalogue(partitions: int | None = None) -> dict[str, TopicSpec]:
@@ -106,3 +109,14 @@ def _wait_for_leaders(admin: AdminClient, specs: dict[str, TopicSpec], timeout: 
         if time.monotonic() > deadline:
             raise RuntimeError("topics not ready: " + "; ".join(problems[:3]))
         time.sleep(0.1)
+
+
+def located(msg: Message) -> tuple[str, int, int]:
+    """A consumed record's topic, partition and offset.
+
+    confluent-kafka types the three as optional (a produced message has no offset yet); a record a
+    consumer returned has all three.
+    """
+    topic, partition, offset = msg.topic(), msg.partition(), msg.offset()
+    assert topic is not None and partition is not None and offset is not None
+    return topic, partition, offset

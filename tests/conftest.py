@@ -1,8 +1,5 @@
 # Session-scoped real servers (Apache Kafka KRaft, OpenBao, Triton), each started once on free loopback
 # ports and stopped by pid at the end of the session.
-pytest_plugins = ["tests.fixtures.kafka", "tests.fixtures.openbao", "tests.fixtures.triton"]
-
-
 import os
 
 import pytest
@@ -11,6 +8,8 @@ from pixelguard.core import profile as profiles
 from pixelguard.core.keys import Derivations
 from pixelguard.core.quiet import silence_value_echoes
 from pixelguard.keyservice.local import LocalKeyService
+
+pytest_plugins = ["tests.fixtures.kafka", "tests.fixtures.openbao", "tests.fixtures.triton"]
 
 silence_value_echoes()
 
@@ -37,7 +36,7 @@ def basic() -> profiles.Profile:
 
 
 @pytest.fixture(scope="session")
-def detector():  # noqa: ANN201 - inference.local_engine.LocalDetector, imported late
+def detector():
     from inference.local_engine import LocalDetector
 
     return LocalDetector()

@@ -13,7 +13,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "bench"))
 
-import soak  # noqa: E402
+import soak
 
 
 def sample(t: float, submitted: int, final: int, rss: float = 1000.0, lag: int = 0) -> soak.Sample:

@@ -10,7 +10,7 @@ import numpy as np
 import pydicom
 import pytest
 
-from pixelguard import synthetic
+from pixelguard_testkit import synthetic
 
 LOSSLESS = dict(fmt="dicom", transfer_syntax="1.2.840.10008.1.2.1")
 
@@ -160,7 +160,11 @@ def test_pipeline_redaction_removes_every_stroke_of_horizontal_latin_text(tmp_pa
                                     polarity=polarity, frames=1, **LOSSLESS)
         outcome = process(f"in-{index}", sample.data, basic, derive, detector)
         assert outcome.output_bytes, outcome.reason
-        result = synthetic.score_object(sample.ground_truth(), {f"line{i}": l.mask for i, l in enumerate(sample.lines)},
-                                        synthetic.decode(sample.data), synthetic.decode(outcome.output_bytes))
+        result = synthetic.score_object(
+            sample.ground_truth(),
+            {f"line{i}": line.mask for i, line in enumerate(sample.lines)},
+            synthetic.decode(sample.data),
+            synthetic.decode(outcome.output_bytes),
+        )
         left = [(s.entry["text"], s.remaining) for s in result.lines if not s.gone]
         assert not left, f"{source} {size}px {polarity}: strokes left {left}"

@@ -6,6 +6,9 @@ set -euo pipefail
 cd "$(dirname "$0")/../.."
 bash deploy/local/bootstrap.sh
 .venv/bin/pixelguard services install
+# Lint and types first: a finding fails the test command before the (long) suite starts.
+.venv/bin/ruff check .
+.venv/bin/mypy
 set +e
 .venv/bin/python -m pytest -q "$@"
 code=$?

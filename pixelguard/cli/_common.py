@@ -4,8 +4,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from pixelguard.keyservice.local import default_key_file
+from pixelguard.settings import Settings
 
 
 def key_file(args: argparse.Namespace) -> Path:
-    return (args.key_file or default_key_file()).expanduser()
+    return (args.key_file or Settings.from_env().key_file).expanduser()

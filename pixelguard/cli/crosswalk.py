@@ -23,6 +23,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from pixelguard.settings import Settings
+
 from ._common import key_file
 
 EXIT_NOT_FOUND = 1
@@ -82,7 +84,8 @@ class _Refused(Exception):
 
 
 def _vault_mode(args: argparse.Namespace) -> bool:
-    return bool(args.vault_addr or (os.environ.get("VAULT_ADDR") and os.environ.get("VAULT_TOKEN")))
+    vault = Settings.from_env().vault
+    return bool(args.vault_addr or (vault.addr and vault.token))
 
 
 @dataclass
@@ -98,20 +101,21 @@ def _vault_context(args: argparse.Namespace) -> _VaultContext:
     from pixelguard.crosswalk.kafka import KafkaCrosswalk
     from pixelguard.keyservice.vault import RetryPolicy, VaultKeyService, VaultLayout
 
-    addr = args.vault_addr or os.environ.get("VAULT_ADDR")
-    token = os.environ.get("VAULT_TOKEN")
+    vault = Settings.from_env().vault
+    addr = args.vault_addr or vault.addr
+    token = vault.token
     if not token:
-        raise _Refused(EXIT_USAGE, "Vault mode needs a token in VAULT_TOKEN")
+        raise _Refused(EXIT_USAGE, "Vault mode needs a token in PIXELGUARD_VAULT_TOKEN")
     bootstrap = args.kafka or os.environ.get("PIXELGUARD_KAFKA_BOOTSTRAP")
     if not bootstrap:
         raise _Refused(EXIT_USAGE, "Vault mode needs Kafka: --kafka BOOTSTRAP or PIXELGUARD_KAFKA_BOOTSTRAP")
-    layout = VaultLayout(prefix=args.vault_prefix) if args.vault_prefix else VaultLayout.from_env()
+    layout = VaultLayout(prefix=args.vault_prefix or vault.prefix)
     keys = VaultKeyService.connect(addr, token, layout=layout, retry=RetryPolicy(deadline_s=args.vault_timeout))
     audit = AuditLog.from_env(args.audit_file, bootstrap)
     return _VaultContext(keys, KafkaCrosswalk(bootstrap, keys), audit, keys.session.actor())
 
 
-def _local_audit(args: argparse.Namespace, keys_path: Path):  # noqa: ANN202 - AuditLog, imported lazily
+def _local_audit(args: argparse.Namespace, keys_path: Path):
     from pixelguard.audit import AuditLog
 
     # Beside the key file and the crosswalk by default: same trust domain, and tests stay in their tmp dir.
@@ -120,7 +124,7 @@ def _local_audit(args: argparse.Namespace, keys_path: Path):  # noqa: ANN202 - A
     return AuditLog.from_env(explicit or keys_path.parent / "audit.jsonl")
 
 
-def _guarded(handler):  # noqa: ANN001, ANN202 - decorator over the command handlers
+def _guarded(handler):
     """Turn every expected failure into one clear line on stderr and an exit code; never a traceback."""
 
     def run(args: argparse.Namespace) -> int:

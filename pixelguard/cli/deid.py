@@ -6,7 +6,7 @@ import os
 import sys
 from pathlib import Path
 
-from ._common import key_file
+from pixelguard.core.vocabulary import RedactionMode
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -17,12 +17,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     deid.add_argument("--jobs", type=int, default=os.cpu_count() or 1, metavar="N")
     deid.add_argument("--key-file", type=Path, default=None, help="local key file, kept outside DIR")
     deid.add_argument("--job", default=None, metavar="ID", help="job id recorded in the manifest")
-    deid.add_argument("--redaction", choices=("all", "phi", "off"), default=None,
+    deid.add_argument("--redaction", type=RedactionMode, choices=list(RedactionMode), default=None,
                       help="burned-in text: all (default of the profile), phi (only PHI-like text), off")
     deid.add_argument("--pixel-encoding", choices=("original", "htj2k"), default="original",
                       help="re-encode redacted compressed pixels in their own syntax, or HTJ2K lossless")
     deid.add_argument("--time-budget", type=float, default=None, metavar="SECONDS",
-                      help="per-object time budget (default 25, or PIXELGUARD_TIME_S); over it: an over-budget error")
+                      help="per-object time budget (default 20, or PIXELGUARD_TIME_S); over it: an over-budget error")
     deid.set_defaults(handler=run)
 
 
@@ -31,14 +31,18 @@ def run(args: argparse.Namespace) -> int:
 
     if args.jobs < 1:
         raise ValueError("--jobs must be at least 1")
+    from dataclasses import replace
+
     from pixelguard.core.limits import Limits
     from pixelguard.core.pipeline import RunOptions
+    from pixelguard.settings import Settings
 
-    limits = Limits.from_env(time_s=args.time_budget)
+    settings = Settings.from_env()
+    limits = settings.limits if args.time_budget is None else replace(settings.limits, time_s=args.time_budget)
     if limits.hard_time_s < limits.time_s:  # the hard stop is for what ignores the budget, never before it
         margin = Limits().hard_time_s - Limits().time_s
-        limits = Limits.from_env(time_s=args.time_budget, hard_time_s=limits.time_s + margin)
-    runner = EmbeddedRunner(args.out, key_file(args), args.profile, args.jobs, args.job,
+        limits = replace(limits, hard_time_s=limits.time_s + margin)
+    runner = EmbeddedRunner(args.out, args.key_file or settings.key_file, args.profile, args.jobs, args.job,
                             options=RunOptions(redaction=args.redaction, encoding=args.pixel_encoding),
                             limits=limits)
     summary = runner.run(args.inputs)

@@ -36,11 +36,11 @@ def register(sub: argparse._SubParsersAction) -> None:
         cmd.set_defaults(handler=run_decision if name != "show" else run_show, approve=name == "approve")
 
 
-def _pending(cfg, ident: str):  # noqa: ANN001, ANN202
+def _pending(cfg, ident: str):
     from streams.status import pending_reviews
 
     for read in pending_reviews(cfg.bootstrap, cfg.prefix):
-        if ident in (read.event.output_id, read.event.input_id):
+        if read.event is not None and ident in (read.event.output_id, read.event.input_id):
             return read
     return None
 
@@ -51,11 +51,15 @@ def run_list(args: argparse.Namespace) -> int:
     cfg = from_args(args)
     for read in pending_reviews(cfg.bootstrap, cfg.prefix, args.job):
         e = read.event
+        if e is None:
+            continue  # not an event of ours: nothing to review
         print(f"{e.output_id}\t{e.input_id}\t{e.job_id}\t{e.format}\t{e.confidence}\t{e.reason}")
     return 0
 
 
 def run_show(args: argparse.Namespace) -> int:
+    from agents import wiring
+
     cfg = from_args(args)
     read = _pending(cfg, args.ident)
     if read is None:
@@ -72,7 +76,7 @@ def run_show(args: argparse.Namespace) -> int:
         # Recorded before the bytes are handed over: a read that cannot be audited does not happen.
         record_audit("output.read", "ok", actor=args.reviewer, job_id=event.job_id, log=audit,
                      targets={"input_id": event.input_id, "output_id": event.output_id})
-        data = cfg.object_store().get(event.object_uri)
+        data = wiring.object_store(cfg).get(event.object_uri)
         fd = os.open(args.save, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         with os.fdopen(fd, "wb") as handle:
             handle.write(data)
@@ -81,6 +85,7 @@ def run_show(args: argparse.Namespace) -> int:
 
 
 def run_decision(args: argparse.Namespace) -> int:
+    from agents import wiring
     from pixelguard.audit import AuditLog, JsonlAuditSink, KafkaAuditSink, default_audit_file, local_actor, record_audit
     from streams.status import check_reason, decision_event
     from streams.submit import idempotent_producer
@@ -100,13 +105,15 @@ def run_decision(args: argparse.Namespace) -> int:
               "it cannot be approved: reject it, and resubmit the right input if the published one is wrong",
               file=sys.stderr)
         return 2
-    audit = AuditLog([JsonlAuditSink(default_audit_file()), KafkaAuditSink(cfg.bootstrap, topic_name("audit", cfg.prefix))])
+    audit = AuditLog(
+        [JsonlAuditSink(default_audit_file()), KafkaAuditSink(cfg.bootstrap, topic_name("audit", cfg.prefix))]
+    )
     record_audit("review.decision", "ok", actor=actor, job_id=event.job_id, log=audit,
                  targets={"input_id": event.input_id, "output_id": event.output_id},
                  detail={"decision": "approve" if args.approve else "reject"})
     uri = ""
     if args.approve:
-        uri = cfg.object_store().copy(event.object_uri, f"clean/{event.output_id}{event.extension}")
+        uri = wiring.object_store(cfg).copy(event.object_uri, f"clean/{event.output_id}{event.extension}")
     decided = decision_event(event, args.approve, actor.replace(" ", "_"), reason, uri)
     producer = idempotent_producer(cfg.bootstrap)
     producer.produce(topic_name(decided.stage, cfg.prefix), key=(decided.key or decided.input_id).encode(),

@@ -4,6 +4,7 @@ from __future__ import annotations
 import argparse
 import sys
 
+from pixelguard.core.vocabulary import RedactionMode
 from streams.config import add_arguments, from_args
 
 
@@ -12,12 +13,13 @@ def register(sub: argparse._SubParsersAction) -> None:
     parser.add_argument("inputs", nargs="+", metavar="PATH")
     parser.add_argument("--job", default=None, metavar="ID")
     parser.add_argument("--profile", default="basic", metavar="NAME")
-    parser.add_argument("--redaction", choices=("all", "phi", "off"), default=None)
+    parser.add_argument("--redaction", type=RedactionMode, choices=list(RedactionMode), default=None)
     add_arguments(parser)
     parser.set_defaults(handler=run)
 
 
 def run(args: argparse.Namespace) -> int:
+    from agents import wiring
     from pixelguard import telemetry
     from pixelguard.audit import (
         AuditLog,
@@ -36,12 +38,14 @@ def run(args: argparse.Namespace) -> int:
     profile = profiles.load(args.profile)  # fail early on an unknown profile
     telemetry.setup("pixelguard-submit")
     ensure_topics(cfg.bootstrap, cfg.prefix, cfg.partitions)
-    keys = cfg.key_service()
+    keys = wiring.key_service(cfg)
     options = {"redaction": args.redaction} if args.redaction else {}
     job = args.job
-    audit = AuditLog([JsonlAuditSink(default_audit_file()), KafkaAuditSink(cfg.bootstrap, topic_name("audit", cfg.prefix))])
+    audit = AuditLog(
+        [JsonlAuditSink(default_audit_file()), KafkaAuditSink(cfg.bootstrap, topic_name("audit", cfg.prefix))]
+    )
     record_profile_use(profile, audit)  # a feed choosing an edited profile leaves a trace before anything runs
-    result = submit(args.inputs, bootstrap=cfg.bootstrap, prefix=cfg.prefix, store=cfg.object_store(),
+    result = submit(args.inputs, bootstrap=cfg.bootstrap, prefix=cfg.prefix, store=wiring.object_store(cfg),
                     derive=Derivations(keys.hmac), profile=args.profile, job_id=job, options=options)
     record_audit("submit", "ok" if not result.failed else "error", job_id=result.job_id, log=audit,
                  detail={"objects": result.submitted, "flagged": result.flagged, "failed": result.failed})

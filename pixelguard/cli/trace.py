@@ -24,6 +24,9 @@ def run(args: argparse.Namespace) -> int:
         return 1
     print(trace_id(read))
     event = read.event
+    if event is None:  # a message that is not an event of ours, carrying a trace header
+        print(f"topic={read.topic} (not a PixelGuard event)", file=sys.stderr)
+        return 0
     print(f"topic={read.topic} input_id={event.input_id} job_id={event.job_id} status={event.status or '-'}",
           file=sys.stderr)
     return 0

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import math
 import struct
+from typing import Any
 
 from .formats import gunzip_head
 from .limits import Limits, check_pixel_claim
@@ -78,7 +79,8 @@ def check_nifti_claim(head: bytes, version: int, limits: Limits) -> int:
     datatype = struct.unpack(order + "h", head[datatype_at:datatype_at + 2])[0]
     bitpix = struct.unpack(order + "h", head[bitpix_at:bitpix_at + 2])[0]
     try:
-        itemsize = data_type_codes.dtype[datatype].itemsize
+        dtype: Any = data_type_codes.dtype[datatype]  # nibabel's Recoder is untyped: a numpy dtype
+        itemsize = dtype.itemsize
     except (KeyError, TypeError, AttributeError):
         raise StageError("unsupported", f"NIfTI-{version} header names data type {datatype}, which has no "
                                         "voxel layout here") from None

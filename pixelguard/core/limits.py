@@ -51,7 +51,7 @@ class Limits:
                 except ValueError:
                     raise ValueError(f"PIXELGUARD_{f.name.upper()} must be a number") from None
         values.update({k: v for k, v in overrides.items() if v is not None})
-        return replace(cls(), **values)
+        return replace(cls(), **values)  # type: ignore[arg-type]  # each value parsed per its field's type
 
 
 DEFAULT = Limits()
@@ -69,8 +69,11 @@ class Deadline:
 
     def check(self, doing: str) -> None:
         if self.elapsed() > self.budget_s:
-            raise StageError("over-budget", f"object exceeded its {self.budget_s:.0f} s time budget while {doing}; "
-                                            "split the series or raise the budget (PIXELGUARD_TIME_S, or deid --time-budget)")
+            raise StageError(
+                "over-budget",
+                f"object exceeded its {self.budget_s:.0f} s time budget while {doing}; "
+                "split the series or raise the budget (PIXELGUARD_TIME_S, or deid --time-budget)",
+            )
 
 
 def check_pixel_claim(rows: int, columns: int, samples: int, frames: int, bits: int, limits: Limits) -> int:

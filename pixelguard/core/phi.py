@@ -76,4 +76,6 @@ def matches(text: str, terms: tuple[str, ...]) -> bool:
 
 def looks_like_phi(text: str) -> bool:
     """Dates and ID-like digit runs are redacted in phi mode even when the header does not hold them."""
-    return any(_DATE_LIKE.search(line) or _ID_LIKE.search(line.replace(" ", "")) for line in text.splitlines() or [text])
+    return any(
+        _DATE_LIKE.search(line) or _ID_LIKE.search(line.replace(" ", "")) for line in text.splitlines() or [text]
+    )

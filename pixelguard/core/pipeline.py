@@ -3,22 +3,23 @@ from __future__ import annotations
 
 import time
 from collections import Counter
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 import numpy as np
 
+from .detect_memo import DetectorMemo
 from .integrity import check_output, input_shape
 from .keys import Derivations
 from .limits import DEFAULT, Deadline, Limits
 from .parse import parse
-from .phi import header_terms
 from .profile import Profile
 from .record import Format, ObjectRecord, StageError, Status
-from .regions import Region
-from .detect_memo import DetectorMemo
 from .redact import Detector, RedactionSettings, redact
+from .regions import Region
 from .scrub import scrub
 from .sweep import SweepTerms, summary, sweep, terms_of
+from .vocabulary import RedactionMode
 
 
 @dataclass
@@ -51,13 +52,27 @@ def route(record: ObjectRecord) -> tuple[Status, str]:
 class RunOptions:
     """Per-run choices that override the profile (CLI flags)."""
 
-    redaction: str | None = None  # all | phi | off
+    redaction: RedactionMode | None = None  # None: the profile's
     encoding: str = "original"  # original | htj2k
+
+    def __post_init__(self) -> None:
+        # A caller passing "phi" must not get the default silently: the stages compare members by identity.
+        if self.redaction is not None and not isinstance(self.redaction, RedactionMode):
+            object.__setattr__(self, "redaction", RedactionMode.parse(self.redaction, "RunOptions"))
+
+    @classmethod
+    def from_event(cls, options: Mapping[str, str]) -> RunOptions:
+        """The options a streaming event carries as text (``pixelguard submit --redaction``)."""
+        redaction = options.get("redaction")
+        return cls(redaction=RedactionMode.parse(redaction, "event options") if redaction else None,
+                   encoding=options.get("encoding", "original"))
 
 
 def settings_for(profile: Profile, record: ObjectRecord, options: RunOptions = RunOptions(),
                  limits: Limits = DEFAULT) -> RedactionSettings:
-    terms = header_terms(record.header) if record.format is Format.DICOM else ()
+    from pixelguard.formats import handler
+
+    terms = handler(record.format).phi_terms(record)
     return RedactionSettings(mode=options.redaction or profile.redaction, review_threshold=profile.review_threshold,
                              phi_terms=terms, encoding=options.encoding, frame_batch=limits.frame_batch)
 
@@ -78,8 +93,10 @@ def process(input_id: str, data: bytes, profile: Profile, derive: Derivations, d
         # Per object: what the search already answered (unchanged frames, verified ones) is not asked again.
         engine = DetectorMemo(detector) if detector is not None else None
         redact(record, engine, settings, deadline)
-        check_output(record.format, record.output_bytes, shape)
-        release_check(record, terms, engine, deadline)
+        # --redaction off leaves the pixels as they came and reads none of them (see release_check).
+        pixels = settings.mode is not RedactionMode.OFF
+        check_output(record.format, record.output_bytes, shape, decode_frames=pixels)
+        release_check(record, terms, engine if pixels else None, deadline)
         status, reason = route(record)
         return Outcome(input_id, status, reason, record.confidence, time.perf_counter() - started,
                        format=fmt.value, output_id=record.output_id, extension=fmt.extension,
@@ -96,7 +113,9 @@ def process(input_id: str, data: bytes, profile: Profile, derive: Derivations, d
 def release_check(record: ObjectRecord, terms: SweepTerms, detector: Detector | None, deadline: Deadline) -> None:
     """The independent PHI sweep of the finished output (see core.sweep): a hit holds the object for review.
 
-    Its hits are counted in ``record.stats`` (``sweep_hits``, and by kind in ``sweep_kinds``, which the
+    Without a detector (``--redaction off``, whose runs load no engine) the pixels are not read: objects that
+    may carry burned-in text are held for review by the redact stage instead. Its hits are counted in
+    ``record.stats`` (``sweep_hits``, and by kind in ``sweep_kinds``, which the
     runners turn into metrics). The reader is the OCR engine, asked only within the object's time budget.
     """
 

@@ -5,6 +5,7 @@ transforms; redaction writes into the *stored* values so the output keeps its bi
 """
 from __future__ import annotations
 
+import contextlib
 import io
 
 import numpy as np
@@ -62,10 +63,9 @@ def render_dicom(ds: Dataset, stored: np.ndarray) -> list[np.ndarray]:
     for frame in stored:
         value = _finite(apply_modality_lut(frame, ds))
         if "WindowCenter" in ds or "VOILUTSequence" in ds:
-            try:
+            # a malformed window falls back to the full range
+            with contextlib.suppress(Exception):
                 value = apply_voi_lut(value, ds, prefer_lut=True)
-            except Exception:  # noqa: BLE001 - a malformed window falls back to the full range
-                pass
         gray = _stretch(np.asarray(value, dtype=np.float64))
         if photometric == "MONOCHROME1":
             gray = 255 - gray
@@ -107,13 +107,11 @@ def _to_uint8_rgb(frame: np.ndarray) -> np.ndarray:
 def decode_image(data: bytes) -> tuple[np.ndarray, str]:
     """JPEG/PNG -> (array, Pillow mode)."""
     try:
-        with Image.open(io.BytesIO(data)) as image:
-            image.load()
-            mode = image.mode
-            if mode not in ("L", "RGB", "RGBA", "I;16", "I", "LA"):
-                image = image.convert("RGB")
-                mode = "RGB"
-            return np.asarray(image), mode
+        with Image.open(io.BytesIO(data)) as opened:
+            opened.load()
+            if opened.mode in ("L", "RGB", "RGBA", "I;16", "I", "LA"):
+                return np.asarray(opened), opened.mode
+            return np.asarray(opened.convert("RGB")), "RGB"
     except Exception as exc:  # noqa: BLE001
         raise StageError("undecodable", f"image pixels could not be decoded ({exc.__class__.__name__})") from None
 

@@ -5,22 +5,10 @@ as ``basic``) or ``extends`` another profile (stored, or a file beside it); it a
 option columns) and may override single attributes by keyword, by tag, or by private creator + group +
 element offset. Everything is validated on load, with an error naming the file and the rule broken.
 
-The table's codes are resolved here once, so the scrub stage only sees these internal actions:
-
-====  ===========================================================================================
-X     remove
-Z     keep the element, empty
-D     keep the element, dummy value
-K     keep
-U     replace UIDs by keyed ones (on a sequence: keep it and recurse, UIDs inside are remapped)
-C     clean: free text keeps its words but loses every token matching a PHI value of the header;
-      a sequence is kept and recursed with free text inside cleaned (Clean Descriptors, Clean
-      Structured Content, Retain Patient Characteristics, Retain Device Identity)
-S     shift: dates and datetimes move by the per-patient keyed offset, times are kept (Retain
-      Longitudinal Temporal Information with Modified Dates, whose table code is C)
-G     graphics: overlay/curve data kept, their free text cleaned, the object flagged for review since
-      overlay bitmaps are not inspected for burned-in text (Clean Graphics, table code C)
-====  ===========================================================================================
+The table's codes are resolved here once into ``vocabulary.Action`` members (each documents its PS3.15
+meaning), so the scrub stage only sees those: the six single codes (X, Z, D, K, C, U), and S (shift) and G
+(graphics), the two meanings a C takes under Modified Dates and Clean Graphics. A sequence under U or C is
+kept and recursed. W and T are chosen by the scrub stage for attributes the table does not list.
 
 Combined codes (PS3.15 E.1.1: "X/Z" = remove unless the IOD makes it Type 2, etc.) are resolved with the
 table's ``stdCompIOD`` column, since we hold no per-IOD Type tables: an attribute used in no standard
@@ -47,10 +35,12 @@ from typing import Any
 import yaml
 from pydicom.datadict import keyword_for_tag, tag_for_keyword
 
-from .sop import DEFAULT_RULES, SopKind, SopRule
 from .private import Component, PrivateKB, PrivateKBError, load_kb, private_component
+from .sop import DEFAULT_RULES, SopKind, SopRule
+from .vocabulary import OVERRIDE_ACTIONS, PRIVATE_ACTIONS, Action, RedactionMode
 
-PROFILES_DIR = Path(os.environ.get("PIXELGUARD_PROFILES", Path(__file__).resolve().parents[2] / "profiles"))
+# The package's copy (a link to the top-level profiles/ in a checkout; see pixelguard/data).
+PROFILES_DIR = Path(os.environ.get("PIXELGUARD_PROFILES", Path(__file__).resolve().parents[1] / "data" / "profiles"))
 DEFAULT_TABLE = "reference/ps3.15-table-e.1-1-rev2024b.json"
 DEFAULT_PRIVATE_KB = "reference/tcia-private-tag-kb-2024-02-01.csv"
 
@@ -67,12 +57,8 @@ OPTIONS = {
     "cleanStructContOpt": "Clean Structured Content Option",
     "cleanGraphOpt": "Clean Graphics Option",
 }
-ACTIONS = {"D", "Z", "X", "K", "C", "U", "X/Z", "X/D", "Z/D", "X/Z/D", "X/Z/U*"}
-# What an override may ask for: the single table codes (combined ones need the table's context).
-OVERRIDE_ACTIONS = {"D", "Z", "X", "K", "C", "U"}
-INTERNAL_ACTIONS = {"D", "Z", "X", "K", "C", "U", "S", "G"}
-# all: every detected text; phi: only text matching the header's PHI, dates and IDs; off: no pixel redaction.
-REDACTION_MODES = {"all", "phi", "off"}
+# The codes Table E.1-1 uses: the single ones and the combined ones (PS3.15 E.1.1), resolved below.
+TABLE_CODES = {"D", "Z", "X", "K", "C", "U", "X/Z", "X/D", "Z/D", "X/Z/D", "X/Z/U*"}
 _TOP_KEYS = {"name", "description", "table", "extends", "options", "overrides", "public_not_in_table",
              "private_kb", "max_age_years", "redaction", "review_threshold", "sop_classes"}
 _TAG = re.compile(r"\(?\s*([0-9A-Fa-f]{4})\s*,\s*([0-9A-Fa-f]{4})\s*\)?")
@@ -83,23 +69,23 @@ class ProfileError(ValueError):
     pass
 
 
-def resolve_combined(action: str, in_std_iod: bool = True) -> str:
+def resolve_combined(code: str, in_std_iod: bool = True) -> Action:
     """Pick the one action of a combined code that is safe without per-IOD Type tables (see module doc)."""
-    if action not in ACTIONS:
-        raise ProfileError(f"unknown action {action!r}")
-    if "/" not in action:
-        return action
-    if action == "X/Z/U*":
-        return "U"
-    if not in_std_iod and action.startswith("X"):
-        return "X"
-    if not in_std_iod and action == "Z/D":
-        return "Z"
-    return "D" if "D" in action else "Z"
+    if code not in TABLE_CODES:
+        raise ProfileError(f"unknown action {code!r}")
+    if "/" not in code:
+        return Action(code)
+    if code == "X/Z/U*":
+        return Action.UID
+    if not in_std_iod and code.startswith("X"):
+        return Action.REMOVE
+    if not in_std_iod and code == "Z/D":
+        return Action.ZERO
+    return Action.DUMMY if "D" in code else Action.ZERO
 
 
 # Which internal action an option's C means (see module doc).
-_C_MEANS = {"rtnLongModifDatesOpt": "S", "cleanGraphOpt": "G"}
+_C_MEANS = {"rtnLongModifDatesOpt": Action.SHIFT, "cleanGraphOpt": Action.GRAPHICS}
 
 
 @dataclass(frozen=True)
@@ -107,14 +93,15 @@ class Profile:
     name: str
     description: str
     options: tuple[str, ...]
-    actions: dict[int, str]
-    repeating: dict[tuple[int, int], str]  # (group & 0xFF00, element) for 50xx/60xx rows; element -1 = any
+    actions: dict[int, Action]
+    repeating: dict[tuple[int, int], Action]  # (group & 0xFF00, element) for 50xx/60xx rows; element -1 = any
     public_not_in_table: str
-    redaction: str
+    redaction: RedactionMode
     review_threshold: float
     table_rows: int = field(default=0)
-    private_action: str = "X"  # for private elements: X (basic) or C (Retain Safe Private: ask the KB)
-    private_overrides: dict[tuple[int, str, int], str] = field(default_factory=dict)
+    # for private elements: X (basic) or C (Retain Safe Private: ask the KB)
+    private_action: Action = Action.REMOVE
+    private_overrides: dict[tuple[int, str, int], Action] = field(default_factory=dict)
     private_kb: PrivateKB | None = None
     max_age_years: int | None = None  # HIPAA Safe Harbor: ages above this become 090Y
     overrides: dict[str, str] = field(default_factory=dict)  # as written, for `profiles show`
@@ -122,7 +109,7 @@ class Profile:
     # What happens to each kind of object (image, structured-report, ...); unlisted kinds: sop.DEFAULT_RULES.
     sop_rules: dict[SopKind, SopRule] = field(default_factory=dict)
 
-    def action(self, tag: int) -> str | None:
+    def action(self, tag: int) -> Action | None:
         """Resolved action for a public tag, or None when the table does not list it."""
         found = self.actions.get(tag)
         if found is not None:
@@ -143,18 +130,19 @@ class Profile:
 
     @cached_property
     def cleans_text(self) -> bool:
-        return any(a in ("C", "G") for a in self.actions.values()) or \
-            any(a in ("C", "G") for a in self.repeating.values())
+        cleaning = (Action.CLEAN, Action.GRAPHICS)
+        return any(a in cleaning for a in self.actions.values()) or \
+            any(a in cleaning for a in self.repeating.values())
 
-    def private_path_action(self, path: tuple[Component, ...]) -> str:
+    def private_path_action(self, path: tuple[Component, ...]) -> Action:
         """X or K for a private element at ``path`` (its own component last)."""
         own = path[-1]
         override = self.private_overrides.get((own[1], own[2], own[3]))
         if override is not None:
             return override
-        if self.private_action == "C" and self.private_kb is not None and self.private_kb.is_safe(path):
-            return "K"
-        return "X"
+        if self.private_action is Action.CLEAN and self.private_kb is not None and self.private_kb.is_safe(path):
+            return Action.KEEP
+        return Action.REMOVE
 
 
 def available() -> list[str]:
@@ -271,11 +259,10 @@ def _build(path: Path, doc: dict[str, Any], lineage: tuple[str, ...], base_dir: 
             raise ProfileError(f"{path.name}: unknown option {option!r}; known: {', '.join(OPTIONS)}")
     if "rtnLongFullDatesOpt" in options and "rtnLongModifDatesOpt" in options:
         raise ProfileError(f"{path.name}: rtnLongFullDatesOpt and rtnLongModifDatesOpt exclude each other")
-    redaction = doc.get("redaction", "all")
-    if redaction is False:
-        redaction = "off"  # YAML 1.1 reads a bare `off` as false
-    if redaction not in REDACTION_MODES:
-        raise ProfileError(f"{path.name}: redaction must be one of {sorted(REDACTION_MODES)}")
+    try:
+        redaction = RedactionMode.parse(doc.get("redaction", "all"), path.name)
+    except ValueError as exc:
+        raise ProfileError(str(exc)) from None
     public = doc.get("public_not_in_table", "keep")
     if public not in ("keep", "remove"):
         raise ProfileError(f"{path.name}: public_not_in_table must be keep or remove")
@@ -313,7 +300,7 @@ def _build(path: Path, doc: dict[str, Any], lineage: tuple[str, ...], base_dir: 
         redaction=redaction,
         review_threshold=threshold,
         table_rows=rows,
-        private_action="C" if kb is not None else "X",
+        private_action=Action.CLEAN if kb is not None else Action.REMOVE,
         private_overrides=private_overrides,
         private_kb=kb,
         max_age_years=max_age,
@@ -329,25 +316,28 @@ def _sop_rules(path: Path, raw: Any) -> dict[SopKind, SopRule]:
         try:
             rules[SopKind(kind)] = SopRule(rule)
         except ValueError:
-            raise ProfileError(f"{path.name}: sop_classes maps a kind of object ({', '.join(k.value for k in SopKind)}) "
-                               f"to one of {', '.join(r.value for r in SopRule)}; got {kind}: {rule}") from None
+            raise ProfileError(
+                f"{path.name}: sop_classes maps a kind of object ({', '.join(k.value for k in SopKind)}) "
+                f"to one of {', '.join(r.value for r in SopRule)}; got {kind}: {rule}"
+            ) from None
     return rules
 
 
-def _overrides(path: Path, raw: dict[str, str]) -> tuple[dict[int, str], dict[tuple[int, str, int], str]]:
+def _overrides(path: Path, raw: dict[str, str]) -> tuple[dict[int, Action], dict[tuple[int, str, int], Action]]:
     """Overrides by keyword (``PatientSex``), tag (``(0010,0040)``) or private (``(0019,"CREATOR",0c)``)."""
-    public: dict[int, str] = {}
-    private: dict[tuple[int, str, int], str] = {}
-    for key, action in raw.items():
-        if action not in OVERRIDE_ACTIONS:
-            raise ProfileError(f"{path.name}: override {key}: unknown action {action!r}; "
+    public: dict[int, Action] = {}
+    private: dict[tuple[int, str, int], Action] = {}
+    for key, code in raw.items():
+        if code not in OVERRIDE_ACTIONS:
+            raise ProfileError(f"{path.name}: override {key}: unknown action {code!r}; "
                                f"known: {', '.join(sorted(OVERRIDE_ACTIONS))}")
+        action = Action(code)
         priv = _PRIVATE.fullmatch(key.strip())
         if priv is not None:
             group = int(priv[1], 16)
             if group % 2 == 0:
                 raise ProfileError(f"{path.name}: override {key}: a private group is odd")
-            if action not in ("K", "X"):
+            if action not in PRIVATE_ACTIONS:
                 raise ProfileError(f"{path.name}: override {key}: private elements take K or X")
             comp = private_component(group, priv[2], int(priv[3], 16))
             private[(comp[1], comp[2], comp[3])] = action
@@ -361,9 +351,10 @@ def _overrides(path: Path, raw: dict[str, str]) -> tuple[dict[int, str], dict[tu
             if keyword_for_tag(tag) == "" and (tag >> 16) & 0xFF00 not in (0x5000, 0x6000):
                 raise ProfileError(f"{path.name}: override {key}: unknown tag (not in the DICOM dictionary)")
         else:
-            tag = tag_for_keyword(key.strip())
-            if tag is None:
+            found = tag_for_keyword(key.strip())
+            if found is None:
                 raise ProfileError(f"{path.name}: override {key}: unknown tag keyword")
+            tag = found
         public[tag] = action
     return public, private
 
@@ -380,19 +371,20 @@ def _table(path: Path) -> tuple[dict[str, str], ...]:
     return tuple(rows)
 
 
-def row_action(row: dict[str, str], options: tuple[str, ...]) -> str:
+def row_action(row: dict[str, str], options: tuple[str, ...]) -> Action:
     """The internal action for one table row under the given options (see the module doc for the rules)."""
     in_iod = row.get("stdCompIOD", "Y") != "N"
     basic = resolve_combined(row["basicProfile"], in_iod)
-    kept = cleaned = None
+    kept: Action | None = None
+    cleaned: Action | None = None
     for option in options:
         code = row.get(option)
         if code is None:
             continue
         if code == "C":
-            cleaned = _C_MEANS.get(option, "C")
+            cleaned = _C_MEANS.get(option, Action.CLEAN)
         elif code == "K":
-            kept = "K"
+            kept = Action.KEEP
         else:
             kept = resolve_combined(code, in_iod)
     return cleaned or kept or basic
@@ -409,9 +401,9 @@ def parse_table_tag(tag_text: str) -> tuple[str, int, int]:
     return "public", (int(group_text, 16) << 16) | int(element_text, 16), 0
 
 
-def _compile(table: Path, options: tuple[str, ...]) -> tuple[dict[int, str], dict[tuple[int, int], str], int]:
-    actions: dict[int, str] = {}
-    repeating: dict[tuple[int, int], str] = {}
+def _compile(table: Path, options: tuple[str, ...]) -> tuple[dict[int, Action], dict[tuple[int, int], Action], int]:
+    actions: dict[int, Action] = {}
+    repeating: dict[tuple[int, int], Action] = {}
     rows = _table(table)
     for row in rows:
         action = row_action(row, options)

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 
-class Format(str, enum.Enum):
+class Format(enum.StrEnum):
     DICOM = "dicom"
     JPEG = "jpeg"
     PNG = "png"
@@ -22,7 +22,7 @@ class Format(str, enum.Enum):
         return {"dicom": ".dcm", "jpeg": ".jpg", "png": ".png", "nifti": ".nii.gz"}[self.value]
 
 
-class Status(str, enum.Enum):
+class Status(enum.StrEnum):
     CLEAN = "clean"
     REVIEW = "review"
     ERROR = "error"

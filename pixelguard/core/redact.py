@@ -7,8 +7,8 @@ Used by ``core.pipeline`` (embedded runner) and ``agents.stages`` (streaming run
 from __future__ import annotations
 
 import io
+
 import numpy as np
-from PIL import Image
 from pydicom.dataset import Dataset
 from pydicom.filewriter import dcmwrite
 from pydicom.pixels import convert_color_space, pack_bits
@@ -22,10 +22,11 @@ from pydicom.uid import (
 
 from .limits import Deadline
 from .pixel_rules import boxes_for
-from .pixels import decode_image, dicom_stored_frames, render_dicom, render_image
-from .record import Format, ObjectRecord, StageError
-from .scrub import nifti_bytes
+from .pixels import dicom_stored_frames, render_dicom
+from .record import ObjectRecord, StageError
+from .splice import write_spliced
 from .textsearch import Detector, RedactionSettings, detect_and_fill, score
+from .vocabulary import RedactionMode
 
 _REENCODE_AS_IS = {RLELossless, JPEGLSLossless, JPEG2000Lossless}
 _COLOUR_CODED = {"YBR_FULL", "YBR_FULL_422", "YBR_ICT", "YBR_RCT", "YBR_PARTIAL_420"}
@@ -33,30 +34,24 @@ _COLOUR_CODED = {"YBR_FULL", "YBR_FULL_422", "YBR_ICT", "YBR_RCT", "YBR_PARTIAL_
 
 def redact(record: ObjectRecord, detector: Detector, settings: RedactionSettings,
            deadline: Deadline | None = None) -> ObjectRecord:
-    if record.format is Format.NIFTI:
-        # Volumes carry no burned-in annotation; their text lives in header fields the scrub stage clears.
-        record.output_bytes = nifti_bytes(record)
-        record.stats["pixels"] = "volume-not-scanned"
-        return record
-    if record.format is Format.DICOM:
-        _redact_dicom(record, detector, settings, deadline)
-    else:
-        _redact_image(record, detector, settings, deadline)
+    from pixelguard.formats import handler
+
+    handler(record.format).redact(record, detector, settings, deadline)
     return record
 
 
-def _redact_dicom(record: ObjectRecord, detector: Detector, settings: RedactionSettings,
+def redact_dicom(record: ObjectRecord, detector: Detector, settings: RedactionSettings,
                   deadline: Deadline | None) -> None:
     ds: Dataset = record.header
     if "PixelData" not in ds:
         record.stats["pixels"] = "none"
-        record.output_bytes = write_dicom(ds)
+        record.output_bytes = write_spliced(ds)  # pixels untouched: unchanged elements copied as bytes
         return
-    if settings.mode == "off":
+    if settings.mode is RedactionMode.OFF:
         if str(ds.get("BurnedInAnnotation", "")).upper() != "NO":
             record.add_finding("redact", "pixel redaction is off and the object may carry burned-in text")
         record.stats["pixels"] = "not-scanned"
-        record.output_bytes = write_dicom(ds)
+        record.output_bytes = write_spliced(ds)  # pixels untouched: unchanged elements copied as bytes
         return
     stored = dicom_stored_frames(ds)
     photometric = str(ds.get("PhotometricInterpretation", "MONOCHROME2")).strip()
@@ -74,29 +69,6 @@ def _redact_dicom(record: ObjectRecord, detector: Detector, settings: RedactionS
     if not problems:
         ds.BurnedInAnnotation = "NO"
     record.output_bytes = write_dicom(ds)
-
-
-def _redact_image(record: ObjectRecord, detector: Detector, settings: RedactionSettings,
-                  deadline: Deadline | None) -> None:
-    if settings.mode == "off":
-        record.add_finding("redact", "pixel redaction is off and the image may carry burned-in text")
-        return
-    arr, mode = decode_image(record.output_bytes)
-    stored = np.array(arr)[np.newaxis]
-    changed, problems, scores = detect_and_fill(stored, lambda a: [render_image(f) for f in a], detector,
-                                                 settings, 0, deadline)
-    score(record, scores, problems, settings)
-    if changed:
-        buf = io.BytesIO()
-        image = Image.fromarray(stored[0], mode=mode if mode in ("L", "RGB", "RGBA", "LA") else None)
-        if record.format is Format.PNG:
-            image.save(buf, format="PNG", optimize=False)
-        else:
-            # JPEG has no lossless re-encode that every viewer reads; high quality keeps text gone and the
-            # image useful. Metadata is not copied (Pillow writes only JFIF).
-            image.convert("RGB" if image.mode not in ("L", "RGB") else image.mode).save(buf, format="JPEG",
-                                                                                        quality=95)
-        record.output_bytes = buf.getvalue()
 
 
 def _fill_value(photometric: str, stored: np.ndarray) -> float:
@@ -151,7 +123,7 @@ def _encode_htj2k(ds: Dataset, arr: np.ndarray) -> None:
     from pydicom.uid import UID
 
     frames = arr if int(ds.get("NumberOfFrames", 1) or 1) > 1 else arr[np.newaxis]
-    ds.PixelData = encapsulate([imagecodecs.htj2k_encode(np.ascontiguousarray(f)) for f in frames])
+    ds.PixelData = encapsulate([bytes(imagecodecs.htj2k_encode(np.ascontiguousarray(f))) for f in frames])
     ds["PixelData"].VR = "OB"
     ds["PixelData"].is_undefined_length = True
     ds.file_meta.TransferSyntaxUID = UID(HTJ2K_LOSSLESS)

@@ -21,13 +21,13 @@ class Region:
         pts = np.asarray(self.quad, dtype=np.float64)
         return float(min(np.linalg.norm(pts[0] - pts[1]), np.linalg.norm(pts[1] - pts[2])))
 
-    def scaled(self, factor: float) -> "Region":
+    def scaled(self, factor: float) -> Region:
         return Region(tuple((x * factor, y * factor) for x, y in self.quad), self.score, self.text, self.text_score)
 
     def aspect(self) -> float:
         """Long side over short side: lines of text are elongated, anatomy mistaken for text is not."""
         pts = np.asarray(self.quad, dtype=np.float64)
-        a, b = np.linalg.norm(pts[0] - pts[1]), np.linalg.norm(pts[1] - pts[2])
+        a, b = float(np.linalg.norm(pts[0] - pts[1])), float(np.linalg.norm(pts[1] - pts[2]))
         return float(max(a, b) / max(min(a, b), 1e-6))
 
     def cover(self, width: int, height: int, margin: float = 0.15, min_margin: int = 2,

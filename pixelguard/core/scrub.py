@@ -13,7 +13,6 @@ JPEG/PNG/NIfTI: the metadata containers that can carry free text are removed or 
 """
 from __future__ import annotations
 
-import struct
 from collections.abc import Callable
 from functools import lru_cache
 
@@ -22,25 +21,26 @@ from pydicom.dataelem import DataElement
 from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.multival import MultiValue
 from pydicom.sequence import Sequence
-from pydicom.uid import PYDICOM_IMPLEMENTATION_UID, UID, ExplicitVRLittleEndian, ImplicitVRLittleEndian
+from pydicom.tag import BaseTag
+from pydicom.uid import PYDICOM_IMPLEMENTATION_UID, ExplicitVRLittleEndian, ImplicitVRLittleEndian
 
-from .keys import Derivations
-from .parse import ImageHeader
+from . import sop
 from .clean import PhiTerms
 from .dates import cap_age, shift_da, shift_dt
+from .keys import Derivations
 from .private import private_component, public_component
 from .profile import OPTIONS, Profile
-from .record import Format, ObjectRecord, StageError
-from . import sop
+from .record import ObjectRecord, StageError
 from .sop import SopRule
+from .vocabulary import Action
 
 _DUMMY_TEXT = "ANONYMIZED"
 _DUMMY: dict[str, object] = {
     "AE": "ANONYMIZED", "AS": "000Y", "CS": "ANONYMIZED", "DA": "19000101", "DS": "0", "DT": "19000101000000",
     "IS": "0", "LO": _DUMMY_TEXT, "LT": _DUMMY_TEXT, "PN": "ANONYMIZED", "SH": _DUMMY_TEXT, "ST": _DUMMY_TEXT,
-    "TM": "000000", "UC": _DUMMY_TEXT, "UR": "http://anonymized.invalid", "UT": _DUMMY_TEXT, "FL": 0.0, "FD": 0.0, "SL": 0, "SS": 0,
-    "UL": 0, "US": 0, "SV": 0, "UV": 0, "OB": b"\x00\x00", "OW": b"\x00\x00", "OD": b"", "OF": b"", "OL": b"",
-    "OV": b"", "UN": b"\x00\x00",
+    "TM": "000000", "UC": _DUMMY_TEXT, "UR": "http://anonymized.invalid", "UT": _DUMMY_TEXT,
+    "FL": 0.0, "FD": 0.0, "SL": 0, "SS": 0, "UL": 0, "US": 0, "SV": 0, "UV": 0,
+    "OB": b"\x00\x00", "OW": b"\x00\x00", "OD": b"", "OF": b"", "OL": b"", "OV": b"", "UN": b"\x00\x00",
 }
 # PS3.16 CID 7050 (De-identification Method): code for the Basic profile and each option.
 CID_7050 = {
@@ -69,22 +69,15 @@ _OVERLAY_DATA = 0x3000
 
 
 def scrub(record: ObjectRecord, profile: Profile, derive: Derivations) -> ObjectRecord:
-    if record.format is Format.DICOM:
-        _scrub_dicom(record, profile, derive)
-    elif record.format is Format.JPEG:
-        record.output_bytes = strip_jpeg(record.data, record.header)
-    elif record.format is Format.PNG:
-        record.output_bytes = strip_png(record.data)
-    else:
-        _scrub_nifti(record)
-    if record.format is not Format.DICOM:
-        record.output_id = derive.content_id(record.data)
+    from pixelguard.formats import handler
+
+    handler(record.format).scrub(record, profile, derive)
     return record
 
 
 # --- DICOM -----------------------------------------------------------------------------------------------
 
-def _scrub_dicom(record: ObjectRecord, profile: Profile, derive: Derivations) -> None:
+def scrub_dicom(record: ObjectRecord, profile: Profile, derive: Derivations) -> None:
     ds: Dataset = record.header
     _apply_sop_rule(record, profile, str(ds.get("SOPClassUID", "")))
     patient_id = scrub_dataset(ds, profile, derive, record)
@@ -183,7 +176,7 @@ def _gather_terms(ds: Dataset, profile: Profile, terms: PhiTerms, depth: int) ->
         if tag.is_private or tag == _PIXEL_DATA or tag.element == 0:
             continue
         action = profile.action(int(tag))
-        if action is None or action in ("K", "C", "G"):
+        if action is None or action in (Action.KEEP, Action.CLEAN, Action.GRAPHICS):
             continue
         try:
             elem = ds[tag]
@@ -234,12 +227,12 @@ def _scrub_level(ds: Dataset, ctx: _Context, path: tuple, depth: int, clean_mode
                 continue
             # W: an instance-like UID the table does not list (e.g. MultiFrameSourceSOPInstanceUID)
             # is remapped like the listed ones, so references stay consistent; T: kept, free text cleaned.
-            action = "W" if _unlisted_instance_uid(int(tag)) and profile.remaps_unlisted_uids else \
-                "T" if clean_mode else "K"
+            action = Action.REMAP_INSTANCE_UID if _unlisted_instance_uid(int(tag)) and profile.remaps_unlisted_uids \
+                else Action.CLEAN_FREE_TEXT if clean_mode else Action.KEEP
         _apply(ds, tag, action, ctx, path, depth, clean_mode)
-    for key, tag in creators.items():
+    for key, creator in creators.items():
         if (key >> 8, key & 0xFF) not in kept_blocks:
-            del ds[tag]
+            del ds[creator]
 
 
 def _scrub_private(ds: Dataset, tag: int, ctx: _Context, path: tuple, depth: int, clean_mode: bool) -> bool:
@@ -258,7 +251,7 @@ def _scrub_private(ds: Dataset, tag: int, ctx: _Context, path: tuple, depth: int
         del ds[tag]  # an element without a readable creator cannot be vouched for
         return False
     own = private_component(group, creator, element & 0xFF)
-    if profile.private_path_action(path + (own,)) != "K":
+    if profile.private_path_action(path + (own,)) is not Action.KEEP:
         del ds[tag]
         return False
     try:
@@ -275,8 +268,8 @@ def _scrub_private(ds: Dataset, tag: int, ctx: _Context, path: tuple, depth: int
     return True
 
 
-def _apply(ds: Dataset, tag: int, action: str, ctx: _Context, path: tuple, depth: int, clean_mode: bool) -> None:
-    if action == "X":
+def _apply(ds: Dataset, tag: BaseTag, action: Action, ctx: _Context, path: tuple, depth: int, clean_mode: bool) -> None:
+    if action is Action.REMOVE:
         del ds[tag]
         return
     raw = ds._dict[tag]
@@ -297,7 +290,7 @@ def _apply(ds: Dataset, tag: int, action: str, ctx: _Context, path: tuple, depth
         del ds[tag]
 
 
-def _apply_raw(ds: Dataset, tag: int, raw: object, action: str, ctx: _Context) -> bool:
+def _apply_raw(ds: Dataset, tag: BaseTag, raw: object, action: Action, ctx: _Context) -> bool:
     """Apply K, Z, D and U to a not-yet-converted element without pydicom's conversion; False to fall back.
 
     Kept elements stay raw, so their original bytes pass through untouched. Sequences and UN are always
@@ -312,15 +305,15 @@ def _apply_raw(ds: Dataset, tag: int, raw: object, action: str, ctx: _Context) -
         vr = _dictionary_vr(tag)
     if vr is None or vr in ("SQ", "UN") or " " in vr:
         return False
-    if action == "K":
+    if action is Action.KEEP:
         return not (tag == _PATIENT_AGE and ctx.profile.max_age_years)
-    if action == "Z":
+    if action is Action.ZERO:
         ds._dict[tag] = DataElement(tag, vr, b"" if vr in _BINARY_VRS else None)
         return True
-    if action == "D" and vr != "UI":
+    if action is Action.DUMMY and vr != "UI":
         ds._dict[tag] = DataElement(tag, vr, _DUMMY.get(vr, _DUMMY_TEXT))
         return True
-    if action in ("U", "D", "W") and vr == "UI":
+    if action in (Action.UID, Action.DUMMY, Action.REMAP_INSTANCE_UID) and vr == "UI":
         value = raw.value  # type: ignore[attr-defined]
         if not isinstance(value, bytes):
             return False
@@ -328,7 +321,7 @@ def _apply_raw(ds: Dataset, tag: int, raw: object, action: str, ctx: _Context) -
             text = value.decode("ascii")
         except UnicodeDecodeError:
             return False  # conversion decides: removed as unreadable
-        keep_standard = action == "W"
+        keep_standard = action is Action.REMAP_INSTANCE_UID
         parts = []
         for part in text.split("\\"):
             part = part.strip("\x00 ")
@@ -344,45 +337,45 @@ def _dictionary_vr(tag: int) -> str | None:
     return entry[0] if entry is not None else None
 
 
-def _apply_sequence(elem: DataElement, action: str, ctx: _Context, path: tuple, depth: int,
+def _apply_sequence(elem: DataElement, action: Action, ctx: _Context, path: tuple, depth: int,
                     clean_mode: bool) -> None:
-    if action in ("Z", "D"):
+    if action in (Action.ZERO, Action.DUMMY):
         elem.value = Sequence([])
         return
-    inner_clean = clean_mode or action in ("C", "G", "T")
+    inner_clean = clean_mode or action in (Action.CLEAN, Action.GRAPHICS, Action.CLEAN_FREE_TEXT)
     inner_path = path + (public_component(int(elem.tag)),)
     for item in elem.value:  # K, U (X/Z/U*), C, G: keep the sequence, scrub its items to any depth
         _scrub_level(item, ctx, inner_path, depth + 1, inner_clean)
 
 
-def _apply_value(elem: DataElement, action: str, ctx: _Context) -> None:
+def _apply_value(elem: DataElement, action: Action, ctx: _Context) -> None:
     vr = elem.VR
-    if action == "K":
+    if action is Action.KEEP:
         if int(elem.tag) == _PATIENT_AGE and ctx.profile.max_age_years and elem.value:
             capped = cap_age(str(elem.value), ctx.profile.max_age_years)
             elem.value = capped if capped is not None else None
         return
-    if action == "Z":
+    if action is Action.ZERO:
         elem.value = None if vr not in _BINARY_VRS else b""
-    elif action == "U" or (action in ("D", "C") and vr == "UI"):
+    elif action is Action.UID or (action in (Action.DUMMY, Action.CLEAN) and vr == "UI"):
         if vr == "UI":
             elem.value = _remap_uids(elem.value, ctx.derive.uid)
         else:
             elem.value = _DUMMY.get(vr, _DUMMY_TEXT)
-    elif action == "D":
+    elif action is Action.DUMMY:
         elem.value = _DUMMY.get(vr, _DUMMY_TEXT)
-    elif action == "W":
+    elif action is Action.REMAP_INSTANCE_UID:
         if vr == "UI":
             elem.value = _remap_uids(elem.value, lambda v: v if v.startswith(_DICOM_ROOT) else ctx.derive.uid(v))
-    elif action == "S" or (action == "C" and vr in ("DA", "DT", "TM")):
+    elif action is Action.SHIFT or (action is Action.CLEAN and vr in ("DA", "DT", "TM")):
         _shift(elem, ctx)
-    elif action in ("C", "G", "T"):
-        if vr in (_FREE_TEXT_VRS if action == "T" else _TEXT_VRS):
+    elif action in (Action.CLEAN, Action.GRAPHICS, Action.CLEAN_FREE_TEXT):
+        if vr in (_FREE_TEXT_VRS if action is Action.CLEAN_FREE_TEXT else _TEXT_VRS):
             _clean(elem, ctx)
-        elif action == "G":
+        elif action is Action.GRAPHICS:
             if int(elem.tag) >> 16 & 0xFF00 == 0x6000 and int(elem.tag) & 0xFFFF == _OVERLAY_DATA and elem.value:
                 ctx.overlay_kept = True
-        elif action == "C":
+        elif action is Action.CLEAN:
             elem.value = None if vr not in _BINARY_VRS else b""  # nothing to clean token by token: empty
     else:
         raise StageError("bad-profile", f"unhandled action {action!r}")
@@ -503,68 +496,5 @@ def _fix_file_meta(ds: Dataset, sop_instance_uid: str) -> None:
 
 # --- JPEG / PNG / NIfTI ----------------------------------------------------------------------------------
 
-# APP0 (JFIF), APP2 (ICC profile) and APP14 (Adobe colour transform) describe how to render pixels; every
-# other APPn (EXIF/XMP in APP1, IPTC in APP13, vendor blocks) and COM can carry free text.
-_JPEG_KEEP_APP = {0xE0, 0xE2, 0xEE}
 
-
-def strip_jpeg(data: bytes, header: ImageHeader) -> bytes:
-    out = bytearray(data[:2])
-    pos = 2
-    scan = int(header.detail["scan_offset"])  # type: ignore[arg-type]
-    while pos < scan:
-        marker = data[pos + 1]
-        if marker == 0xFF:
-            pos += 1
-            continue
-        (length,) = struct.unpack(">H", data[pos + 2:pos + 4])
-        segment = data[pos:pos + 2 + length]
-        drop = (0xE0 <= marker <= 0xEF and marker not in _JPEG_KEEP_APP) or marker == 0xFE or \
-            (marker == 0xE0 and segment[4:9] != b"JFIF\x00")  # APP0 that is not JFIF, e.g. JFXX thumbnails
-        if not drop:
-            out += segment
-        pos += 2 + length
-    out += data[scan:]
-    return bytes(out)
-
-
-_PNG_TEXT_CHUNKS = {b"tEXt", b"zTXt", b"iTXt", b"eXIf", b"tIME"}
-
-
-def strip_png(data: bytes) -> bytes:
-    out = bytearray(data[:8])
-    pos = 8
-    while pos < len(data):
-        length, ctype = struct.unpack(">I4s", data[pos:pos + 8])
-        end = pos + 12 + length
-        if ctype not in _PNG_TEXT_CHUNKS:
-            out += data[pos:end]
-        pos = end
-        if ctype == b"IEND":
-            break
-    return bytes(out)
-
-
-def _scrub_nifti(record: ObjectRecord) -> None:
-    image = record.header.detail["image"]
-    header = image.header
-    for field_name in ("descrip", "aux_file", "intent_name", "db_name"):
-        if field_name in header:
-            header[field_name] = b""
-    header.extensions.clear()
-    record.header.detail["image"] = image
-
-
-def nifti_bytes(record: ObjectRecord) -> bytes:
-    import gzip
-
-    try:
-        raw = record.header.detail["image"].to_bytes()
-    except Exception as exc:  # noqa: BLE001 - nibabel re-derives scaling on write and raises several types
-        raise StageError("corrupt", f"NIfTI volume cannot be written back ({exc.__class__.__name__}): its voxel "
-                                    "scaling (scl_slope/scl_inter) or data type overflows") from None
-    # mtime=0: same input -> same output bytes (idempotent outputs).
-    return gzip.compress(raw, compresslevel=6, mtime=0)
-
-
-__all__ = ["scrub", "scrub_dataset", "strip_jpeg", "strip_png", "nifti_bytes", "OPTIONS"]
+__all__ = ["scrub", "scrub_dicom", "scrub_dataset", "OPTIONS"]

@@ -10,7 +10,7 @@ import enum
 from pydicom._uid_dict import UID_dictionary
 
 
-class SopKind(str, enum.Enum):
+class SopKind(enum.StrEnum):
     """Families of Storage SOP Classes that de-identification treats differently."""
 
     IMAGE = "image"  # carries an Image Pixel module (Rows, Columns, Pixel Data), which must be whole
@@ -22,7 +22,7 @@ class SopKind(str, enum.Enum):
     OTHER = "other"  # any other composite object (registrations, measurements, protocols, unknown UIDs)
 
 
-class SopRule(str, enum.Enum):
+class SopRule(enum.StrEnum):
     """What a profile does with a kind of object (its ``sop_classes`` mapping)."""
 
     DEIDENTIFY = "deidentify"  # scrub the header as for any object; clean when nothing else is found

@@ -30,8 +30,7 @@ in the caller's memory; never log, store or send them.
 from __future__ import annotations
 
 import re
-import zlib
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable
 from functools import lru_cache
 
 import numpy as np
@@ -43,23 +42,32 @@ from pydicom.tag import BaseTag
 
 from . import phi
 from .clean import _NOT_IDENTITY
-from .formats import gunzip
-from .limits import DEFAULT as DEFAULT_LIMITS
 from .parse import read_dicom
-from .private import PrivateKBError, creator_key, load_kb
 from .pixels import decode_image, dicom_stored_frames, render_dicom, render_image
+from .private import PrivateKBError, creator_key, load_kb
 from .profile import DEFAULT_PRIVATE_KB, PROFILES_DIR, Profile
 from .record import Format, ObjectRecord, StageError
 from .regions import Region
 from .sweep_rules import (
-    DATE_PATTERNS, KINDS, MALFORMED, SCRUBBER_WRITES, UNREADABLE, Hit, SweepTerms, check_ocr, check_text, conforms,
-    found, tokens,
+    DATE_PATTERNS,
+    KINDS,
+    MALFORMED,
+    SCRUBBER_WRITES,
+    UNREADABLE,
+    Hit,
+    SweepTerms,
+    check_ocr,
+    check_text,
+    conforms,
+    found,
+    tokens,
 )
+from .vocabulary import Action
 
 Reader = Callable[[list[np.ndarray]], list[list[Region]]]
 
 OCR_BATCH = 8  # frames per reader call: bounds the renderings held at once
-_MAX_BYTES_SCANNED = 1 << 20  # of one binary private/UN value: text hides in the first part of vendor blobs
+MAX_BYTES_SCANNED = 1 << 20  # of one binary private/UN value: text hides in the first part of vendor blobs
 _MAX_TEXT_TERMS = 2000  # terms taken from a JPEG/PNG/NIfTI input's metadata text
 _PIXEL_DATA = 0x7FE00010
 _METHOD_CODES = 0x00120064  # DeidentificationMethodCodeSequence
@@ -117,31 +125,43 @@ def terms_of(original: ObjectRecord, profile: Profile | None = None) -> SweepTer
     DICOM: every PN value anywhere (private included); every date, ID, name, address and phone value of
     an attribute the profile does not keep (``K``), at any depth; values the profile keeps elsewhere are
     left out, since they are in the output by design. JPEG/PNG/NIfTI: the words of their metadata text,
-    which the scrubber removes entirely.
+    which the scrubber removes entirely. The format's handler picks which of the two applies.
     """
-    labels: dict[str, str] = {}
-    if original.format is Format.DICOM:
-        kept: set[str] = set()
-        names: dict[str, str] = {}
-        _dicom_terms(original.header, profile, labels, kept, names, True)
-        meta = getattr(original.header, "file_meta", None)
-        if meta is not None:
-            _dicom_terms(meta, profile, labels, kept, names, False)  # the scrubber rebuilds file meta
-        # A value the profile keeps is in the output by design, and so is any input value written inside
-        # it (an institution's name inside the kept Manufacturer): those are not leaks where they show up.
-        # The patient's own names, IDs and birth date are never excused: kept anywhere, they are a leak.
-        kept_words = [tokens(text) for text in kept]
-        for term in [t for t, label in labels.items() if label not in _NEVER_EXCUSED and
-                     any(found(t, joined, set(bounds)) for joined, bounds in kept_words)]:
-            del labels[term]
-        for term, label in names.items():
-            labels.setdefault(term, label)
-    else:
-        for label, text in _metadata_texts(original.data, original.format):
-            _free_text_terms(text, f"input {label} text", labels)
-            if len(labels) >= _MAX_TEXT_TERMS:
-                break  # a metadata essay: its first words are enough, and matching stays fast
+    from pixelguard.formats import handler
+
+    labels = handler(original.format).sweep_terms(original, profile)
     return SweepTerms({t: k for t, k in labels.items() if _usable_term(t)})
+
+
+def dicom_terms(ds: Dataset, profile: Profile | None) -> dict[str, str]:
+    """term -> label for a parsed DICOM input (see ``terms_of``)."""
+    labels: dict[str, str] = {}
+    kept: set[str] = set()
+    names: dict[str, str] = {}
+    _dicom_terms(ds, profile, labels, kept, names, True)
+    meta = getattr(ds, "file_meta", None)
+    if meta is not None:
+        _dicom_terms(meta, profile, labels, kept, names, False)  # the scrubber rebuilds file meta
+    # A value the profile keeps is in the output by design, and so is any input value written inside
+    # it (an institution's name inside the kept Manufacturer): those are not leaks where they show up.
+    # The patient's own names, IDs and birth date are never excused: kept anywhere, they are a leak.
+    kept_words = [tokens(text) for text in kept]
+    for term in [t for t, label in labels.items() if label not in _NEVER_EXCUSED and
+                 any(found(t, joined, set(bounds)) for joined, bounds in kept_words)]:
+        del labels[term]
+    for term, label in names.items():
+        labels.setdefault(term, label)
+    return labels
+
+
+def metadata_terms(texts: Iterable[tuple[str, str]]) -> dict[str, str]:
+    """term -> label from (label, text) pairs of a JPEG, PNG or NIfTI input's metadata."""
+    labels: dict[str, str] = {}
+    for label, text in texts:
+        _free_text_terms(text, f"input {label} text", labels)
+        if len(labels) >= _MAX_TEXT_TERMS:
+            break  # a metadata essay: its first words are enough, and matching stays fast
+    return labels
 
 
 _WRITTEN = {phi.normalise(value) for value in SCRUBBER_WRITES}
@@ -165,7 +185,7 @@ def _dicom_terms(ds: Dataset, profile: Profile | None, labels: dict[str, str], k
             continue
         action = _action(profile, int(tag))
         if vr == "SQ":
-            inner_kept = path_kept and action not in ("X", "Z", "D")
+            inner_kept = path_kept and action not in (Action.REMOVE, Action.ZERO, Action.DUMMY)
             for item in value or ():
                 _dicom_terms(item, profile, labels, kept, names, inner_kept)
             continue
@@ -173,7 +193,7 @@ def _dicom_terms(ds: Dataset, profile: Profile | None, labels: dict[str, str], k
             continue
         texts = [str(v) for v in value] if isinstance(value, (list, tuple, MultiValue)) else [str(value)]
         keyword = elem.keyword or ""
-        if path_kept and action == "K" and not tag.is_private and vr != "PN":
+        if path_kept and action is Action.KEEP and not tag.is_private and vr != "PN":
             kept.update(texts)  # e.g. the institution's name under Retain Institution Identity
             continue
         label = f"input {keyword} value" if keyword else \
@@ -193,14 +213,14 @@ def _dicom_terms(ds: Dataset, profile: Profile | None, labels: dict[str, str], k
                 _id_terms(text, label, labels, parts=_ID_KEYWORD.search(keyword) is not None)
 
 
-def _action(profile: Profile | None, tag: int) -> str:
+def _action(profile: Profile | None, tag: int) -> Action:
     if tag >> 16 & 1:
-        return "X"  # private: the sweep treats them as removed (their PNs are terms either way)
+        return Action.REMOVE  # private: the sweep treats them as removed (their PNs are terms either way)
     if profile is None:
-        return "X"
+        return Action.REMOVE
     action = profile.action(tag)
     if action is None:
-        return "X" if profile.public_not_in_table == "remove" else "K"
+        return Action.REMOVE if profile.public_not_in_table == "remove" else Action.KEEP
     return action
 
 
@@ -249,25 +269,6 @@ def _free_text_terms(text: str, label: str, labels: dict[str, str]) -> None:
                 labels.setdefault(norm, label)
 
 
-def _metadata_texts(data: bytes, fmt: Format) -> Iterator[tuple[str, str]]:
-    """(label, text) for each metadata container of a JPEG, PNG or NIfTI object that can hold text."""
-    if fmt is Format.NIFTI:
-        yield from _nifti_texts(data)
-        return
-    if fmt is Format.PNG:
-        for index, (ctype, body) in enumerate(_png_chunks(data)):
-            if ctype in (b"tEXt", b"zTXt", b"iTXt", b"eXIf"):
-                yield f"PNG {ctype.decode()} chunk", _png_text(ctype, body)
-            elif ctype not in _PNG_IMAGE_CHUNKS:
-                yield f"PNG ancillary chunk {index + 1}", _printable(body)
-        return
-    for marker, body in _jpeg_segments(data):
-        if marker == 0xFE:
-            yield "JPEG comment", _decode(body)
-        elif 0xE0 <= marker <= 0xEF and marker not in (0xE0, 0xE2, 0xEE):
-            yield f"JPEG APP{marker - 0xE0} segment", _printable(body)
-
-
 # --- the sweep -------------------------------------------------------------------------------------------
 
 def sweep(output: bytes, fmt: Format, terms: SweepTerms, reader: Reader | None = None) -> list[Hit]:
@@ -276,26 +277,31 @@ def sweep(output: bytes, fmt: Format, terms: SweepTerms, reader: Reader | None =
     ``reader`` reads text in 8-bit RGB frames (the OCR engine's ``ocr``); without one the pixels are not
     read. An output that cannot be re-read is itself a hit: it cannot be vouched for.
     """
-    hits: list[Hit] = []
-    if fmt is Format.DICOM:
-        _sweep_dicom(output, terms, reader, hits)
-    elif fmt is Format.NIFTI:
-        try:
-            for label, text in list(_nifti_texts(output)):
-                check_text(text, label, "free", terms, hits)
-        except StageError:
-            hits.append(Hit("output", UNREADABLE, "NIfTI output could not be re-read for the PHI sweep"))
+    from pixelguard.formats import handler
+
+    return list(dict.fromkeys(handler(fmt).sweep(output, terms, reader)))
+
+
+def sweep_texts(texts: Iterable[tuple[str, str]], terms: SweepTerms, hits: list[Hit]) -> None:
+    """Free text of a JPEG, PNG or NIfTI output's metadata, (label, text) pairs."""
+    for label, text in texts:
+        check_text(text, label, "free", terms, hits)
+
+
+def sweep_image_pixels(output: bytes, reader: Reader, terms: SweepTerms, hits: list[Hit]) -> None:
+    """The text an 8-bit JPEG or PNG output shows."""
+    try:
+        arr, _mode = decode_image(output)
+    except StageError:
+        hits.append(Hit("pixels", UNREADABLE, "image could not be decoded for the PHI sweep"))
     else:
-        for label, text in _metadata_texts(output, fmt):
-            check_text(text, label, "free", terms, hits)
-        if reader is not None:
-            try:
-                arr, _mode = decode_image(output)
-            except StageError:
-                hits.append(Hit("pixels", UNREADABLE, "image could not be decoded for the PHI sweep"))
-            else:
-                _read_frames([render_image(arr)], 0, 1, reader, terms, hits)
-    return list(dict.fromkeys(hits))
+        _read_frames([render_image(arr)], 0, 1, reader, terms, hits)
+
+
+def sweep_dicom(output: bytes, terms: SweepTerms, reader: Reader | None) -> list[Hit]:
+    hits: list[Hit] = []
+    _sweep_dicom(output, terms, reader, hits)
+    return hits
 
 
 def _sweep_dicom(output: bytes, terms: SweepTerms, reader: Reader | None, hits: list[Hit]) -> None:
@@ -306,7 +312,7 @@ def _sweep_dicom(output: bytes, terms: SweepTerms, reader: Reader | None, hits: 
         return
     preamble = getattr(ds, "preamble", None) or b""
     if preamble.strip(b"\x00"):
-        check_text(_printable(preamble), "file preamble", "free", terms, hits)
+        check_text(printable(preamble), "file preamble", "free", terms, hits)
     meta = getattr(ds, "file_meta", None)
     if meta is not None:
         _walk(meta, "file meta ", terms, hits)
@@ -342,7 +348,7 @@ def _walk(ds: Dataset, prefix: str, terms: SweepTerms, hits: list[Hit]) -> None:
             continue
         if isinstance(value, bytes):
             if tag.is_private or vr == "UN" or tag.group == 2 and vr == "OB" and tag.element != 1:
-                check_text(_printable(value[:_MAX_BYTES_SCANNED]), where, "binary", terms, hits)
+                check_text(printable(value[:MAX_BYTES_SCANNED]), where, "binary", terms, hits)
             continue
         texts = [str(v) for v in value] if isinstance(value, (list, tuple, MultiValue)) else [str(value)]
         if not all(conforms(vr, text) for text in texts):
@@ -438,92 +444,17 @@ def _read_frames(frames: list[np.ndarray], start: int, total: int, reader: Reade
 
 # --- container readers -----------------------------------------------------------------------------------
 
-_PNG_IMAGE_CHUNKS = {b"IHDR", b"PLTE", b"IDAT", b"IEND", b"tRNS", b"gAMA", b"cHRM", b"sRGB", b"iCCP", b"sBIT",
-                     b"bKGD", b"pHYs", b"hIST", b"sPLT", b"tIME", b"cICP", b"mDCv", b"cLLi", b"acTL", b"fcTL",
-                     b"fdAT"}
 
-
-def _png_chunks(data: bytes) -> Iterator[tuple[bytes, bytes]]:
-    pos = 8
-    while pos + 8 <= len(data):
-        length = int.from_bytes(data[pos:pos + 4], "big")
-        ctype = data[pos + 4:pos + 8]
-        yield ctype, data[pos + 8:pos + 8 + length]
-        pos += 12 + length
-        if ctype == b"IEND":
-            break
-
-
-def _png_text(ctype: bytes, body: bytes) -> str:
-    """The text of a tEXt / zTXt / iTXt chunk (its keyword left out), inflated where compressed."""
-    try:
-        if ctype == b"zTXt":
-            _keyword, _, rest = body.partition(b"\x00")
-            return _decode(_inflate(rest[1:]))
-        if ctype == b"iTXt":
-            _keyword, _, rest = body.partition(b"\x00")
-            compressed, rest = rest[0], rest[2:]
-            _lang, _, rest = rest.partition(b"\x00")
-            _translated, _, text = rest.partition(b"\x00")
-            return _decode(_inflate(text) if compressed else text)
-    except (zlib.error, IndexError):
-        return _printable(body)
-    if ctype == b"tEXt":
-        return _decode(body.partition(b"\x00")[2])
-    return _printable(body)
-
-
-def _inflate(data: bytes) -> bytes:
-    """At most _MAX_BYTES_SCANNED of a compressed text chunk: an input's chunk may be a zip bomb."""
-    return zlib.decompressobj().decompress(data, _MAX_BYTES_SCANNED)
-
-
-def _jpeg_segments(data: bytes) -> Iterator[tuple[int, bytes]]:
-    pos = 2
-    while pos + 4 <= len(data) and data[pos] == 0xFF:
-        marker = data[pos + 1]
-        if marker == 0xFF:
-            pos += 1
-            continue
-        if marker in (0xD8, 0x01) or 0xD0 <= marker <= 0xD7:
-            pos += 2
-            continue
-        length = int.from_bytes(data[pos + 2:pos + 4], "big")
-        yield marker, data[pos + 4:pos + 2 + length]
-        if marker == 0xDA:
-            break
-        pos += 2 + length
-
-
-def _nifti_texts(data: bytes) -> Iterator[tuple[str, str]]:
-    import nibabel as nib
-
-    try:
-        raw = gunzip(data, DEFAULT_LIMITS.max_inflated_bytes) if data[:2] == b"\x1f\x8b" else data
-        cls = nib.Nifti2Image if raw[4:8] in (b"n+2\x00", b"ni2\x00") else nib.Nifti1Image
-        header = cls.from_bytes(raw).header
-    except StageError:
-        raise
-    except Exception as exc:  # noqa: BLE001 - nibabel raises many types for malformed headers
-        raise StageError("corrupt", f"NIfTI header could not be read ({exc.__class__.__name__})") from None
-    for name in ("descrip", "aux_file", "intent_name", "db_name"):
-        if name in header:
-            yield f"NIfTI {name}", _decode(bytes(np.asarray(header[name]).tobytes()))
-    for index, extension in enumerate(header.extensions, start=1):
-        content = extension.get_content()
-        yield f"NIfTI extension {index}", _printable(content if isinstance(content, bytes) else str(content).encode())
-
-
-def _decode(data: bytes) -> str:
+def decode_text(data: bytes) -> str:
     try:
         return data.decode("utf-8").strip("\x00")
     except UnicodeDecodeError:
         return data.decode("latin-1").strip("\x00")
 
 
-def _printable(data: bytes) -> str:
+def printable(data: bytes) -> str:
     """Runs of four or more printable characters (as ``strings`` would show them), one per line."""
-    return "\n".join(m.decode("latin-1") for m in re.findall(rb"[\x20-\x7e\xa0-\xff]{4,}", data[:_MAX_BYTES_SCANNED]))
+    return "\n".join(m.decode("latin-1") for m in re.findall(rb"[\x20-\x7e\xa0-\xff]{4,}", data[:MAX_BYTES_SCANNED]))
 
 
-__all__ = ["Hit", "SweepTerms", "KINDS", "terms_of", "sweep", "summary", "Reader"]
+__all__ = ["Hit", "SweepTerms", "KINDS", "terms_of", "sweep", "summary", "Reader", "printable", "decode_text"]

@@ -6,6 +6,7 @@ Triton in streaming), so this module stays pure. Used by ``core.redact``.
 """
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -16,6 +17,13 @@ from . import mosaic, phi
 from .limits import Deadline
 from .record import ObjectRecord
 from .regions import Region, tighten
+from .vocabulary import RedactionMode
+
+Box = tuple[int, int, int, int]
+Cover = tuple[int, Box, int]  # frame, filled box, the pass that filled it (0: the first search)
+Render = Callable[[np.ndarray], list[np.ndarray]]  # stored frames -> 8-bit RGB renderings
+Look = Callable[[list[np.ndarray]], list[list[Region]]]
+
 
 class Detector(Protocol):
     def detect(self, frames: list[np.ndarray]) -> list[list[Region]]: ...
@@ -29,7 +37,7 @@ class Detector(Protocol):
 
 @dataclass(frozen=True)
 class RedactionSettings:
-    mode: str = "all"  # all: every detected text; phi: only text matching PHI; off: none
+    mode: RedactionMode = RedactionMode.ALL  # all: every detected text; phi: only text matching PHI; off: none
     review_threshold: float = 0.6
     passes: int = 2  # detect -> fill -> look around the fills -> fill what is left -> look again
     phi_terms: tuple[str, ...] = ()  # normalised header PHI values (phi.header_terms), in memory only
@@ -88,7 +96,7 @@ class _Tally:
         return bool(self.covers), doubt + self.problems, self.scores
 
 
-def detect_and_fill(stored: np.ndarray, render, detector: Detector, settings: RedactionSettings,
+def detect_and_fill(stored: np.ndarray, render: Render, detector: Detector, settings: RedactionSettings,
                      fill: float, deadline: Deadline | None = None) -> tuple[bool, list[str], list[float]]:
     """Search, fill and verify the frames in batches of ``settings.frame_batch``; returns (changed, problems, scores).
 
@@ -105,7 +113,7 @@ def detect_and_fill(stored: np.ndarray, render, detector: Detector, settings: Re
     return tally.result()
 
 
-def _detect_and_fill_batch(stored: np.ndarray, render, detector: Detector, settings: RedactionSettings,
+def _detect_and_fill_batch(stored: np.ndarray, render: Render, detector: Detector, settings: RedactionSettings,
                            fill: float, tally: _Tally) -> None:
     """Search the frames once, fill what is text, then look again only around the fills.
 
@@ -119,7 +127,7 @@ def _detect_and_fill_batch(stored: np.ndarray, render, detector: Detector, setti
     scales = [_search_scales(f, settings) for f in frames]
     found = _first_look(frames, scales, detector, settings)
     chosen, doubt = _split_doubtful(_select(found, settings), height, width, settings)
-    covers: list[tuple[int, tuple[int, int, int, int]]] = []
+    covers: list[Cover] = []
     _fill(stored, frames, chosen, fill, covers, tally, first=True, settings=settings)
     tally.doubtful += doubt
     problems: list[str] = []
@@ -132,7 +140,7 @@ def _detect_and_fill_batch(stored: np.ndarray, render, detector: Detector, setti
         frames = render(stored)
         seen = _look_around(frames, scales, [c for c in covers if c[2] >= attempt], detector, settings)
         left = seen
-        if settings.mode == "phi":
+        if settings.mode is RedactionMode.PHI:
             problems = _phi_problems(seen, covers, width, height, settings)
             left = [[r for r in regions if not _inside_a_cover(r, i, covers, width, height)] for i, regions
                     in enumerate(_select(seen, settings))]
@@ -188,7 +196,7 @@ def _first_look(frames: list[np.ndarray], scales: list[tuple[float, ...]], detec
     needs it (see _needs_reading); phi mode reads everything.
     """
     height, width = frames[0].shape[:2]
-    look = detector.ocr if settings.mode == "phi" else detector.detect
+    look = detector.ocr if settings.mode is RedactionMode.PHI else detector.detect
     found = look(frames)
     wanted = []
     for index, regions in enumerate(found):
@@ -201,14 +209,14 @@ def _first_look(frames: list[np.ndarray], scales: list[tuple[float, ...]], detec
     if wanted:
         for index, regions in enumerate(_mosaic_look(frames, wanted, look, scales)):
             found[index] = found[index] + regions
-    if settings.mode != "phi":
+    if settings.mode is not RedactionMode.PHI:
         unsure = [[r for r in regions if _needs_reading(r, height, width, settings)] for regions in found]
         if any(unsure):
             factors = [max(s) for s in scales]
             enlarged = [_enlarged(f, s) for f, s in zip(frames, factors, strict=True)]
             readings = _read(detector, enlarged, [[r.scaled(s) for r in regions] for regions, s
                                                   in zip(unsure, factors, strict=True)])
-            for index, (regions, s) in enumerate(zip(readings, factors, strict=True)):
+            for index, regions in enumerate(readings):
                 by_quad = {u.quad: Region(u.quad, u.score, r.text, r.text_score)
                            for u, r in zip(unsure[index], regions, strict=True)}
                 found[index] = [by_quad.get(r.quad, r) for r in found[index]]
@@ -238,7 +246,7 @@ def _needs_reading(region: Region, height: int, width: int, settings: RedactionS
 
 
 def _fill(stored: np.ndarray, frames: list[np.ndarray], chosen: list[list[Region]], fill: float,
-          covers: list, tally: _Tally, first: bool, settings: RedactionSettings, attempt: int = 0) -> None:
+          covers: list[Cover], tally: _Tally, first: bool, settings: RedactionSettings, attempt: int = 0) -> None:
     height, width = stored.shape[1], stored.shape[2]
     for index, regions in enumerate(chosen):
         for region in regions:
@@ -257,14 +265,14 @@ def _confidence(region: Region, settings: RedactionSettings) -> float:
     the reader must be sure where the detector was not. Unread ones: the detector's score, which was
     high enough that reading was not needed.
     """
-    if not region.text and settings.mode != "phi":
+    if not region.text and settings.mode is not RedactionMode.PHI:
         return region.score
-    if settings.mode == "phi":
+    if settings.mode is RedactionMode.PHI:
         return min(region.score, region.text_score)
     return max(region.score, region.text_score)
 
 
-def _look_around(frames: list[np.ndarray], scales: list[tuple[float, ...]], covers: list, detector: Detector,
+def _look_around(frames: list[np.ndarray], scales: list[tuple[float, ...]], covers: list[Cover], detector: Detector,
                  settings: RedactionSettings) -> list[list[Region]]:
     """Search the neighbourhoods of ``covers`` again (see core.mosaic), at each frame's search scale."""
     height, width = frames[0].shape[:2]
@@ -276,10 +284,10 @@ def _look_around(frames: list[np.ndarray], scales: list[tuple[float, ...]], cove
         scale = _seen_at((height, width), max(scales[index]), settings)
         for box in mosaic.neighbourhoods(boxes, width, height, settings.verify_margin, settings.verify_min_margin):
             wanted.append((index, box, scale))
-    return _mosaic_look(frames, wanted, detector.ocr if settings.mode == "phi" else detector.detect, scales)
+    return _mosaic_look(frames, wanted, detector.ocr if settings.mode is RedactionMode.PHI else detector.detect, scales)
 
 
-def _mosaic_look(frames: list[np.ndarray], wanted: list[tuple[int, tuple[int, int, int, int], float]], look,
+def _mosaic_look(frames: list[np.ndarray], wanted: list[tuple[int, Box, float]], look: Look,
                  scales: list[tuple[float, ...]]) -> list[list[Region]]:
     """Regions ``look`` finds in the wanted neighbourhoods, in frame coordinates; a frame whose neighbourhood
     fits no canvas is searched whole instead."""
@@ -326,14 +334,14 @@ def _reads_as_text(region: Region, settings: RedactionSettings) -> bool:
 
 def _select(found: list[list[Region]], settings: RedactionSettings) -> list[list[Region]]:
     """Regions to fill: every one in "all" mode; in "phi" mode only PHI values, dates and ID-like text."""
-    if settings.mode != "phi":
+    if settings.mode is not RedactionMode.PHI:
         return found
     return [[r for r in regions if phi.matches(r.text, settings.phi_terms) or phi.looks_like_phi(r.text)
              or r.text_score < settings.review_threshold]  # unreadable: cannot prove it is not PHI
             for regions in found]
 
 
-def _phi_problems(seen: list[list[Region]], covers: list, width: int, height: int,
+def _phi_problems(seen: list[list[Region]], covers: list[Cover], width: int, height: int,
                   settings: RedactionSettings) -> list[str]:
     """phi mode's verification of the redacted neighbourhoods: PHI still readable, or text inside a fill."""
     problems = []
@@ -344,7 +352,7 @@ def _phi_problems(seen: list[list[Region]], covers: list, width: int, height: in
     return problems
 
 
-def _inside_a_cover(region: Region, index: int, covers: list, width: int, height: int) -> bool:
+def _inside_a_cover(region: Region, index: int, covers: list[Cover], width: int, height: int) -> bool:
     tight = region.cover(width, height, margin=0, min_margin=0, end_margin=0)
     return any(_overlaps(tight, box) for f, box, _ in covers if f == index)
 

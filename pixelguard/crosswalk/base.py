@@ -28,7 +28,7 @@ class CrosswalkEntry:
         return json.dumps(asdict(self), sort_keys=True).encode()
 
     @classmethod
-    def from_plaintext(cls, data: bytes) -> "CrosswalkEntry":
+    def from_plaintext(cls, data: bytes) -> CrosswalkEntry:
         return cls(**json.loads(data))
 
     def lookup_terms(self) -> set[str]:

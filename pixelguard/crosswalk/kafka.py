@@ -33,7 +33,7 @@ from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, KafkaExcepti
 from opentelemetry import trace
 
 from pixelguard.keyservice.base import KeyService
-from streams.topics import topic_name
+from streams.topics import located, topic_name
 
 from .base import CrosswalkEntry, index_tag
 
@@ -161,19 +161,21 @@ class KafkaCrosswalk:
                 if time.monotonic() > deadline:
                     raise CrosswalkError(f"reading {self.topic} did not reach the end within {self.timeout_s:.0f}s")
                 for msg in consumer.consume(num_messages=1000, timeout=0.5):
+                    _, partition, offset = located(msg)
                     error = msg.error()
                     if error is not None:
                         if error.code() == KafkaError._PARTITION_EOF:
-                            pending.pop(msg.partition(), None)
+                            pending.pop(partition, None)
                             continue
                         raise CrosswalkError(f"reading {self.topic}: {error.name()}")
                     key = (msg.key() or b"").decode()
-                    if msg.value() is None:
+                    value = msg.value()
+                    if value is None:
                         latest.pop(key, None)  # tombstone
                     else:
-                        latest[key] = json.loads(msg.value())
-                    if msg.offset() >= pending.get(msg.partition(), 0) - 1:
-                        pending.pop(msg.partition(), None)
+                        latest[key] = json.loads(value)
+                    if offset >= pending.get(partition, 0) - 1:
+                        pending.pop(partition, None)
             return latest
         except KafkaException as err:
             raise CrosswalkError(f"reading {self.topic}: {err.args[0].name()}") from None

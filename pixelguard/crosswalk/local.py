@@ -39,7 +39,7 @@ class LocalCrosswalk:
         with open(self.path) as handle:
             rows = [json.loads(line) for line in handle if line.strip()]
         rows = [r for r in rows if job_id is None or r["job_id"] == job_id]
-        for row, plain in zip(rows, self.keys.decrypt([r["ct"] for r in rows]), strict=True):
+        for plain in self.keys.decrypt([r["ct"] for r in rows]):
             yield CrosswalkEntry(**json.loads(plain))
 
     def lookup(self, pseudonym: str) -> list[CrosswalkEntry]:

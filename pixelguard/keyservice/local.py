@@ -1,7 +1,8 @@
 """The embedded default key service: a key file (0600) kept outside the output folder.
 
 The file holds two independent random 256-bit keys: one for HMAC derivations (pseudonyms, UIDs) and one
-for AES-GCM encryption of crosswalk entries, as the design asks for two keys with separate jobs.
+for AES-GCM encryption of crosswalk entries: deriving identifiers and encrypting the crosswalk are two jobs,
+and neither key's exposure should give away the other's.
 """
 from __future__ import annotations
 
@@ -22,11 +23,6 @@ class KeyFileError(RuntimeError):
     pass
 
 
-def default_key_file() -> Path:
-    base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
-    return Path(os.environ.get("PIXELGUARD_KEY_FILE", Path(base) / "pixelguard" / "local-key.json"))
-
-
 @dataclass(frozen=True)
 class LocalKeyService:
     hmac_key: bytes
@@ -34,7 +30,7 @@ class LocalKeyService:
     path: Path
 
     @classmethod
-    def open(cls, path: Path, create: bool = True) -> "LocalKeyService":
+    def open(cls, path: Path, create: bool = True) -> LocalKeyService:
         path = path.expanduser().resolve()
         if not path.exists():
             if not create:

@@ -1,6 +1,7 @@
 """The streaming and production key service: Vault / OpenBao transit, reached with hvac.
 
-Two transit keys with separate jobs, as the design asks for (names from :class:`VaultLayout`):
+Two transit keys with separate jobs, so that a worker can derive and encrypt but never decrypt (names from
+:class:`VaultLayout`):
 
 - ``<prefix>-crosswalk`` encrypts crosswalk entries. Workers may only *encrypt* with it; only a token with
   the re-identifier policy may decrypt; the key officer may rotate it and rewrap, never decrypt.
@@ -27,11 +28,10 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac as _hmac
-import os
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import hvac
 import hvac.exceptions
@@ -65,10 +65,6 @@ class VaultLayout:
     transit_mount: str = "transit"
     kv_mount: str = "pixelguard-kv"
     approle_mount: str = "approle"
-
-    @classmethod
-    def from_env(cls) -> "VaultLayout":
-        return cls(prefix=os.environ.get("PIXELGUARD_VAULT_PREFIX", "pixelguard"))
 
     @property
     def crosswalk_key(self) -> str:
@@ -209,6 +205,11 @@ class VaultSession:
         return f"{who}#{hashlib.sha256(accessor.encode()).hexdigest()[:12]}"
 
 
+def _transit(operation: str, **kwargs: Any) -> Callable[[hvac.Client], Any]:
+    """A transit call with its arguments bound now, so a batch built in a loop is the one sent."""
+    return lambda client: getattr(client.secrets.transit, operation)(**kwargs)
+
+
 def _chunks(items: Sequence[T], size: int) -> Iterator[Sequence[T]]:
     for start in range(0, len(items), size):
         yield items[start:start + size]
@@ -251,31 +252,17 @@ class VaultKeyService:
     @classmethod
     def connect(cls, addr: str, token: str | None = None, *, role_id: str | None = None,
                 secret_id: str | None = None, layout: VaultLayout | None = None,
-                retry: RetryPolicy | None = None) -> "VaultKeyService":
+                retry: RetryPolicy | None = None) -> VaultKeyService:
         return cls(VaultSession(addr, token, role_id=role_id, secret_id=secret_id, layout=layout, retry=retry))
 
     @classmethod
     def for_worker(cls, addr: str, role_id: str, secret_id: str, layout: VaultLayout | None = None,
-                   retry: RetryPolicy | None = None) -> "VaultKeyService":
+                   retry: RetryPolicy | None = None) -> VaultKeyService:
         """AppRole login and HMAC data key unwrap, both at start: a worker that cannot get its key fails
         before it takes any work, instead of half-way through an object."""
         service = cls.connect(addr, role_id=role_id, secret_id=secret_id, layout=layout, retry=retry)
         service.load_hmac_key()
         return service
-
-    @classmethod
-    def worker_from_env(cls, retry: RetryPolicy | None = None) -> "VaultKeyService":
-        """A streaming worker's key service from ``VAULT_ADDR``, ``PIXELGUARD_VAULT_ROLE_ID`` and the secret id
-        in ``PIXELGUARD_VAULT_SECRET_ID_FILE`` (a file, so the secret never sits in the process environment
-        of every child), with names from ``PIXELGUARD_VAULT_PREFIX``."""
-        try:
-            addr, role_id = os.environ["VAULT_ADDR"], os.environ["PIXELGUARD_VAULT_ROLE_ID"]
-            secret_file = os.environ["PIXELGUARD_VAULT_SECRET_ID_FILE"]
-        except KeyError as err:
-            raise VaultError(f"worker key service: {err.args[0]} is not set") from None
-        with open(secret_file) as handle:
-            secret_id = handle.read().strip()
-        return cls.for_worker(addr, role_id, secret_id, layout=VaultLayout.from_env(), retry=retry)
 
     @property
     def layout(self) -> VaultLayout:
@@ -308,9 +295,8 @@ class VaultKeyService:
         out: list[str] = []
         for chunk in _chunks(plaintexts, self.batch_size):
             batch = [{"plaintext": base64.b64encode(p).decode()} for p in chunk]
-            result = self.session.call(f"encrypt with {layout.crosswalk_key}", lambda c, b=batch: (
-                c.secrets.transit.encrypt_data(name=layout.crosswalk_key, batch_input=b,
-                                               mount_point=layout.transit_mount)))
+            result = self.session.call(f"encrypt with {layout.crosswalk_key}", _transit(
+                "encrypt_data", name=layout.crosswalk_key, batch_input=batch, mount_point=layout.transit_mount))
             out += [row["ciphertext"] for row in _batch_results("encrypt", result, len(chunk))]
         return out
 
@@ -319,9 +305,8 @@ class VaultKeyService:
         out: list[bytes] = []
         for chunk in _chunks(ciphertexts, self.batch_size):
             batch = [{"ciphertext": c} for c in chunk]
-            result = self.session.call(f"decrypt with {layout.crosswalk_key}", lambda c, b=batch: (
-                c.secrets.transit.decrypt_data(name=layout.crosswalk_key, batch_input=b,
-                                               mount_point=layout.transit_mount)))
+            result = self.session.call(f"decrypt with {layout.crosswalk_key}", _transit(
+                "decrypt_data", name=layout.crosswalk_key, batch_input=batch, mount_point=layout.transit_mount))
             out += [base64.b64decode(row["plaintext"]) for row in _batch_results("decrypt", result, len(chunk))]
         return out
 
@@ -344,9 +329,9 @@ class VaultKeyService:
         out: list[str] = []
         for chunk in _chunks(ciphertexts, self.batch_size):
             batch = [{"ciphertext": c} for c in chunk]
-            result = self.session.call(f"rewrap with {layout.crosswalk_key}", lambda c, b=batch: (
-                c.secrets.transit.rewrap_data(name=layout.crosswalk_key, ciphertext=None, batch_input=b,
-                                              mount_point=layout.transit_mount)))
+            result = self.session.call(f"rewrap with {layout.crosswalk_key}", _transit(
+                "rewrap_data", name=layout.crosswalk_key, ciphertext=None, batch_input=batch,
+                mount_point=layout.transit_mount))
             out += [row["ciphertext"] for row in _batch_results("rewrap", result, len(chunk))]
         return out
 

@@ -9,15 +9,16 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-from pathlib import Path
 from string import Template
 
 import hvac
 import hvac.exceptions
 
+from pixelguard.data import OPENBAO_POLICIES
+
 from .vault import VaultLayout
 
-POLICY_DIR = Path(__file__).resolve().parents[2] / "deploy" / "local" / "openbao"
+POLICY_DIR = OPENBAO_POLICIES  # deploy/local/openbao in a checkout
 ROLES = ("worker", "reidentifier", "admin")
 
 

@@ -197,7 +197,7 @@ class LocalService(ABC):
             return f"{self.name}: stopped"
         return f"{self.name}: running pid={pid} {'healthy' if self.healthy() else 'NOT healthy'}"
 
-    def __enter__(self) -> "LocalService":
+    def __enter__(self) -> LocalService:
         self.install()
         try:
             self.start()

@@ -7,6 +7,7 @@ Pitfalls this module works around are written up in ``/work/shared/notes/triton-
 """
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import json
 import os
@@ -16,8 +17,10 @@ import sys
 import time
 from pathlib import Path
 
+from pixelguard.data import TRITON_MODELS
+
 from .base import LocalService, ServiceError, wait_until
-from .paths import REPO_ROOT, cache_root
+from .paths import cache_root
 
 PYTRITON_VERSION = "0.7.0"
 # Pinned so a rebuilt venv matches the one tests passed on; bump both here and the marker follows.
@@ -25,7 +28,7 @@ PYTRITON_VERSION = "0.7.0"
 SERVER_REQUIREMENTS = (f"nvidia-pytriton=={PYTRITON_VERSION}", "onnxruntime==1.32.0",
                        "opencv-python-headless==4.10.0.84", "tesserocr==2.13.0")
 BACKEND_FILES = ("libtriton_python.so", "triton_python_backend_utils.py", "triton_python_backend_stub")
-DEFAULT_MODEL_REPOSITORY = REPO_ROOT / "deploy" / "triton" / "models"
+DEFAULT_MODEL_REPOSITORY = TRITON_MODELS  # deploy/triton/models in a checkout
 SHM_PREFIX = "triton_python_backend_shm_region_"
 SHM_DIR = Path("/dev/shm")
 PY_MINOR = f"{sys.version_info.major}.{sys.version_info.minor}"
@@ -267,10 +270,8 @@ class TritonService(LocalService):
                          if len(line.split(None, 5)) == 6]
                 fd_dir = proc_dir / "fd"
                 for fd in fd_dir.iterdir():
-                    try:
+                    with contextlib.suppress(OSError):
                         names.append(os.readlink(fd))
-                    except OSError:
-                        pass
             except (OSError, ValueError, IndexError):
                 continue
             for name in names:

@@ -9,12 +9,13 @@
 """
 from __future__ import annotations
 
+import importlib
 import json
 import logging
 import os
 import sys
 import threading
-from typing import IO
+from typing import IO, Any
 
 from opentelemetry import metrics, trace
 from opentelemetry.sdk.metrics import MeterProvider
@@ -46,29 +47,34 @@ def _file_handle(path: str) -> IO[str]:
     return handle  # type: ignore[return-value]
 
 
-def _otlp_span_exporter() -> SpanExporter | None:
-    try:
-        from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter  # noqa: PLC0415
-    except ImportError:
+def _otlp_class(kind: str, name: str) -> Any:
+    """The OTLP exporter class over HTTP, else gRPC (whichever package is installed); None without either."""
+    for transport in ("http", "grpc"):
         try:
-            from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter  # noqa: PLC0415
+            module = importlib.import_module(f"opentelemetry.exporter.otlp.proto.{transport}.{kind}_exporter")
         except ImportError:
-            log.warning("OTEL_TRACES_EXPORTER=otlp but opentelemetry-exporter-otlp is not installed; "
-                        "traces are not exported")
-            return None
-    return OTLPSpanExporter()  # endpoint, headers, timeout from OTEL_EXPORTER_OTLP_* as the spec says
+            continue
+        return getattr(module, name)
+    return None
+
+
+def _otlp_span_exporter() -> SpanExporter | None:
+    exporter = _otlp_class("trace", "OTLPSpanExporter")
+    if exporter is None:
+        log.warning("OTEL_TRACES_EXPORTER=otlp but opentelemetry-exporter-otlp is not installed; "
+                    "traces are not exported")
+        return None
+    span_exporter: SpanExporter = exporter()  # endpoint, headers, timeout from OTEL_EXPORTER_OTLP_* (the spec)
+    return span_exporter
 
 
 def _otlp_metric_exporter() -> MetricExporter | None:
-    try:
-        from opentelemetry.exporter.otlp.proto.http.metric_exporter import OTLPMetricExporter  # noqa: PLC0415
-    except ImportError:
-        try:
-            from opentelemetry.exporter.otlp.proto.grpc.metric_exporter import OTLPMetricExporter  # noqa: PLC0415
-        except ImportError:
-            log.warning("OTEL_METRICS_EXPORTER=otlp but opentelemetry-exporter-otlp is not installed")
-            return None
-    return OTLPMetricExporter()
+    exporter = _otlp_class("metric", "OTLPMetricExporter")
+    if exporter is None:
+        log.warning("OTEL_METRICS_EXPORTER=otlp but opentelemetry-exporter-otlp is not installed")
+        return None
+    metric_exporter: MetricExporter = exporter()
+    return metric_exporter
 
 
 def setup(service: str, span_exporter: SpanExporter | None = None,
@@ -101,9 +107,9 @@ def setup(service: str, span_exporter: SpanExporter | None = None,
         if mkind == "console":
             readers.append(PeriodicExportingMetricReader(ConsoleMetricExporter(out=sys.stderr), interval))
         elif mkind == "otlp":
-            exporter = _otlp_metric_exporter()
-            if exporter is not None:
-                readers.append(PeriodicExportingMetricReader(exporter, interval))
+            metric_exporter = _otlp_metric_exporter()
+            if metric_exporter is not None:
+                readers.append(PeriodicExportingMetricReader(metric_exporter, interval))
         if path:
             readers.append(PeriodicExportingMetricReader(ConsoleMetricExporter(
                 out=_file_handle(path),

@@ -31,9 +31,7 @@ def safe_attributes(attrs: Mapping[str, Any]) -> dict[str, Any]:
     for key, value in attrs.items():
         if value is None or value == "":
             continue
-        if isinstance(value, bool | int | float):
-            out[key] = value
-        elif isinstance(value, str) and _SAFE.match(value):
+        if isinstance(value, bool | int | float) or isinstance(value, str) and _SAFE.match(value):
             out[key] = value
         else:
             out[key] = "[dropped: not an id]"
@@ -60,7 +58,7 @@ def inject() -> dict[str, str]:
     return carrier
 
 
-def kafka_headers(carrier: Mapping[str, str]) -> list[tuple[str, bytes]]:
+def kafka_headers(carrier: Mapping[str, str]) -> list[tuple[str, str | bytes | None]]:
     return [(k, v.encode()) for k, v in carrier.items()]
 
 

@@ -8,6 +8,7 @@ every call checks the marker first, and its absence is StorageUnavailable (trans
 """
 from __future__ import annotations
 
+import contextlib
 import errno
 import os
 import shutil
@@ -116,10 +117,8 @@ class FileObjectStore:
 
 def _discard(tmp: Path) -> None:
     """Remove a partial file; during an outage that fails too, and the outage is what must be reported."""
-    try:
+    with contextlib.suppress(OSError):
         tmp.unlink(missing_ok=True)
-    except OSError:
-        pass
 
 
 def _storage_error(what: str, exc: OSError) -> Exception:

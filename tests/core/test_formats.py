@@ -43,3 +43,11 @@ def test_unknown_and_empty_are_refused_with_reasons() -> None:
     with pytest.raises(StageError) as gz:
         sniff(gzip.compress(b"not a nifti" * 100))
     assert gz.value.code == "unknown-format"
+
+
+def test_every_format_has_one_registered_handler() -> None:
+    from pixelguard.core.record import Format
+    from pixelguard.formats import handler
+
+    for fmt in Format:
+        assert handler(fmt).format is fmt

@@ -17,7 +17,7 @@ from pixelguard.core.pipeline import process
 from pixelguard.core.record import StageError, Status
 
 
-def _assert_well_formed(outcome) -> None:  # noqa: ANN001 - pipeline.Outcome
+def _assert_well_formed(outcome) -> None:
     assert outcome.status in (Status.CLEAN, Status.REVIEW, Status.ERROR)
     if outcome.status is Status.ERROR:
         # Every error names its cause: "internal" means an exception nobody anticipated.

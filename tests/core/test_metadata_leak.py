@@ -8,9 +8,8 @@ copy of ManufacturerModelName) or that equals one of our dummies is legitimately
 """
 from __future__ import annotations
 
-import re
-
 import io
+import re
 from pathlib import Path
 
 import pydicom

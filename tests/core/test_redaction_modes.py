@@ -12,6 +12,7 @@ from pixelguard.core.pipeline import RunOptions, process
 from pixelguard.core.pixels import dicom_stored_frames, render_dicom
 from pixelguard.core.record import Status
 from pixelguard.core.redact import _store_pixels
+from pixelguard.core.vocabulary import RedactionMode
 from pixelguard.samples import FakePatient, burn_text, pydicom_test_files, text_dicom
 
 PATIENT = FakePatient()
@@ -40,7 +41,8 @@ def _texts(outcome, detector) -> list[str]:
 
 
 def test_phi_mode_removes_the_banner_and_keeps_the_label(basic, derive, detector) -> None:
-    outcome = process("in-phi", _us_with_banner_and_marker(), basic, derive, detector, RunOptions(redaction="phi"))
+    options = RunOptions(redaction=RedactionMode.PHI)
+    outcome = process("in-phi", _us_with_banner_and_marker(), basic, derive, detector, options)
     assert outcome.status is Status.CLEAN, outcome.reason
     remaining = " ".join(_texts(outcome, detector))
     assert "KIDNEY" in remaining.replace(" ", "")
@@ -49,14 +51,15 @@ def test_phi_mode_removes_the_banner_and_keeps_the_label(basic, derive, detector
 
 
 def test_all_mode_removes_every_text(basic, derive, detector) -> None:
-    outcome = process("in-all", _us_with_banner_and_marker(), basic, derive, detector, RunOptions(redaction="all"))
+    options = RunOptions(redaction=RedactionMode.ALL)
+    outcome = process("in-all", _us_with_banner_and_marker(), basic, derive, detector, options)
     assert outcome.status is Status.CLEAN, outcome.reason
     assert _texts(outcome, detector) == []
 
 
 def test_off_mode_leaves_pixels_and_sends_to_review(basic, derive, detector) -> None:
     data = _us_with_banner_and_marker()
-    outcome = process("in-off", data, basic, derive, detector, RunOptions(redaction="off"))
+    outcome = process("in-off", data, basic, derive, detector, RunOptions(redaction=RedactionMode.OFF))
     assert outcome.status is Status.REVIEW and "redaction is off" in outcome.reason
 
 
@@ -153,8 +156,9 @@ def test_pixel_rules_fill_known_banners_on_every_frame(basic, derive, detector, 
 
 
 def test_a_rule_box_is_filled_even_where_ocr_sees_nothing(basic, derive, detector) -> None:
-    import deid_data
     from pathlib import Path
+
+    import deid_data
 
     source = Path(deid_data.__file__).parent / "data" / "ultrasounds" / "RGB_IMAGE.dcm"
     outcome = process("in-rule", source.read_bytes(), basic, derive, detector)
@@ -164,8 +168,8 @@ def test_a_rule_box_is_filled_even_where_ocr_sees_nothing(basic, derive, detecto
 
 
 def test_large_regions_are_filled_only_when_they_look_or_read_like_text() -> None:
-    from pixelguard.core.textsearch import RedactionSettings, _split_doubtful
     from pixelguard.core.regions import Region
+    from pixelguard.core.textsearch import RedactionSettings, _split_doubtful
 
     def box(w: float, h: float, score: float, text: str = "", text_score: float = 0.0) -> Region:
         return Region(((0, 0), (w, 0), (w, h), (0, h)), score, text, text_score)

@@ -12,7 +12,7 @@ import pydicom
 import pytest
 from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.sequence import Sequence
-from pydicom.uid import ExplicitVRLittleEndian, generate_uid
+from pydicom.uid import ExplicitVRLittleEndian
 
 from pixelguard.core import profile as profiles
 from pixelguard.core.clean import PhiTerms, date_spellings
@@ -138,7 +138,7 @@ def test_retain_safe_private_keeps_only_kb_safe_elements_by_creator(derive) -> N
     ds.add_new(0x00191208, "LO", "DOE JANE")  # not safe
     ds.add_new(0x00291010, "OB", b"\x00" * 8)  # no creator: cannot be vouched for
     scrub_dataset(ds, profiles.load("retain-safe-private"), derive)
-    assert [hex(int(t)) for t in ds.keys() if t.group & 1] == ["0x190012", "0x19120c"]
+    assert [hex(e.tag) for e in ds if e.tag.group & 1] == ["0x190012", "0x19120c"]
 
 
 def test_custom_profile_extends_and_overrides(tmp_path: Path, derive) -> None:
@@ -166,6 +166,8 @@ def test_custom_profile_extends_and_overrides(tmp_path: Path, derive) -> None:
     ("name: x\nextends: basic\nmax_age_years: old\n", "max_age_years"),
     ("name: x\nbogus: 1\nextends: basic\n", "unknown keys"),
     ("name: x\n", "needs 'table'"),
+    ("name: x\nextends: basic\nredaction: some\n", "redaction must be one of all, phi, off"),
+    ("name: x\nextends: basic\noverrides:\n  '(0019,\"ACME\",10)': Z\n", "private elements take K or X"),
 ])
 def test_profile_validation_names_the_rule_broken(tmp_path: Path, text: str, message: str) -> None:
     path = tmp_path / "x.yaml"
@@ -232,7 +234,7 @@ def test_unreadable_value_is_removed_and_the_object_goes_to_review(tmp_path: Pat
 def test_pydicom_bad_files_end_with_an_outcome(name: str, basic, derive) -> None:
     from pydicom.data import get_testdata_file
 
-    outcome = process("in-bad", open(get_testdata_file(name), "rb").read(), basic, derive, detector=None)
+    outcome = process("in-bad", Path(get_testdata_file(name)).read_bytes(), basic, derive, detector=None)
     assert outcome.status in (Status.ERROR, Status.REVIEW, Status.CLEAN)
     assert outcome.error_code != "internal", outcome.reason
 
@@ -276,7 +278,8 @@ def test_png_text_and_exif_chunks_are_removed(derive) -> None:
 
 def test_nifti_text_fields_and_extensions_are_cleared(derive) -> None:
     import nibabel as nib
-    from pixelguard.core.scrub import nifti_bytes
+
+    from pixelguard.formats import handler
 
     image = nib.load(nibabel_data() / "anatomical.nii")
     header = image.header
@@ -285,7 +288,7 @@ def test_nifti_text_fields_and_extensions_are_cleared(derive) -> None:
     header.extensions.append(nib.nifti1.Nifti1Extension(6, b"patient DOE JANE"))
     original_voxels = image.get_fdata().copy()
     record = scrub(parse("in-n", image.to_bytes(), derive), profiles.load("basic"), derive)
-    raw = gzip.decompress(nifti_bytes(record))
+    raw = gzip.decompress(handler(record.format).scrubbed_bytes(record))
     assert b"DOE" not in raw and b"MRN0042424" not in raw
     out = nib.Nifti1Image.from_bytes(raw)
     assert (out.get_fdata() == original_voxels).all() and len(out.header.extensions) == 0
@@ -306,3 +309,21 @@ def test_clean_graphics_keeps_overlays_for_review_and_basic_removes_them(derive)
             assert any("overlay" in f.reason for f in record.findings)  # bitmaps are not OCRed: review
         else:
             assert 0x60004000 not in ds and not record.findings
+
+
+def test_a_bare_yaml_off_turns_pixel_redaction_off(tmp_path: Path) -> None:
+    from pixelguard.core.vocabulary import RedactionMode
+
+    path = tmp_path / "x.yaml"
+    path.write_text("name: x\nextends: basic\nredaction: off\n")  # YAML 1.1 reads it as false
+    assert profiles.load_file(path).redaction is RedactionMode.OFF
+
+
+def test_every_action_the_table_resolves_to_is_documented() -> None:
+    from pixelguard.core.vocabulary import Action
+
+    used = set(profiles.load("basic").actions.values())
+    for name in profiles.available():
+        used |= set(profiles.load(name).actions.values())
+    assert used <= set(Action)
+    assert all(action.meaning for action in Action)

@@ -23,12 +23,12 @@ from pydicom.tag import Tag
 from pydicom.uid import ExplicitVRLittleEndian, generate_uid
 
 from pixelguard.core import profile as profiles
-from pixelguard.core.headeronly import deidentify_header
 from pixelguard.core.parse import parse
 from pixelguard.core.pipeline import RunOptions, process
 from pixelguard.core.record import Format, StageError, Status
 from pixelguard.core.sweep import KINDS, Hit, SweepTerms, summary, sweep, terms_of
 from pixelguard.samples import FakePatient, pydicom_test_files, text_dicom, text_jpeg, text_nifti, text_png
+from pixelguard_testkit.scrubbed import scrubbed
 
 PATIENT = FakePatient()  # DOE^JANE, MRN0042424, born 19610203
 VALUES = ("DOE", "JANE", "MRN0042424", "0042424", "19610203", "ACME", "555", "example", "Walker", "2021")
@@ -89,7 +89,7 @@ def _multiframe(frames: int = 3, banner_on_first: bool = True) -> bytes:
     return _save(ds)
 
 
-def _terms(data: bytes, derive, profile=None) -> SweepTerms:  # noqa: ANN001
+def _terms(data: bytes, derive, profile=None) -> SweepTerms:
     return terms_of(parse("in-sweep", data, derive), profile)
 
 
@@ -106,7 +106,7 @@ def test_phi_in_a_private_element_a_profile_vouched_for_is_caught(tmp_path: Path
     block.add_new(0x10, "LO", f"ref {PATIENT.patient_id}")
     tag = block.get_tag(0x10)  # CT_small has a GE block at (0009,0010) already: ours is the next one
     data = _save(ds)
-    output = deidentify_header("in-private", data, profile, derive).output_bytes
+    output = scrubbed("in-private", data, profile, derive).output_bytes
     assert PATIENT.patient_id.encode() in output  # the scrubber kept it
 
     hits = sweep(output, Format.DICOM, _terms(data, derive, profile))
@@ -135,7 +135,7 @@ def test_a_name_in_nested_free_text_is_caught(profile_name: str, derive) -> None
     ds.ReferencedImageSequence = Sequence([reference])
     data = _save(ds)
     profile = profiles.load(profile_name)
-    output = deidentify_header("in-nested", data, profile, derive).output_bytes
+    output = scrubbed("in-nested", data, profile, derive).output_bytes
     assert b"Jane Doe" in output and b"Walker" in output  # the scrubber kept both
 
     hits = sweep(output, Format.DICOM, _terms(data, derive, profile))
@@ -167,7 +167,7 @@ def test_a_name_burned_into_a_later_frame_is_caught(basic, derive, detector) -> 
 
 def test_ocr_reads_frames_in_batches_of_at_most_eight(basic, derive, detector) -> None:
     data = _multiframe(frames=11, banner_on_first=False)
-    out = pydicom.dcmread(io.BytesIO(deidentify_header("in-many", data, basic, derive).output_bytes))
+    out = pydicom.dcmread(io.BytesIO(scrubbed("in-many", data, basic, derive).output_bytes))
     pixels = out.pixel_array.copy()
     _draw(pixels[9], "MRN0042424", (40, 120), size=30)
     out.PixelData = pixels.tobytes()
@@ -184,7 +184,7 @@ def test_ocr_reads_frames_in_batches_of_at_most_eight(basic, derive, detector) -
 
 def test_phi_in_file_meta_is_caught(basic, derive) -> None:
     data = text_dicom(PATIENT)
-    out = pydicom.dcmread(io.BytesIO(deidentify_header("in-meta", data, basic, derive).output_bytes))
+    out = pydicom.dcmread(io.BytesIO(scrubbed("in-meta", data, basic, derive).output_bytes))
     out.file_meta.SourceApplicationEntityTitle = "DOE JANE"
     out.file_meta.PrivateInformationCreatorUID = "1.2.3.4"
     out.file_meta.PrivateInformation = f"scanned for {PATIENT.patient_id}".encode()
@@ -197,7 +197,7 @@ def test_phi_in_file_meta_is_caught(basic, derive) -> None:
 def test_email_phone_date_id_address_in_a_free_text_comment_are_caught(basic, derive) -> None:
     # Values that are not in the input header at all: only the pattern rules can find them.
     data = text_dicom(PATIENT)
-    out = pydicom.dcmread(io.BytesIO(deidentify_header("in-comment", data, basic, derive).output_bytes))
+    out = pydicom.dcmread(io.BytesIO(scrubbed("in-comment", data, basic, derive).output_bytes))
     out.ImageComments = ("Call 555-867-5309 or jo.example@example.org; seen 2021-03-04 at 42 Elm Street, "
                          "chart 7734512")
     hits = sweep(_save(out), Format.DICOM, _terms(data, derive, basic))
@@ -208,7 +208,7 @@ def test_email_phone_date_id_address_in_a_free_text_comment_are_caught(basic, de
 
 def test_a_person_name_left_in_a_pn_element_is_caught(basic, derive) -> None:
     data = text_dicom(PATIENT)
-    out = pydicom.dcmread(io.BytesIO(deidentify_header("in-pn", data, basic, derive).output_bytes))
+    out = pydicom.dcmread(io.BytesIO(scrubbed("in-pn", data, basic, derive).output_bytes))
     out.PerformingPhysicianName = "WALKER^ALICE"  # nobody in the input header
     hits = sweep(_save(out), Format.DICOM, _terms(data, derive, basic))
     assert [h.reason for h in hits] == ["PerformingPhysicianName: person name in a PN element"]
@@ -229,7 +229,7 @@ def test_text_hiding_in_a_coded_element_is_caught(keyword: str, vr: str, basic, 
     input element, so only the VR's own grammar can tell.
     """
     data = text_dicom(PATIENT)
-    out = pydicom.dcmread(io.BytesIO(deidentify_header("in-coded", data, basic, derive).output_bytes))
+    out = pydicom.dcmread(io.BytesIO(scrubbed("in-coded", data, basic, derive).output_bytes))
     _raw(out, keyword, vr, "WALKER^ALICE")
     hits = sweep(_save(out), Format.DICOM, _terms(data, derive, basic))
     assert [(h.where, h.kind) for h in hits] == [(keyword, "malformed")], [str(h) for h in hits]
@@ -276,7 +276,7 @@ def test_phi_in_nifti_text_fields_is_caught(basic, derive) -> None:
     import nibabel as nib
 
     data = text_nifti(PATIENT)
-    outcome = process("in-nii", data, basic, derive, detector=None)  # type: ignore[arg-type] - volumes are not read
+    outcome = process("in-nii", data, basic, derive, detector=None)  # type: ignore[arg-type]  # volumes are not read
     image = nib.Nifti1Image.from_bytes(gzip.decompress(outcome.output_bytes))
     image.header["db_name"] = b"DOE JANE"
     planted = gzip.compress(image.to_bytes(), mtime=0)
@@ -323,7 +323,7 @@ def test_scrubbed_headers_of_the_pydicom_corpus_get_no_hit(profile_name: str, de
             original = parse("in-corpus", data, derive)
             if original.format is not Format.DICOM:
                 continue
-            output = deidentify_header("in-corpus", data, profile, derive).output_bytes
+            output = scrubbed("in-corpus", data, profile, derive).output_bytes
         except StageError:
             continue  # the corpus's deliberately broken files
         swept += 1
@@ -344,7 +344,7 @@ def test_an_sr_person_name_repeated_in_its_text_is_caught(derive) -> None:
         elif item.keyword == "TextValue":
             item.value = "Findings discussed with Alice Walker."
     data = _save(ds)
-    output = deidentify_header("in-sr", data, profile, derive).output_bytes
+    output = scrubbed("in-sr", data, profile, derive).output_bytes
     assert b"Alice Walker" in output and b"WALKER^ALICE" not in output
     hits = sweep(output, Format.DICOM, _terms(data, derive, profile))
     assert "item 3 of ContentSequence > TextValue: input PersonName value" in {h.reason for h in hits}

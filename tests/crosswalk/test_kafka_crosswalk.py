@@ -50,7 +50,7 @@ def cli(*args: str, token: str, env_extra: dict[str, str]) -> subprocess.Complet
 
 
 @pytest.fixture
-def populated(vault_env: VaultEnv, topics: Topics):  # noqa: ANN201
+def populated(vault_env: VaultEnv, topics: Topics):
     worker = vault_env.worker()
     derive = Derivations(worker.hmac)
     entries = [fake_entry(derive, i, "job-a" if i < 6 else "job-b") for i in range(10)]
@@ -181,24 +181,32 @@ def test_cli_rotate_needs_the_admin_policy_and_keeps_entries_readable(vault_env:
     assert events[2]["detail"]["rewrapped"] == len(populated)
 
 
-def test_cli_setup_is_idempotent_and_issues_a_worker_secret(openbao_raft, topics: Topics,  # noqa: ANN001
-                                                            tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_cli_setup_is_idempotent_and_issues_a_worker_secret(openbao_raft, topics: Topics,
+                                                            tmp_path: Path) -> None:
     from pixelguard.keyservice.vault import VaultKeyService
 
-    env = {"VAULT_ADDR": openbao_raft.addr, "PIXELGUARD_KAFKA_BOOTSTRAP": topics.bootstrap,
-           "PIXELGUARD_TOPIC_PREFIX": topics.prefix, "PIXELGUARD_VAULT_PREFIX": "pgt-setup", "PIXELGUARD_AUDIT_FILE": str(tmp_path / "audit.jsonl")}
+    env = {
+        "VAULT_ADDR": openbao_raft.addr,
+        "PIXELGUARD_KAFKA_BOOTSTRAP": topics.bootstrap,
+        "PIXELGUARD_TOPIC_PREFIX": topics.prefix,
+        "PIXELGUARD_VAULT_PREFIX": "pgt-setup",
+        "PIXELGUARD_AUDIT_FILE": str(tmp_path / "audit.jsonl"),
+    }
     secret_file = tmp_path / "worker.secret"
     first = cli("setup", "--secret-id-file", str(secret_file), token=openbao_raft.root_token, env_extra=env)
     assert first.returncode == 0, first.stderr
     again = cli("setup", token=openbao_raft.root_token, env_extra=env)
     assert again.returncode == 0 and json.loads(again.stdout)["role_id"] == json.loads(first.stdout)["role_id"]
     assert stat.S_IMODE(secret_file.stat().st_mode) == 0o600
-    # A worker configured only through the environment starts with it.
-    for name, value in {"VAULT_ADDR": openbao_raft.addr, "PIXELGUARD_VAULT_PREFIX": "pgt-setup",
-                        "PIXELGUARD_VAULT_ROLE_ID": json.loads(first.stdout)["role_id"],
-                        "PIXELGUARD_VAULT_SECRET_ID_FILE": str(secret_file)}.items():
-        monkeypatch.setenv(name, value)
-    worker = VaultKeyService.worker_from_env()
+    # A worker configured only through the environment starts with it, by the path `pixelguard worker` takes.
+    from agents import wiring
+    from pixelguard.settings import Settings
+
+    worker = wiring.key_service(Settings.from_env({
+        "PIXELGUARD_VAULT_ADDR": openbao_raft.addr, "PIXELGUARD_VAULT_PREFIX": "pgt-setup",
+        "PIXELGUARD_VAULT_ROLE_ID": json.loads(first.stdout)["role_id"],
+        "PIXELGUARD_VAULT_SECRET_ID_FILE": str(secret_file)}))
+    assert isinstance(worker, VaultKeyService)
     assert worker.encrypt([b"x"])[0].startswith("vault:v1:") and not worker.may_decrypt()
     # An operator setup with a worker token is refused, not a traceback.
     refused = cli("setup", token=worker.session.client.token, env_extra=env)

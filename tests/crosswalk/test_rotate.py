@@ -13,7 +13,7 @@ from .conftest import Topics, VaultEnv, fake_entry
 COUNT = 10_000
 
 
-def test_rotate_and_rewrap_ten_thousand_entries(vault_env: VaultEnv, topics: Topics, capsys) -> None:  # noqa: ANN001
+def test_rotate_and_rewrap_ten_thousand_entries(vault_env: VaultEnv, topics: Topics, capsys) -> None:
     worker = vault_env.worker()
     derive = Derivations(worker.hmac)
     entries = [fake_entry(derive, i, f"job-{i % 10}") for i in range(COUNT)]

@@ -7,7 +7,7 @@ from __future__ import annotations
 from .matrix import ROWS, table
 
 
-def pytest_terminal_summary(terminalreporter, exitstatus, config) -> None:  # noqa: ANN001, ARG001
+def pytest_terminal_summary(terminalreporter, exitstatus, config) -> None:
     if ROWS:
         terminalreporter.write_sep("=", "fault matrix")
         terminalreporter.write_line(table())

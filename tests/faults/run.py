@@ -223,7 +223,7 @@ class FaultRun:
         return row, finals
 
 
-def readable_text(data: bytes, fmt: str, detector) -> str:  # noqa: ANN001 - inference.local_engine.LocalDetector
+def readable_text(data: bytes, fmt: str, detector) -> str:
     """What a reader of the object can read: header values (DICOM) and the text OCR finds in its pixels.
 
     The in-process engine reads, not the Triton under test, so a check of a Triton run does not trust it.

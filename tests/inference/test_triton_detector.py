@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import io
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -92,7 +93,7 @@ def test_multiframe_ultrasound_is_redacted_on_every_frame_through_triton(remote:
     assert all(remote.detect(frames_before)), "every frame carries burned-in text to begin with"
 
     derive = Derivations(LocalKeyService.open(tmp_path / "key.json").hmac)
-    outcome = process("in-us", open(source, "rb").read(), profile.load("basic"), derive, remote)
+    outcome = process("in-us", Path(source).read_bytes(), profile.load("basic"), derive, remote)
     assert outcome.status is not Status.ERROR, outcome.reason
     after = pydicom.dcmread(io.BytesIO(outcome.output_bytes))
     assert int(after.NumberOfFrames) == 30 and (after.Rows, after.Columns) == (before.Rows, before.Columns)

@@ -62,7 +62,7 @@ def test_dynamic_batching_of_concurrent_requests(triton: TritonService) -> None:
     inferences, executions = model_counts(triton)
     assert inferences - inferences_before == len(frames)
     assert executions - executions_before < len(frames)  # the batcher merged some requests
-    for frame, res in zip(frames, results):
+    for frame, res in zip(frames, results, strict=True):
         assert isinstance(res, grpcclient.InferResult), res
         assert res.as_numpy("MEAN")[0, 0] == pytest.approx(float(frame.mean()), rel=1e-6)
         assert res.as_numpy("MIN")[0, 0] == float(frame.min())

@@ -27,7 +27,9 @@ _LETTERS = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
 def patient(i: int) -> FakePatient:
     # Letters only in names, so a name part can never be mistaken for a number in a scan.
     tag = _LETTERS[i % 26] + _LETTERS[(i // 26) % 26] + _LETTERS[(i // 676) % 26]
-    return FakePatient(f"QUIXOTE{tag}^ZELDA{tag}", f"MRN{7300000 + i}", f"19{40 + i % 50:02d}{1 + i % 12:02d}{1 + i % 28:02d}")
+    return FakePatient(
+        f"QUIXOTE{tag}^ZELDA{tag}", f"MRN{7300000 + i}", f"19{40 + i % 50:02d}{1 + i % 12:02d}{1 + i % 28:02d}"
+    )
 
 
 @dataclass
@@ -68,26 +70,40 @@ def make_corpus(root: Path, dicoms: int = 152, compressed: int = 16, images: int
         corpus.good += 1
 
     for _ in range(dicoms):
-        p = patient(i); i += 1; corpus.patients.append(p)
+        p = patient(i)
+        i += 1
+        corpus.patients.append(p)
         write(f"{p.name}_{p.patient_id}.dcm", text_dicom(p))
     for k in range(compressed):
-        p = patient(i); i += 1; corpus.patients.append(p)
+        p = patient(i)
+        i += 1
+        corpus.patients.append(p)
         write(f"{p.name}_c{k}.dcm", text_dicom(p, RLELossless if k % 2 else JPEG2000Lossless))
     for name in ("SC_rgb_rle_2frame.dcm", "rtdose_rle.dcm"):  # multi-frame, compressed (distinct SOP UIDs)
         shutil.copy(pydicom_test_files() / name, root / f"multiframe_{name}")
         corpus.good += 1
     for k in range(images):
-        p = patient(i); i += 1; corpus.patients.append(p)
+        p = patient(i)
+        i += 1
+        corpus.patients.append(p)
         write(f"{p.name}_{k}.png", text_png(p, size=(320, 240), seed=k))
-        p = patient(i); i += 1; corpus.patients.append(p)
+        p = patient(i)
+        i += 1
+        corpus.patients.append(p)
         write(f"{p.name}_{k}.jpg", text_jpeg(p, size=(320, 240), seed=k))
     for k in range(niftis):
-        p = patient(i); i += 1; corpus.patients.append(p)
+        p = patient(i)
+        i += 1
+        corpus.patients.append(p)
         write(f"{p.name}_{k}.nii.gz", text_nifti(p))
     # Bad inputs: each must end in errors with a reason.
     good_dicom = text_dicom(patient(0))
-    bads = [("truncated_%d.dcm", lambda k: good_dicom[: 400 + 700 * k]), ("garbage_%d.bin", lambda k: os.urandom(64 + k)),
-            ("empty_%d.dcm", lambda k: b""), ("cut_%d.png", lambda k: text_png(patient(1), size=(64, 48))[: 60 + k])]
+    bads = [
+        ("truncated_%d.dcm", lambda k: good_dicom[: 400 + 700 * k]),
+        ("garbage_%d.bin", lambda k: os.urandom(64 + k)),
+        ("empty_%d.dcm", lambda k: b""),
+        ("cut_%d.png", lambda k: text_png(patient(1), size=(64, 48))[: 60 + k]),
+    ]
     for k in range(bad - 1):
         pattern, make = bads[k % len(bads)]
         (root / (pattern % k)).write_bytes(make(k))
@@ -166,7 +182,7 @@ def dicom_text(data: bytes) -> str:
     ds = pydicom.dcmread(io.BytesIO(data), stop_before_pixels=True)
     parts: list[str] = []
 
-    def walk(dataset) -> None:  # noqa: ANN001
+    def walk(dataset) -> None:
         for elem in dataset:
             if elem.VR == "SQ":
                 for item in elem.value:

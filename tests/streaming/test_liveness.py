@@ -43,7 +43,7 @@ def probe(port: int, path: str) -> tuple[int, dict]:
         return 0, {}
 
 
-def wait_probe(port: int, path: str, status: int, timeout_s: float, proc) -> dict:  # noqa: ANN001
+def wait_probe(port: int, path: str, status: int, timeout_s: float, proc) -> dict:
     deadline = time.monotonic() + timeout_s
     last: tuple[int, dict] = (0, {})
     while time.monotonic() < deadline:

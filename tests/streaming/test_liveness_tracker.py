@@ -73,7 +73,11 @@ def test_catching_up_clears_the_stall_and_a_partition_moved_away_no_longer_count
     t.assigned("parse", [0])  # and the other partition moved to another worker
     t.sample("parse", 1, committed=0, high=4, now=102.0)  # a late sample for it is ignored
     verdict = t.verdict(now=200.0)
-    assert verdict.live and verdict.body["stages"]["parse"] == {"partitions": [0], "lag": 0, "last_progress_s_ago": 99.0}
+    assert verdict.live and verdict.body["stages"]["parse"] == {
+        "partitions": [0],
+        "lag": 0,
+        "last_progress_s_ago": 99.0,
+    }
 
 
 def test_not_ready_until_every_consumer_has_had_an_assignment() -> None:

@@ -21,7 +21,7 @@ def test_spans_are_exported_over_otlp_http() -> None:
     received: list[tuple[str, bytes]] = []
 
     class Receiver(BaseHTTPRequestHandler):
-        def do_POST(self) -> None:  # noqa: N802 - http.server's naming
+        def do_POST(self) -> None:  # http.server's naming
             body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
             received.append((self.path, body))
             self.send_response(200)

@@ -66,7 +66,10 @@ def test_one_connected_trace_per_object_without_phi(kafka, span_memory, tmp_path
         assert inputs == {input_id}, "a trace mixes objects"
         assert "route" in agents and len(agents) >= (3 if "parse" in agents and "scrub" in agents else 2), agents
     good_traces = [result.trace_ids[i] for i in result.input_ids]
-    assert sum(1 for t in good_traces if len({s["attributes"].get("pixelguard.agent") for s in by_trace[t]} - {None}) >= 4) >= corpus.good
+    assert (
+        sum(1 for t in good_traces if len({s["attributes"].get("pixelguard.agent") for s in by_trace[t]} - {None}) >= 4)
+        >= corpus.good
+    )
 
     # `pixelguard trace OUTPUT_ID` prints the trace id an SRE searches for.
     from streams.reader import scan

@@ -11,7 +11,7 @@ try:
     import inference  # noqa: F401 - installed in a container image
 except ImportError:  # served from a source checkout: the repository root is five levels up
     sys.path.insert(0, str(Path(__file__).resolve().parents[5]))
-from inference import triton_support as _onnx_model  # noqa: E402
+from inference import triton_support as _onnx_model
 
 
 class TritonPythonModel:

@@ -15,8 +15,8 @@ try:
     import inference  # noqa: F401 - installed in a container image
 except ImportError:  # served from a source checkout: the repository root is five levels up
     sys.path.insert(0, str(Path(__file__).resolve().parents[5]))
-from inference import triton_support as _onnx_model  # noqa: E402
-from inference.triton_bls import call, read_regions  # noqa: E402
+from inference import triton_support as _onnx_model
+from inference.triton_bls import call, read_regions
 
 
 class TritonPythonModel:

@@ -15,8 +15,10 @@ try:
     import inference  # noqa: F401 - installed in a container image
 except ImportError:  # served from a source checkout: the repository root is five levels up
     sys.path.insert(0, str(Path(__file__).resolve().parents[5]))
-from inference import dbnet  # noqa: E402
-from inference import triton_support  # noqa: E402
+from inference import (
+    dbnet,
+    triton_support,
+)
 
 
 class TritonPythonModel:
@@ -43,7 +45,7 @@ class TritonPythonModel:
         for keys in groups.values():
             batch = np.concatenate([tensors[k] for k in keys])
             out = self.session.run(None, {self.input_name: batch})[0]
-            for k, prob in zip(keys, out):
+            for k, prob in zip(keys, out, strict=True):
                 probs[k] = prob[0]
         responses = []
         for r, frames in enumerate(frames_per_request):

@@ -13,7 +13,7 @@ stroke pixels, the rotated text rectangle (polygon), the text, script, font size
 exact stroke mask (kept cropped to the box). :func:`score_object` is the one definition of "strokes gone"
 and "redacted area" shared by the tests and ``bench/pixels.py``.
 
-``python -m pixelguard.synthetic OUT --count 40 --seed 0`` writes a corpus and its ``manifest.json``.
+``python -m pixelguard_testkit.synthetic OUT --count 40 --seed 0`` writes a corpus and its ``manifest.json``.
 """
 from __future__ import annotations
 
@@ -25,7 +25,7 @@ import math
 import subprocess
 import sys
 from dataclasses import asdict, dataclass, field, replace
-from functools import lru_cache
+from functools import cache, lru_cache
 from pathlib import Path
 
 import cv2
@@ -49,7 +49,8 @@ _FONT_FILES: dict[str, tuple[tuple[str, int], ...]] = {
             ("opentype/noto/NotoSansCJK-Bold.ttc", 1)),
     "arabic": (("truetype/noto/NotoSansArabic-Regular.ttf", 0), ("truetype/noto/NotoNaskhArabic-Regular.ttf", 0)),
     "devanagari": (("truetype/noto/NotoSansDevanagari-Regular.ttf", 0),
-                   ("truetype/noto/NotoSansDevanagari-Bold.ttf", 0), ("truetype/noto/NotoSerifDevanagari-Regular.ttf", 0)),
+                   ("truetype/noto/NotoSansDevanagari-Bold.ttf", 0),
+                   ("truetype/noto/NotoSerifDevanagari-Regular.ttf", 0)),
     "hebrew": (("truetype/noto/NotoSansHebrew-Regular.ttf", 0), ("truetype/noto/NotoSansHebrew-Bold.ttf", 0),
                ("truetype/noto/NotoSerifHebrew-Regular.ttf", 0)),
     "greek": (("truetype/noto/NotoSans-Regular.ttf", 0), ("truetype/noto/NotoSans-Bold.ttf", 0),
@@ -72,7 +73,7 @@ class FontsMissing(RuntimeError):
     """The Noto fonts the generator renders with are not installed."""
 
 
-@lru_cache(maxsize=None)
+@cache
 def fonts(script: str) -> tuple[tuple[Path, int], ...]:
     """(font file, face index) pairs for a script; raises FontsMissing with the package to install."""
     found = tuple((FONT_ROOT / rel, index) for rel, index in _FONT_FILES[script] if (FONT_ROOT / rel).exists())
@@ -153,7 +154,9 @@ def fake_text(script: str, rng: np.random.Generator, patient: FakePatient) -> st
     kind = int(rng.integers(0, 4))
     pid, name = patient.patient_id, patient.name
     if script == "latin":
-        return (name, f"MRN {pid}", f"DOB {patient.dob('-')}", f"{name.replace('^', ' ')} {rng.integers(18, 95)}Y")[kind]
+        return (name, f"MRN {pid}", f"DOB {patient.dob('-')}", f"{name.replace('^', ' ')} {rng.integers(18, 95)}Y")[
+            kind
+        ]
     if script == "cyrillic":
         local = str(rng.choice(_CYRILLIC_NAMES))
         return (f"Пациент {local}", f"ИД {pid}", f"{local} {patient.dob('.')}", f"Дата рожд. {patient.dob('.')}")[kind]
@@ -610,7 +613,7 @@ def _encode(spec: ObjectSpec, header: object, frames: np.ndarray, photometric: s
     from pydicom.uid import UID
 
     ds = deepcopy(header)
-    for tag in [t for t in ds.keys() if 0x6000 <= t.group <= 0x60FF or t.is_private]:
+    for tag in [e.tag for e in ds if 0x6000 <= e.tag.group <= 0x60FF or e.tag.is_private]:
         del ds[tag]  # overlays and private data: only the burned-in text is ground truth
     for keyword in ("IconImageSequence", "PixelPaddingValue", "LargestImagePixelValue", "SmallestImagePixelValue"):
         if keyword in ds:

@@ -1,44 +1,27 @@
-"""Header-only de-identification: parse -> scrub -> write, with the pixel data never decoded.
+"""The splicing DICOM writer: a scrubbed data set written with its unchanged elements copied as bytes.
 
-The writer splices: every element the scrub stage left as read (still a raw element, so its bytes are the
-original encoding) is copied as bytes with its header rebuilt, and only the elements the profile changed go
-through pydicom's encoder. After the preamble (always zeros here: the 128 bytes are free for any
-application's data, so the original's are not copied) the output is byte-for-byte what pydicom's own
-writer produces (a test checks that over the whole pydicom corpus), at a fraction of the cost; anything
-unusual (big endian, deflate, a data set read in a different encoding than its transfer syntax says, an
-ambiguous VR) takes pydicom's path instead.
+Every element the scrub stage left as read (still a raw element, so its bytes are the original encoding) is
+copied as bytes with its header rebuilt, and only the elements the profile changed go through pydicom's
+encoder. After the preamble (always zeros here: the 128 bytes are free for any application's data, so the
+original's are not copied) the output is byte-for-byte what pydicom's own writer produces (a test checks
+that over the whole pydicom corpus), at a fraction of the cost; anything unusual (big endian, deflate, a
+data set read in a different encoding than its transfer syntax says, an ambiguous VR) takes pydicom's path
+instead. Used wherever the pixels are left as they came: the scrub stage's staged file
+(``formats/dicom.py``) and the redact stage under ``--redaction off`` or without pixel data (``redact.py``).
 """
 from __future__ import annotations
 
 import struct
 
+from pydicom.charset import default_encoding
 from pydicom.dataelem import RawDataElement
 from pydicom.dataset import Dataset
 from pydicom.filebase import DicomBytesIO
-from pydicom.charset import default_encoding
 from pydicom.filewriter import write_data_element, write_dataset, write_file_meta_info
-
-from .keys import Derivations
-from .parse import parse
-from .profile import Profile
-from .record import Format, ObjectRecord
-from .scrub import scrub
 
 _LONG_VRS = {"OB", "OD", "OF", "OL", "OV", "OW", "SQ", "SV", "UC", "UN", "UR", "UT", "UV"}
 _UNDEFINED = 0xFFFFFFFF
 _PREAMBLE = b"\x00" * 128 + b"DICM"
-
-
-def deidentify_header(input_id: str, data: bytes, profile: Profile, derive: Derivations) -> ObjectRecord:
-    """Parse and scrub one object and fill ``record.output_bytes``; pixels pass through untouched."""
-    record = scrub(parse(input_id, data, derive), profile, derive)
-    if record.format is Format.DICOM:
-        record.output_bytes = write_spliced(record.header)
-    elif record.format is Format.NIFTI:
-        from .scrub import nifti_bytes
-
-        record.output_bytes = nifti_bytes(record)
-    return record
 
 
 def write_spliced(ds: Dataset) -> bytes:
@@ -73,7 +56,8 @@ _ITEM_END = b"\xfe\xff\x0d\xe0\x00\x00\x00\x00"
 _SEQ_END = b"\xfe\xff\xdd\xe0\x00\x00\x00\x00"
 
 
-def _write_level(fp: DicomBytesIO, ds: Dataset, implicit: bool, parent_encoding: object = default_encoding) -> None:
+def _write_level(fp: DicomBytesIO, ds: Dataset, implicit: bool,
+                 parent_encoding: str | list[str] = default_encoding) -> None:
     """Write one data set level as pydicom's write_dataset would, copying raw elements as bytes."""
     original = ds.original_encoding
     if (None not in original and original != (implicit, True)) or ds.original_character_set != ds._character_set:
@@ -158,7 +142,7 @@ def _meta_bytes(meta: Dataset) -> bytes | None:
     return _SHORT(0x0002, 0x0000, b"UL", 4) + struct.pack("<I", len(body)) + bytes(body)
 
 
-def _write_sequence(fp: DicomBytesIO, elem: object, implicit: bool, charset: object) -> None:
+def _write_sequence(fp: DicomBytesIO, elem: object, implicit: bool, charset: str | list[str]) -> None:
     tag = int(elem.tag)  # type: ignore[attr-defined]
     body = DicomBytesIO()
     body.is_little_endian, body.is_implicit_VR = True, implicit
@@ -189,4 +173,4 @@ def _write_with_pydicom(ds: Dataset) -> bytes:
     return write_dicom(ds)
 
 
-__all__ = ["deidentify_header", "write_spliced"]
+__all__ = ["write_spliced"]

@@ -1,0 +1,155 @@
+"""Every setting a PixelGuard process takes from its environment, under one prefix: ``PIXELGUARD_``.
+
+``Settings.from_env()`` is the one place environment variables are read for the product's own settings;
+command-line flags then override single fields (``Settings.with_flags``). Used by the CLI (``pixelguard
+deid``, ``worker``, ``submit``, ``review``, ``job``, ``trace``, ``crosswalk``) and by ``agents/wiring.py``,
+which builds a streaming worker's adapters (keys, crosswalk, OCR engine, object store) from it. The core
+stages are handed ``Settings.limits``; ``core.limits.Limits.from_env`` parses those variables, here and for a
+library caller of ``core.pipeline.process`` who passes no limits.
+
+=========================================  ==========================================================
+variable                                   meaning (default)
+=========================================  ==========================================================
+PIXELGUARD_KAFKA_BOOTSTRAP                 Kafka bootstrap servers (127.0.0.1:9092)
+PIXELGUARD_TOPIC_PREFIX                    topic names are ``<prefix>.<name>`` (pixelguard)
+PIXELGUARD_PARTITIONS                      partitions of each stage topic (4)
+PIXELGUARD_STORE                           object store URI or folder (~/.local/share/pixelguard/store)
+PIXELGUARD_KEY_FILE                        local key file (``$XDG_DATA_HOME/pixelguard/local-key.json``)
+PIXELGUARD_TRITON_URL                      Triton gRPC host:port; empty: the in-process OCR engine
+PIXELGUARD_CROSSWALK                       kafka (the compacted crosswalk topic) or none
+PIXELGUARD_VAULT_ADDR                      Vault/OpenBao address; empty: the local key file
+PIXELGUARD_VAULT_TOKEN                     a token (operators, ``crosswalk`` commands)
+PIXELGUARD_VAULT_ROLE_ID                   a worker's AppRole role id
+PIXELGUARD_VAULT_SECRET_ID_FILE            a file holding the worker's secret id (preferred: the secret
+                                           then never sits in the environment of every child process)
+PIXELGUARD_VAULT_SECRET_ID                 the secret id itself
+PIXELGUARD_VAULT_PREFIX                    names of the transit keys, KV path and policies (pixelguard)
+PIXELGUARD_WORKER_NAME                     stable worker name; its route transactions are fenced by it
+PIXELGUARD_CONCURRENCY, _THREADS           events per agent at once (2), threads running stage code (2)
+PIXELGUARD_WEB_PORT, _DATA_DIR             worker health port (6066), Faust data folder
+PIXELGUARD_SESSION_TIMEOUT_S               Kafka group session timeout (10)
+PIXELGUARD_REBALANCE_TIMEOUT_S             how long the group waits for a member in a rebalance (180)
+PIXELGUARD_RETRIES, _BACKOFF_S             retries of a transient fault per stage (3), first backoff (0.5)
+PIXELGUARD_LIVENESS_STALL_S, _INTERVAL_S   ``/live`` turns 503 after this long stuck (300); lag sampling (2)
+PIXELGUARD_<LIMIT>                         per-object budgets, one per ``core.limits.Limits`` field
+                                           (PIXELGUARD_TIME_S, PIXELGUARD_MAX_FRAMES, ...)
+=========================================  ==========================================================
+
+Read where they act, before any settings object exists: ``PIXELGUARD_PROFILES`` (the profiles folder,
+``core/profile.py``), ``PIXELGUARD_AUDIT_FILE`` (``audit.py``), ``PIXELGUARD_TELEMETRY_FILE``
+(``telemetry/setup.py``), ``PIXELGUARD_OCR_THREADS`` (``inference/local_engine.py``) and ``PIXELGUARD_CACHE``
+(``services/paths.py``, where ``pixelguard services`` installs the servers).
+
+Deprecated, still read when the ``PIXELGUARD_`` name is unset: ``VAULT_ADDR`` and ``VAULT_TOKEN`` (hvac's
+and the ``bao`` CLI's names, which scripts and the tests' Vault fixtures set).
+"""
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any
+
+from pixelguard.core.limits import Limits
+
+PREFIX = "PIXELGUARD_"
+_DEPRECATED = {"VAULT_ADDR": "VAULT_ADDR", "VAULT_TOKEN": "VAULT_TOKEN"}  # our name -> the old one
+
+
+def _default_key_file(env: Mapping[str, str]) -> Path:
+    base = env.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+    return Path(base) / "pixelguard" / "local-key.json"
+
+
+@dataclass(frozen=True)
+class VaultSettings:
+    addr: str = ""
+    token: str = ""
+    role_id: str = ""
+    secret_id: str = ""
+    secret_id_file: str = ""
+    prefix: str = "pixelguard"
+
+    @property
+    def configured(self) -> bool:
+        return bool(self.addr)
+
+
+@dataclass(frozen=True)
+class Settings:
+    bootstrap: str = "127.0.0.1:9092"
+    prefix: str = "pixelguard"
+    partitions: int = 4
+    store: str = str(Path.home() / ".local/share/pixelguard/store")
+    key_file: Path = field(default_factory=lambda: _default_key_file(os.environ))
+    triton_url: str = ""
+    crosswalk: str = "kafka"  # kafka | none
+    vault: VaultSettings = field(default_factory=VaultSettings)
+    # Worker tuning.
+    worker_name: str = field(default_factory=lambda: f"w{os.getpid()}")
+    concurrency: int = 2
+    threads: int = 2
+    web_port: int = 6066
+    data_dir: Path = Path("/tmp/pixelguard-worker")
+    session_timeout_s: float = 10.0
+    # How long the group waits for a member to finish its in-flight events and rejoin during a rebalance.
+    # A member slower than this is dropped, and its late rejoin starts another rebalance (see agents/app.py).
+    rebalance_timeout_s: float = 180.0
+    retries: int = 3
+    backoff_s: float = 0.5
+    # /live turns 503 when an assigned partition is behind and nothing moved on it for this long.
+    liveness_stall_s: float = 300.0
+    liveness_interval_s: float = 2.0
+    limits: Limits = field(default_factory=Limits)
+
+    @property
+    def app_id(self) -> str:
+        return f"{self.prefix}-agents"
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
+        """Defaults, then ``PIXELGUARD_*`` variables; a malformed number names its variable."""
+        env = os.environ if environ is None else environ
+        values: dict[str, Any] = {"key_file": _default_key_file(env)}
+        # Two names differ from their field: the Kafka bootstrap and the topic prefix.
+        names = {"bootstrap": "KAFKA_BOOTSTRAP", "prefix": "TOPIC_PREFIX"}
+        for f in fields(cls):
+            if f.name in ("vault", "limits"):
+                continue
+            raw = env.get(PREFIX + names.get(f.name, f.name.upper()))
+            if raw is not None and raw != "":
+                values[f.name] = _convert(f.name, f.type, raw, names)
+        vault = {}
+        for f in fields(VaultSettings):
+            name = f"VAULT_{f.name.upper()}"
+            raw = env.get(PREFIX + name) or env.get(_DEPRECATED.get(name, ""), "")
+            if raw:
+                vault[f.name] = raw
+        values["vault"] = VaultSettings(**vault)
+        values["limits"] = Limits.from_env(env)
+        return cls(**values)
+
+    def with_flags(self, **flags: Any) -> Settings:
+        """These settings with each flag that was given (not None, not "") in place of its field."""
+        given = {k: v for k, v in flags.items() if v is not None and v != ""}
+        vault = {k.removeprefix("vault_"): given.pop(k) for k in list(given) if k.startswith("vault_")}
+        out = replace(self, **given)
+        return replace(out, vault=replace(out.vault, **vault)) if vault else out
+
+
+def _convert(name: str, kind: object, raw: str, names: Mapping[str, str]) -> object:
+    variable = PREFIX + names.get(name, name.upper())
+    try:
+        if kind in ("int", int):
+            return int(raw)
+        if kind in ("float", float):
+            return float(raw)
+    except ValueError:
+        raise ValueError(f"{variable} must be a number; unset it or give one") from None
+    if kind in ("Path", Path):
+        return Path(raw).expanduser()
+    return raw
+
+
+__all__ = ["Settings", "VaultSettings", "PREFIX"]
