@@ -213,7 +213,8 @@ def _first_look(frames: list[np.ndarray], scales: list[tuple[float, ...]], detec
         unsure = [[r for r in regions if _needs_reading(r, height, width, settings)] for regions in found]
         if any(unsure):
             factors = [max(s) for s in scales]
-            enlarged = [_enlarged(f, s) for f, s in zip(frames, factors, strict=True)]
+            # Only frames with something to read are enlarged: _read passes the others by.
+            enlarged = [_enlarged(f, s) if u else f for f, s, u in zip(frames, factors, unsure, strict=True)]
             readings = _read(detector, enlarged, [[r.scaled(s) for r in regions] for regions, s
                                                   in zip(unsure, factors, strict=True)])
             for index, regions in enumerate(readings):
