@@ -201,10 +201,20 @@ def _redact_step(ctx: StageContext, event: ObjectEvent) -> tuple[str, ObjectEven
     shape = input_shape(original)
     terms = terms_of(original, profile)
     del original
-    record = restore(event, ctx.read("redact", event.object_uri), ctx.derive, ctx.limits)
+    staged = ctx.read("redact", event.object_uri)
     # Per object: what the search already answered (unchanged frames, verified ones) is not asked again.
+    # Its answers depend only on pixel content, so they stay true across the retries below.
     engine: Any = DetectorMemo(ctx.detector) if ctx.detector is not None else None
-    ctx.retrying("redact", "text detection", lambda: redact(record, engine, settings, deadline))
+
+    def attempt() -> ObjectRecord:
+        # Every attempt starts from the staged bytes: one that failed part-way (Triton gone mid-object) has
+        # filled some pixels in its record, and a retry on that record saw nothing left to change and wrote
+        # the original pixel data back out, text and all.
+        fresh = restore(event, staged, ctx.derive, ctx.limits)
+        redact(fresh, engine, settings, deadline)
+        return fresh
+
+    record = ctx.retrying("redact", "text detection", attempt)
     pixels = settings.mode is not RedactionMode.OFF  # off: pixels left as they came and not read, as in deid
     with child_span("integrity re-read", attrs={"pixelguard.stage": "redact"}):
         check_output(record.format, record.output_bytes, shape, decode_frames=pixels)

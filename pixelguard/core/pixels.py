@@ -11,7 +11,7 @@ import io
 import numpy as np
 from PIL import Image
 from pydicom.dataset import Dataset
-from pydicom.pixels import apply_color_lut, apply_modality_lut, apply_voi_lut
+from pydicom.pixels import apply_color_lut, apply_modality_lut, apply_voi_lut, pixel_array
 
 from .record import StageError
 
@@ -19,7 +19,10 @@ from .record import StageError
 def dicom_stored_frames(ds: Dataset) -> np.ndarray:
     """All frames as (F, H, W) or (F, H, W, S); colour is RGB (pydicom converts YCbCr on decode)."""
     try:
-        arr = ds.pixel_array
+        # Not ``ds.pixel_array``: pydicom caches that array on the dataset, and callers fill regions in the
+        # result. A second decode of the same dataset (a retried redaction) would see those fills and take
+        # the pixels as already clean, while PixelData still holds the text.
+        arr = pixel_array(ds)
     except (KeyboardInterrupt, SystemExit, GeneratorExit):
         raise
     # BaseException: the Rust RLE decoder (pylibjpeg-rle) panics on a bad segment with pyo3's PanicException,

@@ -143,3 +143,16 @@ def test_truncated_nifti(basic, derive, detector) -> None:
     data = (nibabel_data() / "anatomical.nii").read_bytes()
     outcome = process("in-nii", data[:-1000], basic, derive, detector)
     assert outcome.error_code == "truncated", outcome.reason
+
+
+@pytest.mark.parametrize("syntax", [None, "1.2.840.10008.1.2.5"], ids=["native", "rle"])
+def test_filling_decoded_frames_leaves_the_dataset_as_it_was(syntax: str | None) -> None:
+    # The redaction fills the array it is given; a second decode (a retried redaction, the sweep) must
+    # still see the stored pixels, not an earlier attempt's fills.
+    from pixelguard.core.pixels import dicom_stored_frames
+
+    ds = pydicom.dcmread(io.BytesIO(text_dicom(FakePatient(), syntax)))
+    first = dicom_stored_frames(ds)
+    before = first.copy()
+    first[:] = 0
+    assert np.array_equal(dicom_stored_frames(ds), before)

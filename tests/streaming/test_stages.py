@@ -12,6 +12,7 @@ from pixelguard.core.pipeline import process
 from pixelguard.samples import FakePatient, text_dicom, text_jpeg, text_nifti, text_png
 from streams.events import ObjectEvent, PoisonEvent, now_iso
 from streams.objectstore import FileObjectStore
+from tests.streaming.harness import patient
 
 
 def run_steps(ctx: StageContext, event: ObjectEvent) -> tuple[str, ObjectEvent]:
@@ -84,6 +85,49 @@ def test_engine_unavailable_never_routes_clean(tmp_path: Path, derive) -> None:
     ctx = StageContext(derive, store, Down(), retries=1, backoff_s=0.01)
     topic, final = run_steps(ctx, submitted(store, derive, "b", text_dicom(FakePatient())))
     assert topic == "errors" and final.error_code == "engine-unavailable"
+
+
+class DropsOneCall:
+    """The engine, except that call number ``fail_at`` (detect, read or ocr) finds Triton gone."""
+
+    def __init__(self, engine, fail_at: int) -> None:
+        self.engine, self.fail_at, self.calls = engine, fail_at, 0
+
+    def _call(self, name: str, *args):
+        from inference.base import EngineUnavailable
+
+        self.calls += 1
+        if self.calls == self.fail_at:
+            raise EngineUnavailable("Triton did not answer")
+        return getattr(self.engine, name)(*args)
+
+    def detect(self, frames):
+        return self._call("detect", frames)
+
+    def read(self, frames, found):
+        return self._call("read", frames, found)
+
+    def ocr(self, frames):
+        return self._call("ocr", frames)
+
+
+@pytest.mark.parametrize("syntax", [None, "1.2.840.10008.1.2.5"], ids=["native", "rle"])
+@pytest.mark.parametrize("fail_at", [1, 2, 3])
+def test_a_redaction_retried_after_an_outage_writes_the_same_redacted_pixels(
+        syntax: str | None, fail_at: int, tmp_path: Path, derive, detector) -> None:
+    # Seen in the Triton restart fault run: an attempt that failed after filling some text left its fills in
+    # the record; the retry found nothing left to change and wrote the original pixel data, text and all.
+    data = text_dicom(patient(6), syntax)  # the fault run's object
+    healthy = process("in-x", data, profiles.load("basic"), derive, detector)
+    assert healthy.status.value == "clean" and healthy.stats["pixels"] == "verified", healthy.reason
+    store = FileObjectStore(tmp_path / "store")
+    flaky = DropsOneCall(detector, fail_at)
+    ctx = StageContext(derive, store, flaky, retries=2, backoff_s=0.01)
+    event = submitted(store, derive, "outage", data)
+    topic, final = run_steps(ctx, event)
+    assert flaky.calls > fail_at, "the outage was never met"
+    assert (topic, final.reason) == ("clean", healthy.reason)
+    assert store.get(final.object_uri) == healthy.output_bytes
 
 
 def test_poison_and_versions() -> None:
