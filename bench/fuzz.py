@@ -273,6 +273,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         "peak_worker_rss_mib": round(peak_rss / MIB, 1),
         "worker_restarts": restarts,
         "outputs_with_fake_phi": len(phi_in_output),
+        # Review outputs may hold it (a person looks before anything is released); clean ones must not.
+        "clean_outputs_with_fake_phi": sum(c.endswith("-> clean") for c in phi_in_output),
         "outputs_with_fake_phi_cases": phi_in_output[:50],
         "findings": findings,
     }
@@ -300,7 +302,11 @@ def _tally(result: dict[str, Any], case: fuzzlib.Case, index: int, args: argpars
         if result["code"]:
             codes[result["code"]] += 1
         if result.get("phi_in_output"):
-            phi_in_output.append(case.label)
+            phi_in_output.append(f"{case.label} -> {result['status']}")
+            if result["status"] == "clean":  # a leak: saved for --replay like a crash
+                cases_dir = RESULTS / "fuzz-cases"
+                cases_dir.mkdir(parents=True, exist_ok=True)
+                (cases_dir / f"leak-{args.seed}-{index}.bin").write_bytes(case.data)
         return
     statuses[kind] += 1
     by_format[case.fmt][kind] += 1
@@ -329,7 +335,9 @@ def markdown(report: dict[str, Any]) -> str:
         f"| hangs (over the per-case timeout) | {report['hangs']} |",
         f"| memory blow-ups (worker over the RSS limit) | {report['memory_blowups']} |",
         f"| error reasons quoting the fake PHI | {report['phi_in_reason']} |",
-        f"| clean/review outputs still holding the fake PHI | {report['outputs_with_fake_phi']} |",
+        f"| clean outputs still holding the fake PHI (leaks) | {report['clean_outputs_with_fake_phi']} |",
+        f"| review outputs still holding it (held for a reviewer) | "
+        f"{report['outputs_with_fake_phi'] - report['clean_outputs_with_fake_phi']} |",
         f"| slowest case | {report['slowest'].get('seconds')} s ({report['slowest'].get('case', '-')}) |",
         f"| peak worker RSS | {report['peak_worker_rss_mib']} MiB |",
         f"| worker restarts | {report['worker_restarts']} |",

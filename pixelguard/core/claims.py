@@ -95,7 +95,26 @@ def check_nifti_claim(head: bytes, version: int, limits: Limits) -> int:
     offset = struct.unpack(order + offset_fmt, head[offset_at:offset_at + struct.calcsize(offset_fmt)])[0]
     if not math.isfinite(offset) or offset < 0 or offset > limits.max_pixel_bytes:
         raise StageError("corrupt", f"NIfTI-{version} header gives a voxel offset outside the object")
+    _check_nifti_layout(head, version, int(offset))
     return max(int(offset), size + 4) + voxel_bytes
+
+
+def _check_nifti_layout(head: bytes, version: int, offset: int) -> None:
+    """The voxel block must start after the header and its extensions, as the standard lays them out.
+
+    Otherwise the voxels a reader takes would include header text (descrip, aux_file) or extension
+    content, and that text would travel on into the output as voxel values, past the scrub.
+    """
+    size = _NIFTI[version][0]
+    # Zero included: readers take it literally (nibabel reads the header itself as the first voxels).
+    if offset < size + 4:
+        raise StageError("corrupt", f"NIfTI-{version} header puts the voxel data at byte {offset}, inside the "
+                                    f"{size + 4}-byte header; fix vox_offset and resubmit")
+    extensions_follow = len(head) > size and head[size] != 0
+    if extensions_follow and offset < size + 4 + 16:  # one extension is at least 16 bytes (esize, ecode, data)
+        raise StageError("corrupt", f"NIfTI-{version} header says extensions follow it, but its voxel offset "
+                                    f"({offset}) leaves no room for one; clear the extension flag at byte "
+                                    f"{size} or fix vox_offset, then resubmit")
 
 
 def nifti_gzip_head(data: bytes) -> bytes:

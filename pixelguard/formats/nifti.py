@@ -39,7 +39,7 @@ def read_nifti(data: bytes, limits: Limits = DEFAULT) -> ImageHeader:
     except Exception as exc:  # noqa: BLE001 - nibabel raises many types for malformed headers
         raise StageError("corrupt", f"NIfTI-{version} header could not be read ({exc.__class__.__name__})") from None
     header = image.header
-    # Where nibabel will actually read the voxels from: a zero vox_offset means "after the extensions".
+    # Where nibabel will actually read the voxels from (the claim check has put it past the header).
     offset = int(getattr(image.dataobj, "offset", header["vox_offset"]))
     shape = image.shape
     needed = offset + header.get_data_dtype().itemsize * int(_prod(shape))
