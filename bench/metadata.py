@@ -63,10 +63,10 @@ def corpus_files() -> list[Path]:
     import data_store
     import pydicom
 
-    from pixelguard.core.formats import sniff
     from pixelguard.core.parse import read_dicom
     from pixelguard.core.quiet import silence_value_echoes
     from pixelguard.core.record import Format, StageError
+    from pixelguard.formats import detect
 
     silence_value_echoes()
     roots = [Path(pydicom.__file__).parent / "data" / "test_files", Path(data_store.__file__).parent / "data"]
@@ -74,7 +74,7 @@ def corpus_files() -> list[Path]:
     for path in sorted(p for root in roots for p in root.rglob("*") if p.is_file()):
         data = path.read_bytes()
         try:
-            if sniff(data) is Format.DICOM:
+            if detect(data) is Format.DICOM:
                 read_dicom(data)
                 out.append(path)
         except StageError:

@@ -14,7 +14,6 @@ from dataclasses import dataclass, field
 from confluent_kafka import Producer
 from opentelemetry.trace import SpanKind
 
-from pixelguard.core.formats import sniff
 from pixelguard.core.keys import Derivations
 from pixelguard.core.parse import MAX_OBJECT_BYTES
 from pixelguard.core.record import StageError
@@ -45,10 +44,10 @@ class SubmitResult:
 
 def routing_key(data: bytes, derive: Derivations) -> str:
     """The same key the parse stage derives: remapped StudyInstanceUID for DICOM, keyed content id otherwise."""
-    from pixelguard.formats import handler
+    from pixelguard.formats import detect, handler
 
     try:
-        fmt = sniff(data)
+        fmt = detect(data)
     except StageError:
         return derive.content_id(data)  # parse reports it
     return handler(fmt).submit_key(data, derive)

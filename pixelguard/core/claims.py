@@ -9,7 +9,7 @@ import math
 import struct
 from typing import Any
 
-from .formats import gunzip_head
+from .inflate import gunzip_head
 from .limits import Limits, check_pixel_claim
 from .record import StageError
 

@@ -19,7 +19,6 @@ from pydicom.pixels.utils import get_expected_length
 from pydicom.tag import BaseTag
 
 from . import sop
-from .formats import sniff
 from .keys import Derivations
 from .limits import DEFAULT, Limits, check_pixel_claim
 from .record import ObjectRecord, StageError
@@ -46,9 +45,9 @@ class ImageHeader:
 def parse(input_id: str, data: bytes, derive: Derivations, limits: Limits = DEFAULT) -> ObjectRecord:
     if len(data) > limits.max_object_bytes:
         raise StageError("oversized", f"object is {len(data)} bytes; the limit is {limits.max_object_bytes}")
-    from pixelguard.formats import handler
+    from pixelguard.formats import detect, handler
 
-    fmt = sniff(data)
+    fmt = detect(data)
     record = ObjectRecord(input_id=input_id, format=fmt, data=data, size=len(data))
     plugin = handler(fmt)
     record.header = plugin.read_header(data, limits)

@@ -2,11 +2,12 @@
 
 The stages in ``pixelguard.core`` (parse, scrub, redact, the integrity check, the PHI sweep) and the streaming
 stages (``agents/stages.py``) ask ``handler(record.format)`` for what differs between formats and hold no
-format branches themselves. Detection by content stays in ``core/formats.py`` (``sniff``): the order in which
-magic numbers are tried matters (raw DICOM last), so it is one function rather than a vote of the handlers.
+format branches themselves. Detection by content is the handlers' too (``detect``): every handler is asked,
+a magic number wins over a structure that merely fits (a DICOM dataset without its preamble), and an
+object no handler claims is refused with the formats that were tried.
 
-Adding a format: a ``Format`` member (``core/record.py``), its magic in ``sniff``, a module here whose
-``HANDLER`` implements ``FormatHandler``, and one line in ``_MODULES``. Modules are imported on first use, as
+Adding a format: a ``Format`` member (``core/record.py``), a module here whose ``HANDLER`` implements
+``FormatHandler``, and one line in ``_MODULES``. Modules are imported on first use, as
 pydicom's decoders are, so a run that never sees a NIfTI object never imports nibabel.
 """
 from __future__ import annotations
@@ -14,9 +15,9 @@ from __future__ import annotations
 import importlib
 from functools import cache
 
-from pixelguard.core.record import Format
+from pixelguard.core.record import Format, StageError
 
-from .base import FormatHandler
+from .base import GZIP_MAGIC, FormatHandler, Match
 
 _MODULES: dict[Format, str] = {
     Format.DICOM: "pixelguard.formats.dicom",
@@ -34,4 +35,23 @@ def handler(fmt: Format) -> FormatHandler:
     return found
 
 
-__all__ = ["FormatHandler", "handler"]
+def detect(data: bytes) -> Format:
+    """The object's format, by content; StageError ("empty", "unknown-format") with a reason otherwise."""
+    if not data:
+        raise StageError("empty", "empty object (0 bytes)")
+    plausible: Format | None = None
+    for fmt in _MODULES:
+        match = handler(fmt).detect(data)
+        if match is Match.MAGIC:
+            return fmt
+        if match is Match.PLAUSIBLE and plausible is None:
+            plausible = fmt
+    if plausible is not None:
+        return plausible
+    tried = ", ".join(fmt.name for fmt in _MODULES)
+    if data[:2] == GZIP_MAGIC:
+        raise StageError("unknown-format", f"gzip stream whose content is none of {tried}")
+    raise StageError("unknown-format", f"not one of {tried} (first bytes {data[:4].hex()})")
+
+
+__all__ = ["FormatHandler", "Match", "detect", "handler"]

@@ -6,6 +6,7 @@ what is common, such as budgets, findings and the routing decision.
 """
 from __future__ import annotations
 
+from enum import Enum
 from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
@@ -19,8 +20,23 @@ if TYPE_CHECKING:
     from pixelguard.core.textsearch import Detector, RedactionSettings
 
 
+GZIP_MAGIC = b"\x1f\x8b"
+
+
+class Match(Enum):
+    """How sure a handler is, from the bytes alone, that an object is in its format."""
+
+    NONE = 0
+    PLAUSIBLE = 1  # no magic number, but a structure that fits (a DICOM dataset stored without its preamble)
+    MAGIC = 2  # the magic number where the format's standard puts it
+
+
 class FormatHandler(Protocol):
     format: Format
+
+    def detect(self, data: bytes) -> Match:
+        """Whether ``data`` is this format, by content (never by name); reads only the first bytes, and
+        inflates no more than a header's worth of a gzip stream."""
 
     def read_header(self, data: bytes, limits: Limits) -> Any:
         """Parse: read and validate the header from the bytes (never decode pixels); StageError with a

@@ -6,6 +6,7 @@ them. Registered in ``pixelguard.formats``.
 from __future__ import annotations
 
 import io
+import struct
 
 from pydicom.dataset import Dataset
 
@@ -23,11 +24,30 @@ from pixelguard.core.sweep import Reader, dicom_terms, sweep_dicom
 from pixelguard.core.sweep_rules import Hit, SweepTerms
 from pixelguard.core.textsearch import Detector, RedactionSettings
 
-from .base import FormatHandler
+from .base import FormatHandler, Match
+
+# PS3.10 allows a dataset stored without preamble and file meta: it starts with a plausible element tag.
+_RAW_DICOM_GROUPS = {0x0002, 0x0008}
+
+
+def _raw_dataset(data: bytes) -> bool:
+    if len(data) < 8:
+        return False
+    little, big = struct.unpack("<H", data[:2])[0], struct.unpack(">H", data[:2])[0]
+    if little not in _RAW_DICOM_GROUPS and big not in _RAW_DICOM_GROUPS:
+        return False
+    vr = data[4:6]
+    # Explicit VR: two uppercase letters; implicit VR: a small little-endian length.
+    return vr.isalpha() and vr.isupper() or struct.unpack("<I", data[4:8])[0] < 0x10000
 
 
 class DicomHandler:
     format = Format.DICOM
+
+    def detect(self, data: bytes) -> Match:
+        if len(data) >= 132 and data[128:132] == b"DICM":  # PS3.10 preamble and prefix
+            return Match.MAGIC
+        return Match.PLAUSIBLE if _raw_dataset(data) else Match.NONE
 
     def read_header(self, data: bytes, limits: Limits) -> Dataset:
         return read_dicom(data, limits)

@@ -87,6 +87,7 @@ def _jpeg_segments(data: bytes) -> Iterator[tuple[int, bytes]]:
 
 class JpegHandler(RasterHandler):
     format = Format.JPEG
+    magic = b"\xff\xd8\xff"  # SOI, then the first segment's marker
 
     def read_header(self, data: bytes, limits: Limits) -> ImageHeader:
         return read_jpeg(data, limits)

@@ -5,13 +5,14 @@ search does not run on them. Registered in ``pixelguard.formats``.
 from __future__ import annotations
 
 import gzip
+import struct
 from collections.abc import Iterator
+from typing import Any
 
-import nibabel as nib  # here, not at the stage: only runs that see a NIfTI object pay its import
 import numpy as np
 
 from pixelguard.core.claims import check_nifti_claim, nifti_gzip_head
-from pixelguard.core.formats import gunzip
+from pixelguard.core.inflate import gunzip, gunzip_head
 from pixelguard.core.integrity import PixelShape, fail
 from pixelguard.core.keys import Derivations
 from pixelguard.core.limits import DEFAULT, Deadline, Limits
@@ -22,7 +23,22 @@ from pixelguard.core.sweep import Reader, decode_text, metadata_terms, printable
 from pixelguard.core.sweep_rules import UNREADABLE, Hit, SweepTerms
 from pixelguard.core.textsearch import Detector, RedactionSettings
 
-from .base import FormatHandler
+from .base import GZIP_MAGIC, FormatHandler, Match
+
+# nibabel is imported where a volume is read: every run asks this handler to detect, few runs see a NIfTI.
+_MAGICS = {b"n+1\x00", b"ni1\x00", b"n+2\x00", b"ni2\x00"}
+
+
+def _magic(head: bytes) -> bool:
+    if len(head) >= 348 and head[344:348] in _MAGICS:  # NIfTI-1
+        return True
+    return len(head) >= 8 and head[4:8] in _MAGICS and struct.unpack("<i", head[:4])[0] == 540  # NIfTI-2
+
+
+def _image_class(raw: bytes) -> Any:
+    import nibabel as nib
+
+    return nib.Nifti2Image if raw[4:8] in (b"n+2\x00", b"ni2\x00") else nib.Nifti1Image
 
 
 def read_nifti(data: bytes, limits: Limits = DEFAULT) -> ImageHeader:
@@ -33,7 +49,7 @@ def read_nifti(data: bytes, limits: Limits = DEFAULT) -> ImageHeader:
     # is inflated only as far as the header says the object reaches (a gzip bomb stops at that bound).
     claimed = check_nifti_claim(head, version, limits)
     raw = _inflate_nifti(data, claimed, limits) if gzipped else data
-    cls = nib.Nifti2Image if version == 2 else nib.Nifti1Image
+    cls = _image_class(raw)
     try:
         image = cls.from_bytes(raw)
     except Exception as exc:  # noqa: BLE001 - nibabel raises many types for malformed headers
@@ -90,7 +106,7 @@ def nifti_bytes(record: ObjectRecord) -> bytes:
 def _nifti_texts(data: bytes) -> Iterator[tuple[str, str]]:
     try:
         raw = gunzip(data, DEFAULT.max_inflated_bytes) if data[:2] == b"\x1f\x8b" else data
-        cls = nib.Nifti2Image if raw[4:8] in (b"n+2\x00", b"ni2\x00") else nib.Nifti1Image
+        cls = _image_class(raw)
         header = cls.from_bytes(raw).header
     except StageError:
         raise
@@ -105,7 +121,7 @@ def _nifti_texts(data: bytes) -> Iterator[tuple[str, str]]:
 def _check_nifti(output: bytes, expected: PixelShape) -> None:
     try:
         raw = gunzip(output, 8 * 1024**3) if output[:2] == b"\x1f\x8b" else output
-        cls = nib.Nifti2Image if raw[4:8] in (b"n+2\x00", b"ni2\x00") else nib.Nifti1Image
+        cls = _image_class(raw)
         image = cls.from_bytes(raw)
         np.asarray(image.dataobj[..., 0] if len(image.shape) > 2 else image.dataobj)  # the voxels read back
         shape = tuple(int(d) for d in image.shape) + (1, 1, 1)
@@ -120,6 +136,15 @@ def _check_nifti(output: bytes, expected: PixelShape) -> None:
 
 class NiftiHandler:
     format = Format.NIFTI
+
+    def detect(self, data: bytes) -> Match:
+        if _magic(data):
+            return Match.MAGIC
+        if data[:2] == GZIP_MAGIC:  # .nii.gz: only a header's worth is inflated to read the magic
+            head = gunzip_head(data, 352)
+            if head is not None and _magic(head):
+                return Match.MAGIC
+        return Match.NONE
 
     def read_header(self, data: bytes, limits: Limits) -> ImageHeader:
         return read_nifti(data, limits)

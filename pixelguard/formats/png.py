@@ -103,6 +103,7 @@ def _inflate(data: bytes) -> bytes:
 
 class PngHandler(RasterHandler):
     format = Format.PNG
+    magic = b"\x89PNG\r\n\x1a\n"
 
     def read_header(self, data: bytes, limits: Limits) -> ImageHeader:
         return read_png(data, limits)

@@ -23,9 +23,15 @@ from pixelguard.core.sweep_rules import Hit, SweepTerms
 from pixelguard.core.textsearch import Detector, RedactionSettings, detect_and_fill, score
 from pixelguard.core.vocabulary import RedactionMode
 
+from .base import Match
+
 
 class RasterHandler:
     format: Format
+    magic: bytes  # the signature every file of the format starts with
+
+    def detect(self, data: bytes) -> Match:
+        return Match.MAGIC if data.startswith(self.magic) else Match.NONE
 
     def read_header(self, data: bytes, limits: Limits) -> ImageHeader:
         raise NotImplementedError
