@@ -24,7 +24,7 @@ from .core.record import Status
 from .core.vocabulary import RedactionMode
 from .crosswalk.local import CrosswalkEntry, LocalCrosswalk, crosswalk_path
 from .keyservice.local import LocalKeyService
-from .memory import release_memory
+from .memory import freeze_startup_objects, release_memory
 from .telemetry import metrics
 from .workerpool import WorkerPool
 
@@ -93,6 +93,7 @@ def _init_worker(key_file: str, profile_name: str, options: RunOptions, limits: 
     _WORKER["detector"] = None if off else engine("local")
     _WORKER["options"] = options
     _WORKER["limits"] = limits
+    freeze_startup_objects()
 
 
 def _run_one(path: str, input_id: str) -> Outcome:
