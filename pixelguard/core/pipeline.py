@@ -72,8 +72,10 @@ def settings_for(profile: Profile, record: ObjectRecord, options: RunOptions = R
                  limits: Limits = DEFAULT) -> RedactionSettings:
     from pixelguard.formats import handler
 
-    terms = handler(record.format).phi_terms(record)
-    return RedactionSettings(mode=options.redaction or profile.redaction, review_threshold=profile.review_threshold,
+    mode = options.redaction or profile.redaction
+    # The pixel search looks for these; with redaction off no pixel is searched.
+    terms = handler(record.format).phi_terms(record) if mode is not RedactionMode.OFF else ()
+    return RedactionSettings(mode=mode, review_threshold=profile.review_threshold,
                              phi_terms=terms, encoding=options.encoding, frame_batch=limits.frame_batch)
 
 
