@@ -6,48 +6,75 @@ the remapped StudyInstanceUID (or a keyed content id for non-DICOM), reasons are
 trace context travels both in the Kafka headers (``traceparent``/``tracestate``) and in ``trace`` so an SRE
 reading a topic dump can find the trace too.
 
-Readers accept any ``v`` up to :data:`SCHEMA_VERSION` and ignore unknown fields (forward compatible
-within a major version); a newer major version or a body that is not an event raises :class:`PoisonEvent`,
-which the agents send to ``errors`` with its reason.
+The contract is a JSON Schema per version, generated from this class (``python -m streams.schemas
+--write``; ``streams/schemas/object-event.v<N>.json``, documented in ``docs/events.md``). Readers
+(:meth:`ObjectEvent.from_bytes`) accept any ``v`` up to :data:`SCHEMA_VERSION`, check the body against the
+schema of *its own* version and ignore unknown fields (adding an optional field keeps ``v``); a newer
+version, a body that is not an event, or one that fails its schema raises :class:`PoisonEvent`, which the
+agents and the route hop turn into an ``errors`` event (:func:`poison_event`) with its reason.
 """
 from __future__ import annotations
 
 import json
 from dataclasses import asdict, dataclass, field, fields, replace
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypedDict
+
+from .schemas import described
 
 SCHEMA_VERSION = 1
+CONTRACT = "object-event"  # its schema files: streams/schemas/object-event.v<N>.json
 
 
 class PoisonEvent(ValueError):
     """A message that is not a PixelGuard event of a version we read; the reason is safe to log."""
 
 
+class Finding(TypedDict):
+    stage: str  # the stage that found it
+    reason: str  # our own words, never a value from the object
+
+
 @dataclass(frozen=True)
 class ObjectEvent:
-    job_id: str
-    input_id: str
-    profile: str
-    submitted_at: str  # ISO 8601 UTC, set by submit
-    stage: str  # the stage that produced this event: ingest | parsed | scrubbed | redacted | clean | ...
-    source_uri: str = ""  # the submitted object's copy in the store (named by input_id, never by its path)
-    object_uri: str = ""  # the object this stage hands on (file:// here; s3:// later)
-    key: str = ""  # partition key: remapped StudyInstanceUID or keyed content id (never an original)
-    format: str = ""
-    output_id: str = ""  # new SOPInstanceUID or keyed content id: the output's name
-    content_id: str = ""  # keyed digest of the submitted bytes: a duplicate shares an output, a conflict does not
-    extension: str = ""
-    status: str = ""  # clean | review | error once decided
-    reason: str = ""
-    error_code: str = ""
-    confidence: float | None = None
-    findings: list[dict[str, str]] = field(default_factory=list)  # [{"stage":..,"reason":..}] our words
-    stats: dict[str, Any] = field(default_factory=dict)  # counts and codes only
-    options: dict[str, str] = field(default_factory=dict)  # run options (redaction, encoding)
-    trace: dict[str, str] = field(default_factory=dict)  # W3C traceparent / tracestate
-    decided_by: str = ""  # "route" or "review:<actor>" on final topics
-    v: int = SCHEMA_VERSION
+    """One object at one stage: references and opaque ids, never pixels or PHI values."""
+
+    job_id: str = field(metadata=described("The job the object was submitted in (from `pixelguard submit --job`)."))
+    input_id: str = field(metadata=described("Opaque id of the submitted object (a keyed HMAC of its reference).",
+                                          minLength=1))
+    profile: str = field(metadata=described("Name of the de-identification profile the object is processed with."))
+    submitted_at: str = field(metadata=described("When it was submitted: ISO 8601, UTC, set by submit."))
+    stage: str = field(metadata=described("The stage that wrote this event: ingest, parsed, scrubbed, redacted, "
+                                       "failed, clean, review or errors.", minLength=1))
+    source_uri: str = field(default="", metadata=described(
+        "The submitted object's copy in the object store (named by input_id, never by its path)."))
+    object_uri: str = field(default="", metadata=described(
+        "The object this stage hands on; on clean, the de-identified object to fetch (`file://` today)."))
+    key: str = field(default="", metadata=described(
+        "Partition key: remapped StudyInstanceUID or keyed content id, never an original identifier."))
+    format: str = field(default="", metadata=described("dicom, jpeg, png or nifti once parsed; empty before."))
+    output_id: str = field(default="", metadata=described(
+        "The output's name: the new SOPInstanceUID (DICOM) or a keyed content id."))
+    content_id: str = field(default="", metadata=described(
+        "Keyed digest of the submitted bytes: a duplicate shares an output, a conflict does not."))
+    extension: str = field(default="", metadata=described("The output's file extension, e.g. `.dcm`, `.nii.gz`."))
+    status: str = field(default="", metadata=described(
+        "Empty while in flight; clean, review or error once decided (or error when a step failed).",
+        enum=["", "clean", "review", "error"]))
+    reason: str = field(default="", metadata=described("Why it is not clean, in our own words; never a value."))
+    error_code: str = field(default="", metadata=described("A short code for an error, e.g. `truncated`, `poison`."))
+    confidence: float | None = field(default=None, metadata=described("The text search's confidence, when it ran."))
+    findings: list[Finding] = field(default_factory=list, metadata=described(
+        "What each stage found that holds the object for review, in our own words."))
+    stats: dict[str, Any] = field(default_factory=dict, metadata=described("Counts and codes only, per stage."))
+    options: dict[str, str] = field(default_factory=dict, metadata=described(
+        "Run options given at submit (redaction, encoding)."))
+    trace: dict[str, str] = field(default_factory=dict, metadata=described(
+        "W3C trace context (traceparent, tracestate), as in the Kafka headers."))
+    decided_by: str = field(default="", metadata=described(
+        "On final topics: `route`, or `review:<actor>` for a reviewer's decision."))
+    v: int = field(default=SCHEMA_VERSION, metadata=described(
+        "Schema version (major): readers take any version up to their own and refuse a newer one."))
 
     def to_bytes(self) -> bytes:
         return json.dumps(asdict(self), separators=(",", ":"), sort_keys=True).encode()
