@@ -16,18 +16,33 @@ agents and the route hop turn into an ``errors`` event (:func:`poison_event`) wi
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import asdict, dataclass, field, fields, replace
 from datetime import UTC, datetime
 from typing import Any, TypedDict
 
+from . import schemas
 from .schemas import described
 
 SCHEMA_VERSION = 1
 CONTRACT = "object-event"  # its schema files: streams/schemas/object-event.v<N>.json
+# What a poison event may keep from the message it replaces: opaque ids of our own shape, so the input's job
+# still counts it; anything else (a value that may be PHI) is never copied.
+_SAFE_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 
 
 class PoisonEvent(ValueError):
-    """A message that is not a PixelGuard event of a version we read; the reason is safe to log."""
+    """A message that is not a PixelGuard event of a version we read; the reason is safe to log.
+
+    ``job_id``, ``input_id`` and ``key`` are the message's own when they have the shape of our ids (else
+    empty), so the error event that replaces it counts against its job and stays on its study's partition.
+    """
+
+    def __init__(self, reason: str, job_id: str = "", input_id: str = "", key: str = "") -> None:
+        super().__init__(reason)
+        self.job_id = job_id
+        self.input_id = input_id
+        self.key = key
 
 
 class Finding(TypedDict):
@@ -81,25 +96,41 @@ class ObjectEvent:
 
     @classmethod
     def from_bytes(cls, raw: bytes | None) -> ObjectEvent:
+        """Read one event, checked against the schema of its version: every consumer's input boundary.
+
+        The agents, the route hop and the readers of the final topics call this; a future ``deliver``
+        consumer of ``clean`` must too, and send what raises :class:`PoisonEvent` to ``errors`` through
+        :func:`poison_event` rather than skip it.
+        """
         try:
             doc = json.loads(raw or b"")
         except (ValueError, UnicodeDecodeError):
-            raise PoisonEvent("message body is not JSON") from None
+            raise PoisonEvent("message body is not JSON; only PixelGuard events belong on this topic") from None
         if not isinstance(doc, dict):
-            raise PoisonEvent("message body is not a JSON object")
+            raise PoisonEvent("message body is not a JSON object; only PixelGuard events belong on this topic")
+        ids = {name: doc[name] for name in ("job_id", "input_id", "key")
+               if isinstance(doc.get(name), str) and _SAFE_ID.match(doc[name])}
         version = doc.get("v")
-        if not isinstance(version, int) or version < 1:
-            raise PoisonEvent("message has no schema version field 'v'")
+        if not isinstance(version, int) or isinstance(version, bool) or version < 1:
+            raise PoisonEvent("field 'v' (the schema version) is missing or not a positive integer; "
+                              "the producer must write events by docs/events.md", **ids)
         if version > SCHEMA_VERSION:
-            raise PoisonEvent(f"schema version {version} is newer than this worker reads ({SCHEMA_VERSION})")
+            raise PoisonEvent(f"schema version {version} is newer than this worker reads ({SCHEMA_VERSION}): "
+                              f"upgrade the workers before producers write version {version}", **ids)
+        problem = schemas.violation(doc, CONTRACT, version)
+        if problem is not None:
+            raise PoisonEvent(problem, **ids)
+        # An older version would be upgraded to the current fields here; version 1 is the current one.
         known = {f.name for f in fields(cls)}
-        missing = [name for name in ("job_id", "input_id", "profile", "submitted_at", "stage") if name not in doc]
-        if missing:
-            raise PoisonEvent(f"event lacks required field(s) {', '.join(missing)}")
-        try:
-            return cls(**{k: v for k, v in doc.items() if k in known})
-        except TypeError:
-            raise PoisonEvent("event fields have the wrong types") from None
+        return cls(**{k: v for k, v in doc.items() if k in known})
+
+    def violation(self) -> str | None:
+        """Why this event fails the current schema (a reason that names fields, never values), or None.
+
+        Writers call it at a boundary they own (``submit``) before publishing; a worker's own outputs are
+        made from a checked input by our code, and are checked again by the next reader.
+        """
+        return schemas.violation(json.loads(self.to_bytes()), CONTRACT, SCHEMA_VERSION)
 
     def next(self, stage: str, **changes: Any) -> ObjectEvent:
         return replace(self, stage=stage, **changes)
@@ -108,6 +139,17 @@ class ObjectEvent:
     def dedupe_key(self) -> str:
         """One final state per (job, input): the route hop and job status count by this."""
         return f"{self.job_id}|{self.input_id}"
+
+
+def poison_event(where: str, exc: PoisonEvent) -> ObjectEvent:
+    """The error event that stands for a message nobody can read, so it still ends in ``errors``.
+
+    ``where`` is the message's topic-partition-offset, kept in ``stats["message"]`` so an operator can find
+    the message itself; it stands in for the input id and key the message did not carry in our shape.
+    """
+    return ObjectEvent(job_id=exc.job_id or "unknown", input_id=exc.input_id or f"poison-{where}", profile="",
+                       submitted_at=now_iso(), stage="failed", status="error", error_code="poison",
+                       reason=f"poison: {exc}", key=exc.key or where, stats={"message": where})
 
 
 def now_iso() -> str:
