@@ -37,7 +37,7 @@ from pixelguard.telemetry.tracing import (
     process_span,
     set_attributes,
 )
-from streams.events import ObjectEvent, PoisonEvent, age_seconds, now_iso
+from streams.events import ObjectEvent, PoisonEvent, age_seconds, poison_event
 from streams.topics import FINAL_TOPICS, located, topic_name
 
 from .liveness import ProgressTracker
@@ -240,11 +240,9 @@ class RouteHop:
         attrs = messaging_attributes("process", topic, group=self.group, partition=partition, offset=offset)
         with process_span("route", topic, carrier, attrs) as span:
             try:
-                event = ObjectEvent.from_bytes(msg.value())
+                event = ObjectEvent.from_bytes(msg.value())  # checks the event against its schema
             except PoisonEvent as exc:
-                where = f"{topic}-{partition}-{offset}"
-                event = ObjectEvent("unknown", f"poison-{where}", "", now_iso(), "failed", status="error",
-                                    error_code="poison", reason=f"poison: {exc}", key=where)
+                event = poison_event(f"{topic}-{partition}-{offset}", exc)
             set_attributes(span, event_attributes(event))
             key = event.dedupe_key
             if key in pending or key in self._seen(partition):

@@ -24,7 +24,7 @@ from pixelguard.telemetry.tracing import (
     process_span,
     set_attributes,
 )
-from streams.events import ObjectEvent, PoisonEvent, now_iso
+from streams.events import ObjectEvent, PoisonEvent, poison_event
 
 from .liveness import ProgressTracker
 from .stages import StageContext
@@ -41,14 +41,6 @@ class Runtime:
     tracker: ProgressTracker | None = None
 
 
-def poison_event(message: Any, reason: str) -> ObjectEvent:
-    """A message we cannot read still ends in ``errors``, named by where it was (topic/partition/offset)."""
-    where = f"{message.topic}-{message.partition}-{message.offset}"
-    return ObjectEvent(job_id="unknown", input_id=f"poison-{where}", profile="", submitted_at=now_iso(),
-                       stage="failed", status="error", error_code="poison", reason=f"poison: {reason}",
-                       key=where)
-
-
 async def handle(rt: Runtime, agent: str, step: Any, event: Any) -> None:
     message = event.message
     carrier = headers_dict(message.headers)
@@ -56,9 +48,11 @@ async def handle(rt: Runtime, agent: str, step: Any, event: Any) -> None:
                                  offset=message.offset)
     with process_span(agent, message.topic, carrier, attrs) as span:
         try:
-            incoming = ObjectEvent.from_bytes(event.value)
+            incoming = ObjectEvent.from_bytes(event.value)  # checks the event against its schema
         except PoisonEvent as exc:
-            topic_key, out = "routing", poison_event(message, str(exc))
+            # Unreadable or off-contract: not dropped, but handed to the route hop as an error event.
+            where = f"{message.topic}-{message.partition}-{message.offset}"
+            topic_key, out = "routing", poison_event(where, exc)
         else:
             set_attributes(span, event_attributes(incoming))
             run = functools.partial(contextvars.copy_context().run, step, rt.ctx, incoming)

@@ -29,6 +29,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
+from streams.schemas import described
 from streams.topics import topic_name
 
 if TYPE_CHECKING:
@@ -59,16 +60,20 @@ def _check_value(where: str, value: object) -> object:
 
 @dataclass(frozen=True)
 class AuditEvent:
-    action: str
-    outcome: str
-    actor: str
-    targets: dict[str, str] = field(default_factory=dict)
-    job_id: str | None = None
-    detail: dict[str, object] = field(default_factory=dict)
-    at: str = field(default_factory=lambda: datetime.now(UTC).isoformat(timespec="milliseconds"))
-    event_id: str = field(default_factory=lambda: uuid.uuid4().hex)
-    host: str = field(default_factory=socket.gethostname)
-    v: int = SCHEMA_VERSION
+    """Who did what, to which ids, when, with what outcome; never a PHI value."""
+
+    action: str = field(metadata=described("What was done: " + ", ".join(sorted(ACTIONS)) + "."))
+    outcome: str = field(metadata=described("How it ended.", enum=sorted(OUTCOMES)))
+    actor: str = field(metadata=described("Who: a Vault identity or `os:<user>`."))
+    targets: dict[str, str] = field(default_factory=dict, metadata=described(
+        "Which objects: opaque ids only (input_id, pseudonyms, new UIDs)."))
+    job_id: str | None = field(default=None, metadata=described("The job, when the action concerns one."))
+    detail: dict[str, object] = field(default_factory=dict, metadata=described("Counts and short codes."))
+    at: str = field(default_factory=lambda: datetime.now(UTC).isoformat(timespec="milliseconds"),
+                    metadata=described("When: ISO 8601, UTC."))
+    event_id: str = field(default_factory=lambda: uuid.uuid4().hex, metadata=described("Unique id of this event."))
+    host: str = field(default_factory=socket.gethostname, metadata=described("The machine that recorded it."))
+    v: int = field(default=SCHEMA_VERSION, metadata=described("Schema version (major)."))
 
     def __post_init__(self) -> None:
         if not _NAME.match(self.action):

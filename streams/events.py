@@ -6,73 +6,131 @@ the remapped StudyInstanceUID (or a keyed content id for non-DICOM), reasons are
 trace context travels both in the Kafka headers (``traceparent``/``tracestate``) and in ``trace`` so an SRE
 reading a topic dump can find the trace too.
 
-Readers accept any ``v`` up to :data:`SCHEMA_VERSION` and ignore unknown fields (forward compatible
-within a major version); a newer major version or a body that is not an event raises :class:`PoisonEvent`,
-which the agents send to ``errors`` with its reason.
+The contract is a JSON Schema per version, generated from this class (``python -m streams.schemas
+--write``; ``streams/schemas/object-event.v<N>.json``, documented in ``docs/events.md``). Readers
+(:meth:`ObjectEvent.from_bytes`) accept any ``v`` up to :data:`SCHEMA_VERSION`, check the body against the
+schema of *its own* version and ignore unknown fields (adding an optional field keeps ``v``); a newer
+version, a body that is not an event, or one that fails its schema raises :class:`PoisonEvent`, which the
+agents and the route hop turn into an ``errors`` event (:func:`poison_event`) with its reason.
 """
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import asdict, dataclass, field, fields, replace
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypedDict
+
+from . import schemas
+from .schemas import described
 
 SCHEMA_VERSION = 1
+CONTRACT = "object-event"  # its schema files: streams/schemas/object-event.v<N>.json
+# What a poison event may keep from the message it replaces: opaque ids of our own shape, so the input's job
+# still counts it; anything else (a value that may be PHI) is never copied.
+_SAFE_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 
 
 class PoisonEvent(ValueError):
-    """A message that is not a PixelGuard event of a version we read; the reason is safe to log."""
+    """A message that is not a PixelGuard event of a version we read; the reason is safe to log.
+
+    ``job_id``, ``input_id`` and ``key`` are the message's own when they have the shape of our ids (else
+    empty), so the error event that replaces it counts against its job and stays on its study's partition.
+    """
+
+    def __init__(self, reason: str, job_id: str = "", input_id: str = "", key: str = "") -> None:
+        super().__init__(reason)
+        self.job_id = job_id
+        self.input_id = input_id
+        self.key = key
+
+
+class Finding(TypedDict):
+    stage: str  # the stage that found it
+    reason: str  # our own words, never a value from the object
 
 
 @dataclass(frozen=True)
 class ObjectEvent:
-    job_id: str
-    input_id: str
-    profile: str
-    submitted_at: str  # ISO 8601 UTC, set by submit
-    stage: str  # the stage that produced this event: ingest | parsed | scrubbed | redacted | clean | ...
-    source_uri: str = ""  # the submitted object's copy in the store (named by input_id, never by its path)
-    object_uri: str = ""  # the object this stage hands on (file:// here; s3:// later)
-    key: str = ""  # partition key: remapped StudyInstanceUID or keyed content id (never an original)
-    format: str = ""
-    output_id: str = ""  # new SOPInstanceUID or keyed content id: the output's name
-    content_id: str = ""  # keyed digest of the submitted bytes: a duplicate shares an output, a conflict does not
-    extension: str = ""
-    status: str = ""  # clean | review | error once decided
-    reason: str = ""
-    error_code: str = ""
-    confidence: float | None = None
-    findings: list[dict[str, str]] = field(default_factory=list)  # [{"stage":..,"reason":..}] our words
-    stats: dict[str, Any] = field(default_factory=dict)  # counts and codes only
-    options: dict[str, str] = field(default_factory=dict)  # run options (redaction, encoding)
-    trace: dict[str, str] = field(default_factory=dict)  # W3C traceparent / tracestate
-    decided_by: str = ""  # "route" or "review:<actor>" on final topics
-    v: int = SCHEMA_VERSION
+    """One object at one stage: references and opaque ids, never pixels or PHI values."""
+
+    job_id: str = field(metadata=described("The job the object was submitted in (from `pixelguard submit --job`)."))
+    input_id: str = field(metadata=described("Opaque id of the submitted object (a keyed HMAC of its reference).",
+                                          minLength=1))
+    profile: str = field(metadata=described("Name of the de-identification profile the object is processed with."))
+    submitted_at: str = field(metadata=described("When it was submitted: ISO 8601, UTC, set by submit."))
+    stage: str = field(metadata=described("The stage that wrote this event: ingest, parsed, scrubbed, redacted, "
+                                       "failed, clean, review or errors.", minLength=1))
+    source_uri: str = field(default="", metadata=described(
+        "The submitted object's copy in the object store (named by input_id, never by its path)."))
+    object_uri: str = field(default="", metadata=described(
+        "The object this stage hands on; on clean, the de-identified object to fetch (`file://` today)."))
+    key: str = field(default="", metadata=described(
+        "Partition key: remapped StudyInstanceUID or keyed content id, never an original identifier."))
+    format: str = field(default="", metadata=described("dicom, jpeg, png or nifti once parsed; empty before."))
+    output_id: str = field(default="", metadata=described(
+        "The output's name: the new SOPInstanceUID (DICOM) or a keyed content id."))
+    content_id: str = field(default="", metadata=described(
+        "Keyed digest of the submitted bytes: a duplicate shares an output, a conflict does not."))
+    extension: str = field(default="", metadata=described("The output's file extension, e.g. `.dcm`, `.nii.gz`."))
+    status: str = field(default="", metadata=described(
+        "Empty while in flight; clean, review or error once decided (or error when a step failed).",
+        enum=["", "clean", "review", "error"]))
+    reason: str = field(default="", metadata=described("Why it is not clean, in our own words; never a value."))
+    error_code: str = field(default="", metadata=described("A short code for an error, e.g. `truncated`, `poison`."))
+    confidence: float | None = field(default=None, metadata=described("The text search's confidence, when it ran."))
+    findings: list[Finding] = field(default_factory=list, metadata=described(
+        "What each stage found that holds the object for review, in our own words."))
+    stats: dict[str, Any] = field(default_factory=dict, metadata=described("Counts and codes only, per stage."))
+    options: dict[str, str] = field(default_factory=dict, metadata=described(
+        "Run options given at submit (redaction, encoding)."))
+    trace: dict[str, str] = field(default_factory=dict, metadata=described(
+        "W3C trace context (traceparent, tracestate), as in the Kafka headers."))
+    decided_by: str = field(default="", metadata=described(
+        "On final topics: `route`, or `review:<actor>` for a reviewer's decision."))
+    v: int = field(default=SCHEMA_VERSION, metadata=described(
+        "Schema version (major): readers take any version up to their own and refuse a newer one."))
 
     def to_bytes(self) -> bytes:
         return json.dumps(asdict(self), separators=(",", ":"), sort_keys=True).encode()
 
     @classmethod
     def from_bytes(cls, raw: bytes | None) -> ObjectEvent:
+        """Read one event, checked against the schema of its version: every consumer's input boundary.
+
+        The agents, the route hop and the readers of the final topics call this; a future ``deliver``
+        consumer of ``clean`` must too, and send what raises :class:`PoisonEvent` to ``errors`` through
+        :func:`poison_event` rather than skip it.
+        """
         try:
             doc = json.loads(raw or b"")
         except (ValueError, UnicodeDecodeError):
-            raise PoisonEvent("message body is not JSON") from None
+            raise PoisonEvent("message body is not JSON; only PixelGuard events belong on this topic") from None
         if not isinstance(doc, dict):
-            raise PoisonEvent("message body is not a JSON object")
+            raise PoisonEvent("message body is not a JSON object; only PixelGuard events belong on this topic")
+        ids = {name: doc[name] for name in ("job_id", "input_id", "key")
+               if isinstance(doc.get(name), str) and _SAFE_ID.match(doc[name])}
         version = doc.get("v")
-        if not isinstance(version, int) or version < 1:
-            raise PoisonEvent("message has no schema version field 'v'")
+        if not isinstance(version, int) or isinstance(version, bool) or version < 1:
+            raise PoisonEvent("field 'v' (the schema version) is missing or not a positive integer; "
+                              "the producer must write events by docs/events.md", **ids)
         if version > SCHEMA_VERSION:
-            raise PoisonEvent(f"schema version {version} is newer than this worker reads ({SCHEMA_VERSION})")
+            raise PoisonEvent(f"schema version {version} is newer than this worker reads ({SCHEMA_VERSION}): "
+                              f"upgrade the workers before producers write version {version}", **ids)
+        problem = schemas.violation(doc, CONTRACT, version)
+        if problem is not None:
+            raise PoisonEvent(problem, **ids)
+        # An older version would be upgraded to the current fields here; version 1 is the current one.
         known = {f.name for f in fields(cls)}
-        missing = [name for name in ("job_id", "input_id", "profile", "submitted_at", "stage") if name not in doc]
-        if missing:
-            raise PoisonEvent(f"event lacks required field(s) {', '.join(missing)}")
-        try:
-            return cls(**{k: v for k, v in doc.items() if k in known})
-        except TypeError:
-            raise PoisonEvent("event fields have the wrong types") from None
+        return cls(**{k: v for k, v in doc.items() if k in known})
+
+    def violation(self) -> str | None:
+        """Why this event fails the current schema (a reason that names fields, never values), or None.
+
+        Writers call it at a boundary they own (``submit``) before publishing; a worker's own outputs are
+        made from a checked input by our code, and are checked again by the next reader.
+        """
+        return schemas.violation(json.loads(self.to_bytes()), CONTRACT, SCHEMA_VERSION)
 
     def next(self, stage: str, **changes: Any) -> ObjectEvent:
         return replace(self, stage=stage, **changes)
@@ -81,6 +139,17 @@ class ObjectEvent:
     def dedupe_key(self) -> str:
         """One final state per (job, input): the route hop and job status count by this."""
         return f"{self.job_id}|{self.input_id}"
+
+
+def poison_event(where: str, exc: PoisonEvent) -> ObjectEvent:
+    """The error event that stands for a message nobody can read, so it still ends in ``errors``.
+
+    ``where`` is the message's topic-partition-offset, kept in ``stats["message"]`` so an operator can find
+    the message itself; it stands in for the input id and key the message did not carry in our shape.
+    """
+    return ObjectEvent(job_id=exc.job_id or "unknown", input_id=exc.input_id or f"poison-{where}", profile="",
+                       submitted_at=now_iso(), stage="failed", status="error", error_code="poison",
+                       reason=f"poison: {exc}", key=exc.key or where, stats={"message": where})
 
 
 def now_iso() -> str:

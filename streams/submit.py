@@ -53,6 +53,26 @@ def routing_key(data: bytes, derive: Derivations) -> str:
     return handler(fmt).submit_key(data, derive)
 
 
+REFUSED = "invalid-event"
+
+
+def checked(event: ObjectEvent) -> ObjectEvent:
+    """The event to publish: ``event`` if it meets its schema, else an error event for the same input.
+
+    The submit boundary, per input (the run's fields were checked before the first): what submit derived for
+    one input must not put an off-contract event on ingest, where every worker would refuse it; the error
+    event takes the input to ``errors`` with the reason (which names fields, never values), so the job still
+    accounts for it. The error event keeps only fields that passed the run's check, so it meets the schema.
+    """
+    problem = event.violation()
+    if problem is None:
+        return event
+    refused = ObjectEvent(job_id=event.job_id, input_id=event.input_id, profile=event.profile,
+                          submitted_at=event.submitted_at, stage="ingest", status="error", error_code=REFUSED,
+                          reason=f"{REFUSED}: {problem}", key=event.input_id, trace=event.trace)
+    return refused
+
+
 def _record_ack(acked: dict[str, bool], input_id: str, err: object, _msg: object) -> None:
     acked[input_id] = err is None
 
@@ -66,6 +86,12 @@ def submit(paths: list[str], *, bootstrap: str, prefix: str, store: ObjectStore,
            profile: str, job_id: str | None = None, options: dict[str, str] | None = None,
            timeout_s: float = 60.0) -> SubmitResult:
     result = SubmitResult(job_id or "job-" + uuid.uuid4().hex[:12])
+    # The run's own fields, checked once: a job id, profile or option off the contract would spoil every
+    # event, so nothing is published and the caller is told which field to fix.
+    run_problem = ObjectEvent(job_id=result.job_id, input_id="run", profile=profile, submitted_at=now_iso(),
+                              stage="ingest", options=dict(options or {})).violation()
+    if run_problem is not None:
+        raise ValueError(f"submit: nothing was published: {run_problem}")
     topic = topic_name("ingest", prefix)
     producer = idempotent_producer(bootstrap)
     acked: dict[str, bool] = {}
@@ -95,9 +121,11 @@ def submit(paths: list[str], *, bootstrap: str, prefix: str, store: ObjectStore,
                 event = event.next("ingest", status="error", error_code=problem[0],
                                    reason=f"{problem[0]}: {problem[1]}", key=input_id)
                 result.flagged += 1
-            set_attributes(span, event_attributes(event))
             carrier = inject()
-            event = event.next("ingest", trace=carrier)
+            event = checked(event.next("ingest", trace=carrier))
+            if event.error_code == REFUSED and problem is None:
+                result.flagged += 1
+            set_attributes(span, event_attributes(event))
             result.trace_ids[input_id] = span.get_span_context().trace_id.to_bytes(16, "big").hex()
         while True:
             try:

@@ -54,6 +54,19 @@ def test_the_wheel_runs_from_a_fresh_venv_outside_the_checkout(installed: Path, 
                            cwd=tmp_path, capture_output=True, text=True, check=True).stdout.strip()
     assert Path(where).is_relative_to(installed) and not Path(where).is_relative_to(REPO)
 
+    # The event contracts ship: an installed worker reads a good event and refuses a bad one by its schema.
+    contracts = subprocess.run([str(installed / "bin" / "python"), "-c", (
+        "from streams.events import ObjectEvent, PoisonEvent, now_iso\n"
+        "good = ObjectEvent('job', 'in-1', 'basic', now_iso(), 'ingest')\n"
+        "assert ObjectEvent.from_bytes(good.to_bytes()) == good\n"
+        "try:\n"
+        "    ObjectEvent.from_bytes(good.to_bytes().replace(b'\"status\":\"\"', b'\"status\":7'))\n"
+        "except PoisonEvent as exc:\n"
+        "    print(exc)\n")], cwd=tmp_path, capture_output=True, text=True)
+    assert contracts.returncode == 0, contracts.stderr
+    assert "object-event.v1.json: " in contracts.stdout
+    assert "field 'status' must be string, not integer" in contracts.stdout
+
     listed = _run(installed, tmp_path, "profiles", "list")
     assert listed.returncode == 0, listed.stderr
     for name in ("basic", "research", "hipaa-safe-harbor", "retain-safe-private"):

@@ -26,13 +26,14 @@ import json
 import time
 import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, KafkaException, Producer, TopicPartition
 from opentelemetry import trace
 
 from pixelguard.keyservice.base import KeyService
+from streams.schemas import described
 from streams.topics import located, topic_name
 
 from .base import CrosswalkEntry, index_tag
@@ -42,6 +43,18 @@ SCHEMA_VERSION = 1
 
 class CrosswalkError(RuntimeError):
     """The crosswalk store failed; the message names counts and topics, never entry contents."""
+
+
+@dataclass(frozen=True)
+class CrosswalkRecord:
+    """The value of one crosswalk topic record: ids and keyed tags in the clear, the entry itself encrypted."""
+
+    input_id: str = field(metadata=described("Opaque id of the input the entry belongs to."))
+    job_id: str = field(metadata=described("The job it was processed in."))
+    index: list[str] = field(metadata=described(
+        "Keyed tags of the entry's pseudonyms and output name (not the pseudonyms): what lookup matches."))
+    ct: str = field(metadata=described("The whole entry, encrypted by the key service (e.g. `vault:v3:...`)."))
+    v: int = field(default=SCHEMA_VERSION, metadata=described("Schema version (major)."))
 
 
 @dataclass
@@ -99,9 +112,9 @@ class KafkaCrosswalk:
             span.set_attribute("messaging.destination.name", self.topic)
             # Encrypt first: if the key service is sealed or down this raises and nothing is produced.
             tokens = self.keys.encrypt([e.to_plaintext() for e in entries])
-            records = [_Record(record_key(e.input_id, e.job_id), {
-                "v": SCHEMA_VERSION, "input_id": e.input_id, "job_id": e.job_id,
-                "index": sorted(index_tag(self.keys, t) for t in e.lookup_terms()), "ct": token})
+            records = [_Record(record_key(e.input_id, e.job_id), asdict(CrosswalkRecord(
+                input_id=e.input_id, job_id=e.job_id,
+                index=sorted(index_tag(self.keys, t) for t in e.lookup_terms()), ct=token)))
                 for e, token in zip(entries, tokens, strict=True)]
             self._produce(records)
 
