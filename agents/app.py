@@ -107,6 +107,7 @@ def register_liveness(app: faust.App, cfg: Settings, tracker: ProgressTracker) -
                          interval_s=cfg.liveness_interval_s)
 
     app.sensors.add(RebalanceSensor(tracker))
+    watch_lag(tracker, {stage: group for group, topics in sampler.groups.items() for stage in topics.values()})
 
     @app.on_partitions_assigned.connect  # type: ignore[arg-type]  # Faust types handlers as taking signal=
     async def on_assigned(_app: Any, assigned: Any, *_args: Any, **_kwargs: Any) -> None:
@@ -134,11 +135,19 @@ def register_liveness(app: faust.App, cfg: Settings, tracker: ProgressTracker) -
     return sampler
 
 
+def watch_lag(tracker: ProgressTracker, group_of: dict[str, str]) -> None:
+    """The lag the liveness sampler measures is also ``pixelguard.consumer.lag`` (Prometheus, KEDA)."""
+    from pixelguard.telemetry import metrics
+
+    metrics.watch_consumer_lag(lambda: [(group_of[stage], stage, p, lag) for stage, p, lag in tracker.lags()])
+
+
 def run_worker(cfg: Settings, loglevel: str = "warning") -> None:
     """Run until SIGTERM/SIGINT (Faust's worker owns the signals and the event loop)."""
     from pixelguard import telemetry
+    from pixelguard.telemetry.prometheus import expose
 
-    telemetry.setup("pixelguard-worker")
+    expose("pixelguard-worker", cfg.metrics_port, cfg.metrics_host)  # setup(), plus /metrics when asked
     app, _hop = build_app(cfg)
     worker = faust.Worker(app, loglevel=loglevel, quiet=True, redirect_stdouts=False)
     try:

@@ -125,6 +125,16 @@ class ProgressTracker:
         with self._lock:
             self._loops[loop] = t
 
+    def lags(self) -> list[tuple[str, int, int]]:
+        """(stage, partition, lag) of every assigned partition measured since it was assigned.
+
+        A partition not yet measured is left out rather than reported as 0: a fresh worker knows nothing
+        of its backlog until the sampler's first round, and a false 0 would tell an autoscaler all is done.
+        """
+        with self._lock:
+            return [(stage, p, part.lag) for stage, parts in self._parts.items()
+                    for p, part in sorted(parts.items()) if part.committed is not None]
+
     def assignment(self) -> dict[str, list[int]]:
         with self._lock:
             return {stage: sorted(parts) for stage, parts in self._parts.items()}

@@ -130,8 +130,11 @@ def guarded(stage: str, step: Callable[[StageContext, ObjectEvent], tuple[str, O
         if event.status == Status.ERROR.value:  # failed upstream (or at submit): straight to routing
             return "routing", event
         started = time.perf_counter()
+        fmt = event.format
         try:
-            return step(ctx, event)
+            topic, out = step(ctx, event)
+            fmt = out.format or fmt  # parse is where the format is learnt: its time counts under it too
+            return topic, out
         except StageError as exc:
             return error_event(event, exc.code, exc.reason, stage)
         except ObjectNotFound:
@@ -143,7 +146,7 @@ def guarded(stage: str, step: Callable[[StageContext, ObjectEvent], tuple[str, O
         except Exception as exc:  # noqa: BLE001 - the message may quote values, so drop it
             return error_event(event, "internal", f"unexpected {exc.__class__.__name__} in {stage}", stage)
         finally:
-            metrics.stage_duration(stage, time.perf_counter() - started, event.format)
+            metrics.stage_duration(stage, time.perf_counter() - started, fmt)
 
     run.__name__ = f"{stage}_step"
     return run

@@ -15,6 +15,7 @@ from opentelemetry import trace
 from tritonclient.utils import InferenceServerException
 
 from pixelguard.core.regions import Region
+from pixelguard.telemetry import metrics
 
 from .base import EngineUnavailable
 
@@ -122,7 +123,11 @@ class TritonDetector:
                                                                "server.address": self.url,
                                                                "pixelguard.batch_size": batch_size,
                                                                "pixelguard.attempt": attempt + 1}):
-                    return self.client.infer(model, inputs, outputs=outputs, client_timeout=self.timeout_s)
+                    started = time.perf_counter()
+                    try:
+                        return self.client.infer(model, inputs, outputs=outputs, client_timeout=self.timeout_s)
+                    finally:  # a failed attempt is time the worker waited too
+                        metrics.triton_call(model, time.perf_counter() - started)
             except InferenceServerException as exc:
                 last = exc.status() or "error"
                 if attempt < self.retries:

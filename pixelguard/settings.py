@@ -27,6 +27,8 @@ PIXELGUARD_VAULT_PREFIX                    names of the transit keys, KV path an
 PIXELGUARD_WORKER_NAME                     stable worker name; its route transactions are fenced by it
 PIXELGUARD_CONCURRENCY, _THREADS           events per agent at once (2), threads running stage code (2)
 PIXELGUARD_WEB_PORT, _DATA_DIR             worker health port (6066), Faust data folder
+PIXELGUARD_METRICS_PORT, _HOST             Prometheus ``/metrics`` port (0: none, the default) and the
+                                           address it binds to (127.0.0.1; a pod sets 0.0.0.0)
 PIXELGUARD_SESSION_TIMEOUT_S               Kafka group session timeout (10)
 PIXELGUARD_REBALANCE_TIMEOUT_S             how long the group waits for a member in a rebalance (180)
 PIXELGUARD_RETRIES, _BACKOFF_S             retries of a transient fault per stage (3), first backoff (0.5)
@@ -91,6 +93,10 @@ class Settings:
     concurrency: int = 2
     threads: int = 2
     web_port: int = 6066
+    # Off unless asked for: any fixed default would collide when several workers share a host (the tests,
+    # bench/scale.py, a developer's second worker), and a deployment names its scrape port anyway.
+    metrics_port: int = 0
+    metrics_host: str = "127.0.0.1"
     data_dir: Path = Path("/tmp/pixelguard-worker")
     session_timeout_s: float = 10.0
     # How long the group waits for a member to finish its in-flight events and rejoin during a rebalance.

@@ -17,7 +17,8 @@ def test_every_worker_setting_comes_from_its_pixelguard_variable(tmp_path: Path)
         "PIXELGUARD_KEY_FILE": str(tmp_path / "k.json"), "PIXELGUARD_REBALANCE_TIMEOUT_S": "240",
         "PIXELGUARD_VAULT_ADDR": "http://bao:8200", "PIXELGUARD_VAULT_ROLE_ID": "role",
         "PIXELGUARD_VAULT_SECRET_ID_FILE": "/run/secret", "PIXELGUARD_VAULT_PREFIX": "site1",
-        "PIXELGUARD_TIME_S": "45", "PIXELGUARD_MAX_FRAMES": "100",
+        "PIXELGUARD_TIME_S": "45", "PIXELGUARD_MAX_FRAMES": "100", "PIXELGUARD_METRICS_PORT": "9464",
+        "PIXELGUARD_METRICS_HOST": "0.0.0.0",
     })
     assert (settings.bootstrap, settings.prefix, settings.partitions) == ("kafka:9093", "site1", 8)
     assert (settings.triton_url, settings.crosswalk, settings.key_file) == ("triton:8001", "none", tmp_path / "k.json")
@@ -25,6 +26,8 @@ def test_every_worker_setting_comes_from_its_pixelguard_variable(tmp_path: Path)
     assert (settings.vault.addr, settings.vault.role_id, settings.vault.secret_id_file, settings.vault.prefix) == \
         ("http://bao:8200", "role", "/run/secret", "site1")
     assert (settings.limits.time_s, settings.limits.max_frames) == (45.0, 100)
+    assert (settings.metrics_port, settings.metrics_host) == (9464, "0.0.0.0")
+    assert Settings.from_env({}).metrics_port == 0  # off unless asked for
 
 
 def test_flags_override_the_environment_and_empty_flags_do_not() -> None:

@@ -1,13 +1,13 @@
-"""``pixelguard services``: the real local servers (Kafka, OpenBao, Triton) on 127.0.0.1."""
+"""``pixelguard services``: the real local servers (Kafka, OpenBao, Triton, Prometheus) on 127.0.0.1."""
 from __future__ import annotations
 
 import argparse
 
-SERVICES = ("kafka", "openbao", "triton")
+SERVICES = ("kafka", "openbao", "triton", "prometheus")
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    services = sub.add_parser("services", help="local Kafka, OpenBao and Triton servers (127.0.0.1)")
+    services = sub.add_parser("services", help="local Kafka, OpenBao, Triton and Prometheus servers (127.0.0.1)")
     services.add_argument("action", choices=("install", "start", "stop", "status"))
     services.add_argument("names", nargs="*", metavar="NAME", help=f"any of {', '.join(SERVICES)} (default: all)")
     services.set_defaults(handler=run)

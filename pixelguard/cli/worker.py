@@ -17,6 +17,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     parser.add_argument("--concurrency", type=int, default=None, help="concurrent events per agent")
     parser.add_argument("--threads", type=int, default=None, help="threads running stage code")
     parser.add_argument("--web-port", type=int, default=None)
+    parser.add_argument("--metrics-port", type=int, default=None,
+                        help="serve Prometheus /metrics on this port (PIXELGUARD_METRICS_PORT; 0: none)")
+    parser.add_argument("--metrics-host", default=None,
+                        help="address /metrics binds to (PIXELGUARD_METRICS_HOST, 127.0.0.1)")
     parser.add_argument("--data-dir", type=Path, default=None)
     parser.add_argument("--crosswalk", choices=("kafka", "none"), default=None)
     parser.add_argument("--loglevel", default="warning")

@@ -191,6 +191,15 @@ class LocalService(ABC):
     def stop(self) -> None:
         self.process.stop()
 
+    def spawn_healthy(self, argv: Sequence[str], timeout: float, what: str, cwd: Path | None = None) -> None:
+        """Start ``argv`` and wait for ``healthy``; a server that never gets there is stopped, not left behind."""
+        proc = self.process.spawn(argv, cwd=cwd)
+        try:
+            wait_until(self.healthy, timeout, what, self.process.log_file, proc)
+        except ServiceError:
+            self.process.stop()
+            raise
+
     def status(self) -> str:
         pid = self.process.running_pid()
         if pid is None:

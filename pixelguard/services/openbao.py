@@ -127,17 +127,12 @@ class OpenBaoDevService(LocalService):
         t0 = time.monotonic()
         # Dev mode also opens a cluster listener on 127.0.0.1:port+1. If that port is taken it only logs
         # an error and keeps serving (checked), so free_port() for the API port alone is enough.
-        proc = self.process.spawn([
+        self.spawn_healthy([
             str(binary), "server", "-dev",
             f"-dev-root-token-id={self.root_token}",
             f"-dev-listen-address=127.0.0.1:{self.port}",
             "-dev-no-store-token",  # never overwrite the developer's ~/.bao-token
-        ], cwd=self.state_dir)
-        try:
-            wait_until(self.healthy, timeout, f"{self.name} on {self.addr}", self.process.log_file, proc)
-        except ServiceError:
-            self.process.stop()
-            raise
+        ], timeout, f"{self.name} on {self.addr}", cwd=self.state_dir)
         self.start_seconds = time.monotonic() - t0
 
     def healthy(self) -> bool:

@@ -17,4 +17,9 @@ def get(name: str) -> LocalService:
         from .triton import TritonService
 
         return TritonService()
+    if name == "prometheus":
+        from .prometheus import PrometheusService
+
+        # Scrapes one worker run with PIXELGUARD_METRICS_PORT=9464 (the OTel Prometheus exporter's port).
+        return PrometheusService(port=9090, targets=["127.0.0.1:9464"], scrape_interval_s=5.0)
     raise ValueError(f"unknown service {name!r}")

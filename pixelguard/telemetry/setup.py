@@ -6,6 +6,8 @@
 - ``PIXELGUARD_TELEMETRY_FILE``: also append every span and metric export as one JSON line to this file
   (how tests collect spans from worker subprocesses, whose in-memory exporter they cannot reach).
 - ``setup(..., span_exporter=InMemorySpanExporter())``: in-process collection for tests.
+- ``telemetry.prometheus.expose(service, port)``: ``setup`` plus a Prometheus ``/metrics`` endpoint
+  (``PIXELGUARD_METRICS_PORT``, read by ``settings.py``; workers call it).
 """
 from __future__ import annotations
 
@@ -75,6 +77,12 @@ def _otlp_metric_exporter() -> MetricExporter | None:
         return None
     metric_exporter: MetricExporter = exporter()
     return metric_exporter
+
+
+def configured() -> bool:
+    """True once ``setup`` has installed this process's providers (a later call changes nothing)."""
+    with _LOCK:
+        return "tracer_provider" in _STATE
 
 
 def setup(service: str, span_exporter: SpanExporter | None = None,

@@ -141,3 +141,13 @@ def test_a_worker_left_without_partitions_starts_afresh_when_it_gets_some() -> N
     t.sampled(now=500.0)
     assert t.verdict(now=510.0).live
     assert not t.verdict(now=561.0).live
+
+
+def test_lags_for_the_metric_are_the_measured_partitions_this_worker_owns() -> None:
+    t = tracker()
+    assert t.lags() == []  # assigned, not measured yet: no false zero for an autoscaler
+    t.sample("redact", 1, committed=5, high=9, now=1.0)
+    t.sample("route", 0, committed=3, high=3, now=1.0)
+    assert sorted(t.lags()) == [("redact", 1, 4), ("route", 0, 0)]
+    t.assigned("redact", [0])  # a rebalance took partition 1 elsewhere: its new owner reports it
+    assert t.lags() == [("route", 0, 0)]
