@@ -24,8 +24,17 @@ missing=()
 for p in "${pkgs[@]}"; do dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p"); done
 if [ "${#missing[@]}" -gt 0 ]; then
   SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
+  # Packages such as prometheus start their own daemon on install, listening beyond 127.0.0.1. We run the
+  # binaries ourselves, so while installing, policy-rc.d (Debian's invoke-rc.d policy) refuses every start.
+  guard=""
+  if [ ! -e /usr/sbin/policy-rc.d ]; then
+    guard=/usr/sbin/policy-rc.d
+    printf '#!/bin/sh\nexit 101\n' | $SUDO tee "$guard" >/dev/null && $SUDO chmod 755 "$guard"
+    trap '$SUDO rm -f "$guard"' EXIT
+  fi
   $SUDO apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  if [ -n "$guard" ]; then $SUDO rm -f "$guard"; trap - EXIT; fi
 fi
 
 [ -x .venv/bin/python ] || "$PY" -m venv .venv
