@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from enum import Enum
 from typing import Protocol
 
 import cv2
@@ -237,13 +238,24 @@ def _needs_reading(region: Region, height: int, width: int, settings: RedactionS
     """Would reading change what happens to this region? Only for unsure or large, blob-like ones."""
     if region.score < settings.review_threshold:
         return True
-    limit = settings.large_region_fraction * min(height, width)
-    huge = settings.huge_region_fraction * min(height, width)
+    return _size(region, height, width, settings) is _Size.DOUBTFUL and not _line_shaped(region, settings)
+
+
+class _Size(Enum):
+    """What a region's size says before anything is read."""
+
+    TEXT = "text"  # small enough to be type: filled on the detector's word
+    DOUBTFUL = "doubtful"  # large or blob-like: text only if it is line-shaped or reads as text
+    NEVER = "never"  # a quarter of the frame or more: never text, whatever it reads as
+
+
+def _size(region: Region, height: int, width: int, settings: RedactionSettings) -> _Size:
     side = region.short_side()
-    if side > huge:
-        return False  # never text, whatever it reads as
+    if side > settings.huge_region_fraction * min(height, width):
+        return _Size.NEVER
     blob = side > settings.blob_min_side and region.aspect() < settings.blob_aspect
-    return (side > limit or blob) and not _line_shaped(region, settings)
+    large = side > settings.large_region_fraction * min(height, width)
+    return _Size.DOUBTFUL if large or blob else _Size.TEXT
 
 
 def _fill(stored: np.ndarray, frames: list[np.ndarray], chosen: list[list[Region]], fill: float,
@@ -304,23 +316,18 @@ def _mosaic_look(frames: list[np.ndarray], wanted: list[tuple[int, Box, float]],
 
 def _split_doubtful(found: list[list[Region]], height: int, width: int,
                     settings: RedactionSettings) -> tuple[list[list[Region]], int]:
-    limit = settings.large_region_fraction * min(height, width)
-    huge = settings.huge_region_fraction * min(height, width)
     kept, doubtful = [], 0
     for regions in found:
-        keep = [r for r in regions if _fillable(r, limit, huge, settings)]
+        keep = [r for r in regions if _fillable(r, height, width, settings)]
         doubtful += sum(r.score >= settings.large_region_doubt_score for r in regions if r not in keep)
         kept.append(keep)
     return kept, doubtful
 
 
-def _fillable(region: Region, limit: float, huge: float, settings: RedactionSettings) -> bool:
-    side = region.short_side()
-    if side > huge:
-        return False
-    blob = side > settings.blob_min_side and region.aspect() < settings.blob_aspect
-    if side <= limit and not blob:
-        return True
+def _fillable(region: Region, height: int, width: int, settings: RedactionSettings) -> bool:
+    size = _size(region, height, width, settings)
+    if size is not _Size.DOUBTFUL:
+        return size is _Size.TEXT
     return _line_shaped(region, settings) or _reads_as_text(region, settings)
 
 
