@@ -9,10 +9,17 @@ bash deploy/local/bootstrap.sh
 # Lint and types first: a finding fails the test command before the (long) suite starts.
 .venv/bin/ruff check .
 .venv/bin/mypy
+# The fault tests append their matrix rows here (fault, objects, lost, duplicated, final states); printed at
+# the end so every run of the suite shows the fault matrix it measured.
+export PIXELGUARD_FAULT_REPORT="${PIXELGUARD_FAULT_REPORT:-${PIXELGUARD_CACHE:-$PWD/.cache}/fault-matrix.md}"
+rm -f "$PIXELGUARD_FAULT_REPORT"
 set +e
 .venv/bin/python -m pytest -q "$@"
 code=$?
 set -e
+if [ -s "$PIXELGUARD_FAULT_REPORT" ]; then
+  echo; echo "Fault matrix of this run:"; cat "$PIXELGUARD_FAULT_REPORT"
+fi
 if [ "$code" -eq 5 ]; then
   echo "pytest collected no tests: that is a failure here" >&2
   exit 1
