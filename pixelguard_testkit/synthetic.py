@@ -275,7 +275,8 @@ def _pick(rng: np.random.Generator, options: tuple, weights: tuple[float, ...]) 
 
 
 def plan(index: int, seed: int = 0, **fixed: object) -> ObjectSpec:
-    """The specification of object ``index``; keyword arguments fix fields (script, angle, size_bucket, ...).
+    """The specification of object ``index``; keyword arguments fix fields (script, angle, size_bucket, ...,
+    and ``texts``: the lines to burn, instead of fake patient text).
 
     Deterministic: the same (seed, index, fixed) always gives the same spec, whatever else was generated.
     """
@@ -294,13 +295,15 @@ def plan(index: int, seed: int = 0, **fixed: object) -> ObjectSpec:
     lo, hi = (int(v) for v in str(bucket).split("-"))
     if "size" in fixed:
         lo = hi = int(fixed["size"])  # type: ignore[arg-type]
-    n_texts = int(fixed.get("lines") or rng.integers(1, 4))
+    given: tuple[str, ...] = tuple(fixed.get("texts") or ())  # type: ignore[arg-type]  # lines to burn, as given
+    n_texts = len(given) or int(fixed.get("lines") or rng.integers(1, 4))
     patient = fake_patient(seed, index)
     texts = []
-    for _ in range(n_texts):
+    for k in range(n_texts):
         base = {"0": 0.0, "90": 90.0, "180": 180.0, "270": 270.0}.get(str(angle))
         skew = float(rng.choice([-1, 1]) * rng.uniform(1.0, 5.0)) if base is None else 0.0
-        texts.append(TextSpec(fake_text(str(script), rng, patient), int(rng.integers(lo, hi + 1)),
+        words = given[k] if given else fake_text(str(script), rng, patient)
+        texts.append(TextSpec(words, int(rng.integers(lo, hi + 1)),
                               round((base or 0.0) + skew, 2), int(rng.integers(0, len(fonts(str(script)))))))
     ts = "1.2.840.10008.1.2.5" if fmt == "dicom" and rng.random() < 0.15 else "1.2.840.10008.1.2.1"
     colour = ((255, 255, 255), (255, 255, 96), (110, 230, 255), (255, 255, 255))[int(rng.integers(0, 4))]

@@ -63,15 +63,45 @@ def date_forms(value: str) -> set[str]:
 
 
 def matches(text: str, terms: tuple[str, ...]) -> bool:
-    """True when any reading of the text holds a PHI term (or is a long enough piece of one)."""
+    """True when any reading of the text holds a PHI term (or is a long enough piece of one), allowing for
+    the letters OCR gets wrong in small type (see ``_near``)."""
     for line in text.splitlines() or [text]:
         seen = normalise(line)
         if not seen:
             continue
-        for term in terms:
-            if term in seen or (len(seen) >= 4 and seen in term):
-                return True
+        if any(holds(seen, term) for term in terms):
+            return True
     return False
+
+
+def holds(seen: str, term: str) -> bool:
+    """Does a normalised reading hold a normalised PHI term: exactly, as a long enough piece of it, or
+    within the letters OCR gets wrong?"""
+    return term in seen or (len(seen) >= 4 and seen in term) or _near(term, seen)
+
+
+_NEAR_MIN_LENGTH = 5  # shorter terms ("0010", a 4-letter name) would match too much of any label
+
+
+def _near(term: str, seen: str) -> bool:
+    """Some stretch of ``seen`` is within one edit per four characters of ``term`` (at least one).
+
+    Type of 9-10 px reads as "COSSI MARLG" for "ROSSI, MARCO": an exact match misses it, and phi mode would
+    leave the name in place. Missing a name costs more than blacking out a label that happens to resemble
+    one. The stretch may start and end anywhere in ``seen`` (Sellers' approximate substring match).
+    """
+    if len(term) < _NEAR_MIN_LENGTH:
+        return False
+    budget = max(1, len(term) // 4)
+    if len(seen) < len(term) - budget:
+        return False
+    previous = [0] * (len(seen) + 1)  # row 0: the match may start at any position of seen
+    for i, wanted in enumerate(term, start=1):
+        current = [i] + [0] * len(seen)
+        for j, got in enumerate(seen, start=1):
+            current[j] = min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + (wanted != got))
+        previous = current
+    return min(previous) <= budget
 
 
 def looks_like_phi(text: str) -> bool:

@@ -160,7 +160,7 @@ def check_ocr(text: str, where: str, terms: SweepTerms, hits: list[Hit]) -> None
     for line in text.splitlines():
         seen = phi.normalise(line)
         for term, label in terms.labels.items():
-            if seen and (term in seen or (len(seen) >= 4 and seen in term)):
+            if seen and phi.holds(seen, term):
                 hits.append(Hit(where, INPUT_VALUE, f"{label} read in the pixels"))
                 break
         if any(p.search(line) for p in DATE_PATTERNS):

@@ -50,6 +50,21 @@ def test_phi_mode_removes_the_banner_and_keeps_the_label(basic, derive, detector
         assert value not in remaining
 
 
+def test_phi_matching_allows_for_letters_misread_in_small_type() -> None:
+    # Seen in bench/phi_mode.py: "ROSSI, MARCO" at 10 px read as "COSSI MAKC"; an exact match left it in place.
+    from pixelguard.core import phi
+
+    ds = pydicom.Dataset()
+    ds.PatientName, ds.PatientID, ds.PatientBirthDate = "ROSSI^MARCO", "2072440", "20120607"
+    terms = phi.header_terms(ds)
+    for misread in ("COSSI MAKC", "R0SS1, MARC0", "2O72441", "ROSSIMARLO"):
+        assert phi.matches(misread, terms), misread
+    # What a reader needs stays: labels near no PHI value are not taken for one.
+    for label in ("HEAD FIRST", "W 400 L 40", "GE LOGIQ E9", "SIEMENS ACUSON", "DEPTH 16 cm", "kV 120", "SUPINE",
+                  "L12-5", "5 cm"):
+        assert not phi.matches(label, terms), label
+
+
 def test_all_mode_removes_every_text(basic, derive, detector) -> None:
     options = RunOptions(redaction=RedactionMode.ALL)
     outcome = process("in-all", _us_with_banner_and_marker(), basic, derive, detector, options)
