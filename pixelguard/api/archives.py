@@ -149,8 +149,9 @@ def _zip(path: Path, budget: Budget) -> Iterator[tuple[int, Opener]]:
         declared = 0
         for info in infos:
             _check_name(info.filename)
-            mode = info.external_attr >> 16
-            if stat.S_ISLNK(mode) or (mode and not (stat.S_ISREG(mode) or stat.S_ISDIR(mode))):
+            # Unix file type bits, when the packer set them (zipfile.writestr sets permissions only).
+            kind = stat.S_IFMT(info.external_attr >> 16)
+            if kind and kind not in (stat.S_IFREG, stat.S_IFDIR):
                 raise _link()
             if info.is_dir():
                 continue
