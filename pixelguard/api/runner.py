@@ -31,8 +31,11 @@ class EmbeddedJobs:
         self._stopping = threading.Event()
 
     def start(self) -> None:
-        # A job left running by an API that stopped has no child any more: close it; queued ones go on.
+        # A job an API left running has no child any more: close it; queued ones go on. A `deid` run from a
+        # terminal (source cli) may be running right now in its own process: not ours to close.
         for view in self.store.jobs(limit=10_000, states=("running",)):
+            if view.source != "api":
+                continue
             self.store.finish_job(view.job_id, "failed", "interrupted: the API stopped while the job ran; submit "
                                   "the undecided objects again")
         for view in reversed(self.store.jobs(limit=10_000, states=("queued",))):

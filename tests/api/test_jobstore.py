@@ -69,12 +69,14 @@ def test_a_job_left_running_by_a_stopped_api_is_closed_with_nothing_lost(tmp_pat
     store = JobStore.open(f"sqlite:///{tmp_path / 'jobs.sqlite3'}")
     store.create_job("job-left", "basic", "d1", source="api", input_ids=["in-a", "in-b"], state="running")
     store.record_object("job-left", {"input_id": "in-a", "status": "clean", "output": "x.dcm"})
+    store.start_job("job-terminal", "basic", "d1", source="cli")  # a deid in another process: left alone
     jobs = EmbeddedJobs(Settings(), store, tmp_path / "u", tmp_path / "o", tmp_path / "l")
     jobs.start()
     jobs.stop()
     view = store.job("job-left")
     assert view.state == "failed" and "interrupted" in view.reason
     assert view.counts == {"pending": 0, "clean": 1, "review": 0, "error": 1}
+    assert store.job("job-terminal").state == "running"
 
 
 @pytest.mark.parametrize("argv, message", [

@@ -119,8 +119,10 @@ def build(profile_names: list[str]) -> APIRouter:
             return Response(_csv(view.job_id, view.profile_name, view.profile_version, rows),
                             media_type="text/csv; charset=utf-8")
         formats = Counter(obj.format for obj in objects if obj.status != "pending" and obj.format)
-        return Report(job=JobSummary.of(view), formats=dict(formats),
-                      output_folder=str(ctx.outputs / job_id), objects=rows)
+        report = Report(job=JobSummary.of(view), formats=dict(formats),
+                        output_folder=str(ctx.outputs / job_id), objects=rows)
+        # Serialised once here: handing the model back would have FastAPI validate 10,000 rows again.
+        return Response(report.model_dump_json(), media_type="application/json")
 
     return router
 
