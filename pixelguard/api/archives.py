@@ -41,6 +41,8 @@ class Budget:
     max_ratio: float
     objects: int = 0
     inflated: int = 0
+    packed: int = 0  # the archives' own sizes: the ratio is checked on every chunk against them
+
 
     def take_object(self) -> None:
         self.objects += 1
@@ -51,6 +53,8 @@ class Budget:
         self.inflated += n
         if self.inflated > self.max_inflated_bytes:
             raise self.too_large()
+        if self.inflated > RATIO_FLOOR and self.inflated > self.packed * self.max_ratio:
+            raise _bomb()
 
     def check_declared(self, count: int, declared: int) -> None:
         """Refuse on what an archive's headers declare, before a byte of it is written."""
@@ -92,18 +96,14 @@ def unpack(path: Path, kind: str, new_object: Callable[[], Path], budget: Budget
     """Write each member as a new object; return how many. ArchiveRefused on anything unsafe or unreadable."""
     try:
         members = _zip(path, budget) if kind == "zip" else _tar(path, budget)
+        budget.packed += path.stat().st_size
         count = 0
-        packed = path.stat().st_size
-        inflated = 0
         for size, source in members:
             budget.take_object()
             target = new_object()
             with source() as src, open(target, "wb") as dst:
-                written = _copy(src, dst, size, budget)
-            inflated += written
+                _copy(src, dst, size, budget)
             count += 1
-            if inflated > RATIO_FLOOR and inflated > packed * budget.max_ratio:
-                raise _bomb()
         return count
     except (zipfile.BadZipFile, tarfile.TarError, EOFError, zlib.error, OSError, ValueError) as exc:
         # The exception's text may quote a member name: say only which kind of failure it was.
@@ -169,20 +169,16 @@ def _zip(path: Path, budget: Budget) -> Iterator[tuple[int, Opener]]:
 
 
 def _tar(path: Path, budget: Budget) -> Iterator[tuple[int, Opener]]:
-    with tarfile.open(path, "r:*") as archive:
-        members = archive.getmembers()  # reads the whole archive once: a truncated one fails here
-        files = []
-        declared = 0
-        for member in members:
+    # Stream mode, one member at a time: a tar.gz is never decompressed further than the members its headers
+    # declare, and each declaration is checked against the budget before its data is read.
+    with tarfile.open(path, "r|*") as archive:
+        for member in archive:
             _check_name(member.name)
             if member.issym() or member.islnk() or member.isdev() or member.isfifo():
                 raise _link()
             if not member.isfile():
                 continue  # directories
-            declared += member.size
-            files.append(member)
-        budget.check_declared(len(files), declared)
-        for member in files:
+            budget.check_declared(1, member.size)
             yield member.size, functools.partial(_extracted, archive, member)
 
 

@@ -54,6 +54,7 @@ def test_every_refused_upload_has_a_reason_and_leaves_no_job_behind(api_client: 
         ("fields but no file", {"files": {"profile": (None, b"basic")}}, 400, "no-files"),
         ("oversized", one("big.dcm", bytes(9 << 20)), 413, "too-large"),
         ("zip bomb", one("study.zip", bomb), 413, "archive-bomb"),
+        ("tar.gz bomb", one("study.tgz", tar_of({"zeros.dcm": bytes(40 << 20)})), 413, "archive-bomb"),
         ("path traversal", one("study.zip", zip_bytes({"../../etc/evil.dcm": dicom})), 422, "unsafe-member"),
         ("absolute member", one("study.zip", zip_bytes({"/abs.dcm": dicom})), 422, "unsafe-member"),
         ("symlink in tar", one("study.tgz", tar_of({"a.dcm": dicom}, {"b.dcm": "/etc/passwd"})), 422,
