@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 
-from pixelguard.samples import FakePatient, text_dicom, text_png
+from pixelguard.samples import FakePatient, text_dicom, text_nifti, text_png
 
 from .study import tar_of, zip_bytes
 
@@ -92,13 +92,15 @@ def test_an_archive_unpacks_into_objects_with_opaque_names(api_client: TestClien
     dicom = text_dicom(PATIENT)
     response = api_client.post("/v1/jobs", files=_files(
         ("WILHELMINA_study.zip", zip_bytes({"WILHELMINA/1.dcm": dicom, "WILHELMINA/2.dcm": dicom, "dir/": b""})),
-        ("BADINPUT.tgz", tar_of({"BADINPUT/3.dcm": dicom})), ("plain.dcm", dicom), ("empty.dcm", b"")))
+        ("BADINPUT.tgz", tar_of({"BADINPUT/3.dcm": dicom})), ("plain.dcm", dicom), ("empty.dcm", b""),
+        ("brain.nii.gz", text_nifti(PATIENT))))  # a gzip that holds no tar is an object, not an archive
     assert response.status_code == 202, response.text
     job = response.json()
-    assert job["objects"] == 5
+    assert job["objects"] == 6
     folder = root / "data" / "uploads" / job["job_id"]
-    assert sorted(p.name for p in folder.iterdir()) == [f"obj-{i:06d}" for i in range(1, 6)]
+    assert sorted(p.name for p in folder.iterdir()) == [f"obj-{i:06d}" for i in range(1, 7)]
     assert (folder / "obj-000005").read_bytes() == b""  # an empty file is accepted: its report row says why
+    assert (folder / "obj-000006").read_bytes() == text_nifti(PATIENT)
 
 
 @pytest.mark.parametrize("path, status", [
