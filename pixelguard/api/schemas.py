@@ -71,13 +71,15 @@ class ReportObject(BaseModel):
     sweep_hits: int
     finished_at: datetime | None
 
-    @classmethod
-    def of(cls, obj: ObjectView) -> ReportObject:
-        name = obj.output.rsplit("/", 1)[-1]
-        output_id = name.split(".", 1)[0] if name else ""
-        return cls(seq=obj.seq, input_id=obj.input_id, status=obj.status, reason=obj.reason,
-                   confidence=obj.confidence, format=obj.format, duration_s=obj.duration_s, output_id=output_id,
-                   output=obj.output, sweep_hits=obj.sweep_hits, finished_at=obj.finished_at)
+
+
+def report_row(obj: ObjectView) -> dict[str, object]:
+    """One ``ReportObject`` as plain data: a 10,000-row report is built without a model per row (half its time)."""
+    name = obj.output.rsplit("/", 1)[-1]
+    return {"seq": obj.seq, "input_id": obj.input_id, "status": obj.status, "reason": obj.reason,
+            "confidence": obj.confidence, "format": obj.format, "duration_s": obj.duration_s,
+            "output_id": name.split(".", 1)[0] if name else "", "output": obj.output, "sweep_hits": obj.sweep_hits,
+            "finished_at": obj.finished_at.isoformat() if obj.finished_at else None}
 
 
 class Report(BaseModel):

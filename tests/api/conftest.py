@@ -13,7 +13,6 @@ from pathlib import Path
 
 import httpx
 import pytest
-from fastapi.testclient import TestClient
 
 from pixelguard.services.base import free_port
 
@@ -86,8 +85,10 @@ def live_api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveApi]:
 
 
 @pytest.fixture
-def api_client(tmp_path: Path) -> Iterator[TestClient]:
+def api_client(tmp_path: Path) -> Iterator[object]:
     """An in-process application with small limits whose jobs stay queued (no runner): upload checks only."""
+    from fastapi.testclient import TestClient
+
     from pixelguard.api.app import create_app
     from pixelguard.api.context import ApiContext
     from pixelguard.settings import Settings
