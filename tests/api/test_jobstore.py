@@ -87,3 +87,27 @@ def test_a_job_left_running_by_a_stopped_api_is_closed_with_nothing_lost(tmp_pat
 def test_the_api_refuses_what_it_cannot_make_safe_yet(argv: list[str], message: str, capsys) -> None:
     assert main(argv) == 2
     assert message in capsys.readouterr().err
+
+
+def test_the_api_serves_jobs_that_deid_ran_from_a_terminal(tmp_path: Path, monkeypatch) -> None:
+    """The README's path: run the demo (deid), then start the API on the same key file and read its job."""
+    from fastapi.testclient import TestClient
+
+    from pixelguard.api.app import create_app
+    from pixelguard.api.context import ApiContext
+    from pixelguard.settings import Settings
+
+    from .conftest import api_env
+
+    monkeypatch.delenv("PIXELGUARD_DATABASE_URL", raising=False)
+    (tmp_path / "in").mkdir()
+    (tmp_path / "in" / "STOREWELL.png").write_bytes(text_png(PATIENT, size=(64, 48)))
+    env = api_env(tmp_path)
+    assert main(["deid", str(tmp_path / "in"), "--out", str(tmp_path / "demo-out"), "--key-file",
+                 env["PIXELGUARD_KEY_FILE"], "--job", "job-demo", "--redaction", "off", "--jobs", "1"]) == 1
+    with TestClient(create_app(ApiContext.build(Settings.from_env(env)), run_jobs=False)) as client:
+        jobs = client.get("/v1/jobs").json()["jobs"]
+        assert [(j["job_id"], j["source"], j["state"], j["total"]) for j in jobs] == [("job-demo", "cli", "done", 1)]
+        report = client.get("/v1/jobs/job-demo/report").json()
+        assert [o["status"] for o in report["objects"]] == ["review"]
+        assert "STOREWELL" not in json.dumps(report)
