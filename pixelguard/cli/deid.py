@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import signal
 import sys
 from pathlib import Path
 
@@ -64,6 +65,9 @@ def _run_recorded(runner, args: argparse.Namespace, settings):
     from pixelguard.jobstore import JobStore
 
     store = JobStore.open(settings.store_url, outside=[args.out])
+    # SIGTERM (the API stopping, a service manager) unwinds like an error: the worker pool stops its workers
+    # and the job is closed with its undecided objects as errors, instead of dying with them pending.
+    previous = signal.signal(signal.SIGTERM, _terminate)
     try:
         store.start_job(runner.job_id, runner.profile.name, profile_digest(runner.profile), source="cli",
                         redaction=str(args.redaction or ""))
@@ -76,4 +80,9 @@ def _run_recorded(runner, args: argparse.Namespace, settings):
         store.finish_job(runner.job_id)
         return summary
     finally:
+        signal.signal(signal.SIGTERM, previous)
         store.close()
+
+
+def _terminate(signum: int, _frame: object) -> None:
+    raise SystemExit(128 + signum)

@@ -79,3 +79,46 @@ def test_a_fifty_file_zip_gives_a_report_of_fifty_final_states_and_no_phi(live_a
         leaked_names = [n for n in names if n in text or n.rsplit(".", 1)[0] in text]
         assert leaked_names == [], (where, leaked_names[:3])
         assert "QUIXOTE" not in text and "ZELDA" not in text, where
+
+
+def test_stopping_the_api_mid_job_loses_no_object(tmp_path: Path) -> None:
+    """SIGTERM while a job runs: its child is stopped by pid, and every accepted object ends with a state."""
+    from pixelguard.samples import text_dicom
+    from tests.streaming.harness import patient
+
+    from .conftest import start_api, stop_api
+    from .study import zip_bytes
+
+    api = start_api(tmp_path / "api", PIXELGUARD_API_JOBS="1")
+    try:
+        with api.client() as http:
+            study = zip_bytes({f"s/{i}.dcm": text_dicom(patient(i)) for i in range(12)})
+            job_id = http.post("/v1/jobs", files=[("files", ("s.zip", study, "application/zip"))]).json()["job_id"]
+            deadline = time.monotonic() + 120
+            while http.get(f"/v1/jobs/{job_id}").json()["state"] == "queued":
+                assert time.monotonic() < deadline
+                time.sleep(0.1)
+    finally:
+        stop_api(api)
+    assert "Application shutdown complete" in api.log.read_text(), api.logs()[-2000:]  # uvicorn re-raises SIGTERM
+    children = [p for p in Path("/proc").iterdir() if p.name.isdigit() and job_id.encode() in _cmdline(p)]
+    assert children == [], "the job's deid child outlived the API"
+    api = start_api(tmp_path / "api", PIXELGUARD_API_JOBS="1")  # same root: same store
+    try:
+        with api.client() as http:
+            job = http.get(f"/v1/jobs/{job_id}").json()
+            report = http.get(f"/v1/jobs/{job_id}/report").json()
+    finally:
+        stop_api(api)
+    assert job["state"] in ("failed", "done") and job["total"] == 12 and job["counts"]["pending"] == 0, job
+    assert all(o["status"] in FINAL for o in report["objects"])
+    if job["state"] == "failed":  # deid closed it on SIGTERM: the undecided objects are errors that say so
+        assert "stopped before every input was decided" in job["reason"], job
+        assert any(o["reason"].startswith("job-failed:") for o in report["objects"])
+
+
+def _cmdline(proc: Path) -> bytes:
+    try:
+        return (proc / "cmdline").read_bytes()
+    except OSError:
+        return b""
