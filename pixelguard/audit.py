@@ -38,7 +38,7 @@ if TYPE_CHECKING:
 SCHEMA_VERSION = 1
 ACTIONS = frozenset({
     "submit", "output.read", "review.decision", "crosswalk.lookup", "crosswalk.export",
-    "profile.change", "key.rotate", "crosswalk.setup",
+    "profile.change", "key.rotate", "crosswalk.setup", "job.read", "report.read",
 })
 OUTCOMES = frozenset({"ok", "denied", "not-found", "error"})
 _NAME = re.compile(r"^[a-z][a-z0-9_.-]{0,63}$")

@@ -11,7 +11,7 @@ import sys
 import time
 import uuid
 from collections import Counter
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -134,7 +134,8 @@ class RunSummary:
 class EmbeddedRunner:
     def __init__(self, out_dir: Path, key_file: Path, profile_name: str, jobs: int, job_id: str | None = None,
                  progress: bool | None = None, options: RunOptions | None = None,
-                 limits: Limits | None = None) -> None:
+                 limits: Limits | None = None,
+                 on_record: Callable[[dict[str, object]], None] | None = None) -> None:
         self.out_dir = out_dir.resolve()
         self.key_file = key_file.expanduser().resolve()
         if self.out_dir in self.key_file.parents:
@@ -155,6 +156,8 @@ class EmbeddedRunner:
         self.job_id = job_id or "job-" + uuid.uuid4().hex[:12]
         self.progress = sys.stderr.isatty() if progress is None else progress
         self._written: dict[str, tuple[str, str]] = {}  # output -> (input id, content id) that wrote it
+        # Told each object's manifest line as it is recorded: how the job store follows a run (cli/deid.py).
+        self.on_record = on_record
 
     def run(self, inputs: list[str]) -> RunSummary:
         started = time.perf_counter()
@@ -229,6 +232,8 @@ class EmbeddedRunner:
         }
         manifest.write(json.dumps(line) + "\n")
         manifest.flush()
+        if self.on_record is not None:
+            self.on_record(line)
         self.crosswalk.append([CrosswalkEntry(outcome.input_id, self.job_id, item.path,
                                               str(self.out_dir / relative) if relative else "",
                                               status.value, outcome.pseudonyms, outcome.crosswalk)])

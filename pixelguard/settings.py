@@ -33,6 +33,17 @@ PIXELGUARD_SESSION_TIMEOUT_S               Kafka group session timeout (10)
 PIXELGUARD_REBALANCE_TIMEOUT_S             how long the group waits for a member in a rebalance (180)
 PIXELGUARD_RETRIES, _BACKOFF_S             retries of a transient fault per stage (3), first backoff (0.5)
 PIXELGUARD_LIVENESS_STALL_S, _INTERVAL_S   ``/live`` turns 503 after this long stuck (300); lag sampling (2)
+PIXELGUARD_DATABASE_URL                    the job store, an SQLAlchemy URL (empty: SQLite in ``jobs.sqlite3``
+                                           beside the key file; ``postgresql+psycopg://...`` later)
+PIXELGUARD_API_HOST, _PORT                 ``pixelguard api`` address (127.0.0.1, 8700); beyond loopback
+                                           is refused until single sign-on exists
+PIXELGUARD_API_DATA                        uploads, outputs and job logs of API jobs (empty: ``api/``
+                                           beside the key file)
+PIXELGUARD_API_MAX_UPLOAD_BYTES            one request's body (2 GiB)
+PIXELGUARD_API_MAX_OBJECTS                 objects in one job, archive members included (10000)
+PIXELGUARD_API_MAX_INFLATED_BYTES          an archive's members, unpacked, together (8 GiB)
+PIXELGUARD_API_MAX_RATIO                   unpacked / packed size of one member or archive (200)
+PIXELGUARD_API_JOBS                        worker processes of one API job (0: one per CPU)
 PIXELGUARD_<LIMIT>                         per-object budgets, one per ``core.limits.Limits`` field
                                            (PIXELGUARD_TIME_S, PIXELGUARD_MAX_FRAMES, ...)
 =========================================  ==========================================================
@@ -107,7 +118,27 @@ class Settings:
     # /live turns 503 when an assigned partition is behind and nothing moved on it for this long.
     liveness_stall_s: float = 300.0
     liveness_interval_s: float = 2.0
+    # The job store and `pixelguard api` (pixelguard/jobstore, pixelguard/api).
+    database_url: str = ""
+    api_host: str = "127.0.0.1"
+    api_port: int = 8700
+    api_data: str = ""
+    api_max_upload_bytes: int = 2 << 30
+    api_max_objects: int = 10_000
+    api_max_inflated_bytes: int = 8 << 30
+    # Real DICOM compresses 2-10x in a zip; 200x is already far past any study and still stops a bomb early.
+    api_max_ratio: float = 200.0
+    api_jobs: int = 0
     limits: Limits = field(default_factory=Limits)
+
+    @property
+    def store_url(self) -> str:
+        """The job store's SQLAlchemy URL: the configured one, or SQLite beside the key file."""
+        return self.database_url or f"sqlite:///{self.key_file.expanduser().resolve().parent / 'jobs.sqlite3'}"
+
+    @property
+    def api_data_dir(self) -> Path:
+        return Path(self.api_data).expanduser() if self.api_data else self.key_file.expanduser().parent / "api"
 
     @property
     def app_id(self) -> str:

@@ -60,3 +60,14 @@ def test_a_vault_address_without_credentials_says_what_to_set() -> None:
 
     with pytest.raises(VaultError, match="PIXELGUARD_VAULT_ROLE_ID .* PIXELGUARD_VAULT_TOKEN"):
         wiring.key_service(Settings.from_env({"PIXELGUARD_VAULT_ADDR": "http://127.0.0.1:1"}))
+
+
+def test_the_api_and_job_store_settings_default_beside_the_key_file(tmp_path: Path) -> None:
+    key = tmp_path / "keys" / "key.json"
+    settings = Settings.from_env({"PIXELGUARD_KEY_FILE": str(key), "PIXELGUARD_API_MAX_RATIO": "50",
+                                  "PIXELGUARD_API_PORT": "9100"})
+    assert settings.store_url == f"sqlite:///{key.parent.resolve() / 'jobs.sqlite3'}"
+    assert settings.api_data_dir == key.parent / "api"
+    assert (settings.api_host, settings.api_port, settings.api_max_ratio) == ("127.0.0.1", 9100, 50.0)
+    url = "postgresql+psycopg://pg@127.0.0.1/pixelguard"
+    assert Settings.from_env({"PIXELGUARD_DATABASE_URL": url}).store_url == url

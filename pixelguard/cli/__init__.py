@@ -22,6 +22,7 @@ COMMAND_MODULES = [
     "pixelguard.cli.review",
     "pixelguard.cli.job",
     "pixelguard.cli.trace",
+    "pixelguard.cli.api",
 ]
 
 

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import signal
 import sys
 from pathlib import Path
 
@@ -45,10 +46,43 @@ def run(args: argparse.Namespace) -> int:
     runner = EmbeddedRunner(args.out, args.key_file or settings.key_file, args.profile, args.jobs, args.job,
                             options=RunOptions(redaction=args.redaction, encoding=args.pixel_encoding),
                             limits=limits)
-    summary = runner.run(args.inputs)
+    summary = _run_recorded(runner, args, settings.with_flags(key_file=args.key_file))
     counts = summary.counts
     rate = summary.total / summary.seconds if summary.seconds else 0.0
     print(f"job {runner.job_id}: {summary.total} inputs: clean={counts['clean']} review={counts['review']} "
           f"error={counts['error']} in {summary.seconds:.1f}s ({rate:.1f} files/s); "
           f"manifest: {runner.out_dir / 'manifest.jsonl'}", file=sys.stderr)
     return summary.exit_code
+
+
+def _run_recorded(runner, args: argparse.Namespace, settings):
+    """Run with the job store following along: one row per object as it is recorded, the job closed at the end.
+
+    The API starts ``deid`` for its jobs (having listed the accepted objects); from a terminal the job is
+    created here. Either way ``pixelguard job status`` and the API read the same rows.
+    """
+    from pixelguard.audit import profile_digest
+    from pixelguard.jobstore import JobStore
+
+    store = JobStore.open(settings.store_url, outside=[args.out])
+    # SIGTERM (the API stopping, a service manager) unwinds like an error: the worker pool stops its workers
+    # and the job is closed with its undecided objects as errors, instead of dying with them pending.
+    previous = signal.signal(signal.SIGTERM, _terminate)
+    try:
+        store.start_job(runner.job_id, runner.profile.name, profile_digest(runner.profile), source="cli",
+                        redaction=str(args.redaction or ""))
+        runner.on_record = lambda line: store.record_object(runner.job_id, line)
+        try:
+            summary = runner.run(args.inputs)
+        except BaseException:
+            store.finish_job(runner.job_id, "failed", "the run stopped before every input was decided")
+            raise
+        store.finish_job(runner.job_id)
+        return summary
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+        store.close()
+
+
+def _terminate(signum: int, _frame: object) -> None:
+    raise SystemExit(128 + signum)

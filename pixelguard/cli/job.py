@@ -1,4 +1,7 @@
-"""``pixelguard job status ID``: counts per final status, read from the topics (read_committed)."""
+"""``pixelguard job status ID``: counts per final status.
+
+Embedded jobs (``deid``, the API) are read from the job store; any other id from the topics (read_committed).
+"""
 from __future__ import annotations
 
 import argparse
@@ -8,7 +11,7 @@ from streams.config import add_arguments, from_args
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    parser = sub.add_parser("job", help="streaming job status")
+    parser = sub.add_parser("job", help="job status (job store, else the topics)")
     inner = parser.add_subparsers()
     status = inner.add_parser("status", help="counts per status of one job")
     status.add_argument("job_id", metavar="ID")
@@ -21,11 +24,33 @@ def run_status(args: argparse.Namespace) -> int:
     from streams.status import job_status
 
     cfg = from_args(args)
-    st = job_status(cfg.bootstrap, cfg.prefix, args.job_id)
-    doc = {"job_id": st.job_id, "submitted": st.submitted, "clean": st.counts["clean"],
-           "review": st.counts["review"], "error": st.counts["error"], "in_flight": st.in_flight}
+    doc = _from_store(cfg.store_url, args.job_id)
+    if doc is None:
+        st = job_status(cfg.bootstrap, cfg.prefix, args.job_id)
+        doc = {"job_id": st.job_id, "submitted": st.submitted, "clean": st.counts["clean"],
+               "review": st.counts["review"], "error": st.counts["error"], "in_flight": st.in_flight}
     if args.json:
         print(json.dumps(doc))
     else:
         print("  ".join(f"{k}={v}" for k, v in doc.items()))
-    return 0 if st.in_flight == 0 and st.counts["clean"] == st.submitted else 1
+    return 0 if doc["in_flight"] == 0 and doc["clean"] == doc["submitted"] else 1
+
+
+def _from_store(url: str, job_id: str) -> dict[str, object] | None:
+    """The job as the store has it, or None when the store does not know it (a streaming job)."""
+    from pixelguard.jobstore import JobNotFound, JobStore
+    from pixelguard.jobstore.store import sqlite_file
+
+    path = sqlite_file(url)
+    if path is not None and not path.exists():
+        return None  # no embedded job ever ran here: do not create a store just to look
+    store = JobStore.open(url)
+    try:
+        view = store.job(job_id)
+    except JobNotFound:
+        return None
+    finally:
+        store.close()
+    return {"job_id": view.job_id, "state": view.state, "profile": view.profile_name, "submitted": view.total,
+            "clean": view.counts["clean"], "review": view.counts["review"], "error": view.counts["error"],
+            "in_flight": view.counts["pending"]}

@@ -13,6 +13,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     prof.add_parser("list", help="stored profiles").set_defaults(handler=list_profiles)
     show = prof.add_parser("show", help="a stored profile (or a profile file) as resolved")
     show.add_argument("name")
+    show.add_argument("--fields", action="store_true",
+                      help="add the resolved field table: each attribute, its action and why")
     show.set_defaults(handler=show_profile)
     validate = prof.add_parser("validate", help="check a profile file; exit 0 if valid, 2 with the reason if not")
     validate.add_argument("file", type=Path)
@@ -26,7 +28,11 @@ def list_profiles(args: argparse.Namespace) -> int:
 
 
 def show_profile(args: argparse.Namespace) -> int:
-    print(json.dumps(profiles.describe(profiles.load(args.name)), indent=2))
+    profile = profiles.load(args.name)
+    doc = profiles.describe(profile)
+    if args.fields:
+        doc["fields"] = profiles.field_table(profile)
+    print(json.dumps(doc, indent=2))
     return 0
 
 

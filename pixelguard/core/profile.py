@@ -108,6 +108,7 @@ class Profile:
     lineage: tuple[str, ...] = ()  # this profile and the ones it extends, nearest first
     # What happens to each kind of object (image, structured-report, ...); unlisted kinds: sop.DEFAULT_RULES.
     sop_rules: dict[SopKind, SopRule] = field(default_factory=dict)
+    table: Path | None = None  # the Table E.1-1 file it was compiled from, for ``field_table``
 
     def action(self, tag: int) -> Action | None:
         """Resolved action for a public tag, or None when the table does not list it."""
@@ -307,6 +308,7 @@ def _build(path: Path, doc: dict[str, Any], lineage: tuple[str, ...], base_dir: 
         overrides=_as_mapping(path, doc.get("overrides"), "overrides"),
         lineage=lineage,
         sop_rules=_sop_rules(path, doc.get("sop_classes")),
+        table=table,
     )
 
 
@@ -429,3 +431,50 @@ def describe(profile: Profile) -> dict[str, Any]:
             "max_age_years": profile.max_age_years, "redaction": profile.redaction,
             "review_threshold": profile.review_threshold, "public_not_in_table": profile.public_not_in_table,
             "sop_classes": {kind.value: rule.value for kind, rule in profile.sop_rules.items()}}
+
+
+def field_table(profile: Profile) -> list[dict[str, str]]:
+    """Every Table E.1-1 row as this profile resolves it: attribute, tag, action, and why that action.
+
+    ``why`` names the source of the decision (the basic profile's code, the option that changed it, or the
+    profile's own override), so a privacy officer can trace each action back to the standard.
+    """
+    rows: list[dict[str, str]] = []
+    overridden = {_override_tag(key): key for key in profile.overrides}
+    for row in _table(_table_path(profile)):
+        kind, tag, element = parse_table_tag(row["tag"])
+        if kind == "private":
+            action = profile.private_action
+            why = ("Retain Safe Private Option: kept only where the TCIA knowledge base vouches for it"
+                   if action is Action.CLEAN else f"basic profile {row['basicProfile']}: private elements removed")
+        else:
+            found = profile.action(tag) if kind == "public" else profile.repeating.get((tag, element))
+            action = found or row_action(row, profile.options)
+            why = _row_reason(row, profile.options)
+            key = overridden.get(tag) if kind == "public" else None
+            if key is not None:
+                why = f"override {key}: {action.value} (table: {why})"
+        rows.append({"attribute": row.get("name", ""), "tag": row["tag"], "action": action.value,
+                     "meaning": action.meaning, "why": why})
+    return rows
+
+
+def _table_path(profile: Profile) -> Path:
+    return profile.table or (PROFILES_DIR / DEFAULT_TABLE).resolve()
+
+
+def _override_tag(key: str) -> int | None:
+    tag_match = _TAG.fullmatch(key.strip())
+    if tag_match is not None:
+        return (int(tag_match[1], 16) << 16) | int(tag_match[2], 16)
+    return tag_for_keyword(key.strip())
+
+
+def _row_reason(row: dict[str, str], options: tuple[str, ...]) -> str:
+    """Which column of the table decided ``row_action`` (mirrors its precedence: C, then K, then basic)."""
+    basic = f"basic profile {row['basicProfile']}"
+    deciding = [o for o in options if row.get(o) == "C"] or [o for o in options if row.get(o) is not None]
+    if not deciding:
+        return basic
+    option = deciding[-1]
+    return f"{OPTIONS[option]} {row[option]} (over {basic})"

@@ -1,0 +1,44 @@
+"""The FastAPI application: routes, the one error body, and the job runner's life with the process."""
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI, Request
+
+from pixelguard.core import profile as profiles
+
+from . import errors
+from .auth import Caller, no_auth
+from .context import ApiContext
+from .routes import jobs
+from .routes import profiles as profile_routes
+
+TITLE = "PixelGuard"
+API_VERSION = "1.0.0"
+
+
+def create_app(ctx: ApiContext, authenticate: Callable[[Request], Caller] = no_auth,
+               run_jobs: bool = True) -> FastAPI:
+    """The application over one context; ``run_jobs=False`` leaves accepted jobs queued (unit tests)."""
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        if run_jobs:
+            ctx.jobs.start()
+        try:
+            yield
+        finally:
+            if run_jobs:
+                ctx.jobs.stop()
+
+    app = FastAPI(title=TITLE, version=API_VERSION, lifespan=lifespan,
+                  description="De-identification jobs and profiles. Objects are named by opaque ids, never by "
+                              "the names of the uploaded files. Every error answers with the same body: a code "
+                              "and a reason that says what to do next.")
+    app.state.context = ctx
+    app.state.authenticate = authenticate
+    errors.install(app)
+    app.include_router(jobs.build(profiles.available()))
+    app.include_router(profile_routes.router)
+    return app

@@ -1,0 +1,113 @@
+"""The job store: written by ``deid`` as objects finish, read by ``job status``, migrated at open, kept apart
+from outputs; and the API's refusals of configurations this slice cannot make safe."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from pixelguard.cli import main
+from pixelguard.jobstore import JobStore
+from pixelguard.samples import FakePatient, text_png
+
+PATIENT = FakePatient("STOREWELL^AUGUSTINA", "MRN8880001", "19610203")
+
+
+def test_deid_records_each_object_and_job_status_reads_the_store(tmp_path: Path, capsys, monkeypatch) -> None:
+    monkeypatch.delenv("PIXELGUARD_DATABASE_URL", raising=False)
+    inputs = tmp_path / "in"
+    inputs.mkdir()
+    (inputs / "STOREWELL.png").write_bytes(text_png(PATIENT, size=(64, 48)))
+    (inputs / "garbage.bin").write_bytes(b"not an image")
+    key = tmp_path / "keys" / "key.json"
+    code = main(["deid", str(inputs), "--out", str(tmp_path / "out"), "--key-file", str(key), "--job", "job-cli-1",
+                 "--redaction", "off", "--jobs", "1"])
+    assert code == 1  # one error
+    capsys.readouterr()
+    assert main(["job", "status", "job-cli-1", "--json", "--key-file", str(key)]) == 1
+    status = json.loads(capsys.readouterr().out)
+    # Under --redaction off an image that may carry burned-in text is held for review.
+    assert status == {"job_id": "job-cli-1", "state": "done", "profile": "basic", "submitted": 2, "clean": 0,
+                      "review": 1, "error": 1, "in_flight": 0}, status
+    store = JobStore.open(f"sqlite:///{key.parent / 'jobs.sqlite3'}")
+    objects = store.objects("job-cli-1")
+    manifest = [json.loads(line) for line in (tmp_path / "out" / "manifest.jsonl").read_text().splitlines()]
+    assert sorted(o.input_id for o in objects) == sorted(m["input_id"] for m in manifest)
+    assert store.job("job-cli-1").source == "cli"
+
+
+def test_a_store_inside_the_output_folder_is_refused(tmp_path: Path, monkeypatch, capsys) -> None:
+    monkeypatch.setenv("PIXELGUARD_DATABASE_URL", f"sqlite:///{tmp_path / 'out' / 'jobs.sqlite3'}")
+    (tmp_path / "in").mkdir()
+    (tmp_path / "in" / "a.bin").write_bytes(b"x")
+    code = main(["deid", str(tmp_path / "in"), "--out", str(tmp_path / "out"),
+                 "--key-file", str(tmp_path / "k" / "key.json"), "--redaction", "off", "--jobs", "1"])
+    assert code == 2
+    assert "inside the output folder" in capsys.readouterr().err
+    assert not (tmp_path / "out" / "jobs.sqlite3").exists()
+
+
+def test_migrations_create_exactly_the_models_and_run_once(tmp_path: Path) -> None:
+    from alembic.autogenerate import compare_metadata
+    from alembic.migration import MigrationContext
+
+    from pixelguard.jobstore.models import Base
+
+    url = f"sqlite:///{tmp_path / 'jobs.sqlite3'}"
+    JobStore.open(url).close()
+    store = JobStore.open(url)  # a second open finds nothing to do
+    with store.engine.connect() as connection:
+        assert compare_metadata(MigrationContext.configure(connection), Base.metadata) == []
+        assert connection.exec_driver_sql("select version_num from alembic_version").scalar() == "0001"
+
+
+def test_a_job_left_running_by_a_stopped_api_is_closed_with_nothing_lost(tmp_path: Path) -> None:
+    from pixelguard.api.runner import EmbeddedJobs
+    from pixelguard.settings import Settings
+
+    store = JobStore.open(f"sqlite:///{tmp_path / 'jobs.sqlite3'}")
+    store.create_job("job-left", "basic", "d1", source="api", input_ids=["in-a", "in-b"], state="running")
+    store.record_object("job-left", {"input_id": "in-a", "status": "clean", "output": "x.dcm"})
+    store.start_job("job-terminal", "basic", "d1", source="cli")  # a deid in another process: left alone
+    jobs = EmbeddedJobs(Settings(), store, tmp_path / "u", tmp_path / "o", tmp_path / "l")
+    jobs.start()
+    jobs.stop()
+    view = store.job("job-left")
+    assert view.state == "failed" and "interrupted" in view.reason
+    assert view.counts == {"pending": 0, "clean": 1, "review": 0, "error": 1}
+    assert store.job("job-terminal").state == "running"
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["api", "--host", "0.0.0.0", "--no-auth"], "needs single sign-on"),
+    (["api", "--host", "10.1.2.3", "--no-auth"], "needs single sign-on"),
+    (["api"], "start with --no-auth"),
+])
+def test_the_api_refuses_what_it_cannot_make_safe_yet(argv: list[str], message: str, capsys) -> None:
+    assert main(argv) == 2
+    assert message in capsys.readouterr().err
+
+
+def test_the_api_serves_jobs_that_deid_ran_from_a_terminal(tmp_path: Path, monkeypatch) -> None:
+    """The README's path: run the demo (deid), then start the API on the same key file and read its job."""
+    from fastapi.testclient import TestClient
+
+    from pixelguard.api.app import create_app
+    from pixelguard.api.context import ApiContext
+    from pixelguard.settings import Settings
+
+    from .conftest import api_env
+
+    monkeypatch.delenv("PIXELGUARD_DATABASE_URL", raising=False)
+    (tmp_path / "in").mkdir()
+    (tmp_path / "in" / "STOREWELL.png").write_bytes(text_png(PATIENT, size=(64, 48)))
+    env = api_env(tmp_path)
+    assert main(["deid", str(tmp_path / "in"), "--out", str(tmp_path / "demo-out"), "--key-file",
+                 env["PIXELGUARD_KEY_FILE"], "--job", "job-demo", "--redaction", "off", "--jobs", "1"]) == 1
+    with TestClient(create_app(ApiContext.build(Settings.from_env(env)), run_jobs=False)) as client:
+        jobs = client.get("/v1/jobs").json()["jobs"]
+        assert [(j["job_id"], j["source"], j["state"], j["total"]) for j in jobs] == [("job-demo", "cli", "done", 1)]
+        report = client.get("/v1/jobs/job-demo/report").json()
+        assert [o["status"] for o in report["objects"]] == ["review"]
+        assert "STOREWELL" not in json.dumps(report)
