@@ -98,3 +98,18 @@ def test_a_missing_token_file_names_the_path_and_what_to_check(tmp_path: Path) -
 
 def test_an_approle_secret_id_never_shows_in_a_logins_repr() -> None:
     assert "s3cret" not in repr(AppRoleLogin("role", "s3cret"))
+
+
+def test_crosswalk_setup_enables_kubernetes_auth_only_when_given_a_namespace() -> None:
+    import argparse
+
+    from pixelguard.cli import crosswalk
+    from pixelguard.keyservice.vault_setup import KubernetesAuth
+
+    parser = argparse.ArgumentParser()
+    crosswalk.register(parser.add_subparsers())
+    plain = parser.parse_args(["crosswalk", "setup"])
+    assert crosswalk.kubernetes_auth(plain) is None
+    asked = parser.parse_args(["crosswalk", "setup", "--kubernetes-namespace", "site1"])
+    assert crosswalk.kubernetes_auth(asked) == KubernetesAuth(namespace="site1")
+    assert KubernetesAuth().service_account == "pixelguard-worker"  # deploy/k8s/base/serviceaccounts.yaml
