@@ -121,5 +121,5 @@ def test_triton_runs_on_a_gpu_only_in_the_gpu_overlay() -> None:
     assert {"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"} in gpu["tolerations"]
     assert "--model-config-name=gpu" in container["args"]
     mounted = {m["mountPath"]: m["subPath"] for m in container["volumeMounts"] if m["name"] == "gpu-configs"}
-    assert mounted == {f"/models/{m}/configs/gpu.pbtxt": f"{m}.pbtxt"
+    assert mounted == {f"/opt/pixelguard/deploy/triton/models/{m}/configs/gpu.pbtxt": f"{m}.pbtxt"
                        for m in ("text_detector", "angle_classifier", "text_recognizer")}
