@@ -38,7 +38,7 @@ def build_app(cfg: Settings, ctx: StageContext | None = None) -> tuple[faust.App
     cfg.data_dir.mkdir(parents=True, exist_ok=True)
     app = faust.App(
         cfg.app_id, broker=f"kafka://{cfg.bootstrap}", store="memory://", autodiscover=False,
-        datadir=str(cfg.data_dir / cfg.worker_name), web_bind="127.0.0.1", web_port=cfg.web_port,
+        datadir=str(cfg.data_dir / cfg.worker_name), web_bind=cfg.web_host, web_port=cfg.web_port,
         web_host="127.0.0.1", topic_allow_declare=False, topic_disable_leader=True,
         processing_guarantee="at_least_once", consumer_auto_offset_reset="earliest",
         broker_session_timeout=cfg.session_timeout_s, broker_heartbeat_interval=max(0.5, cfg.session_timeout_s / 4),

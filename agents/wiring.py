@@ -4,8 +4,9 @@
 here; ``pixelguard submit`` and ``review`` take their key service and object store from here too, so every
 process of a deployment reaches Vault, Kafka, Triton and the store the same way. The choices:
 
-- keys: Vault/OpenBao transit when ``PIXELGUARD_VAULT_ADDR`` is set (a worker logs in with its AppRole, or
-  uses a token), else the local key file, shared by every worker on the machine;
+- keys: Vault/OpenBao transit when ``PIXELGUARD_VAULT_ADDR`` is set (a worker logs in with Kubernetes auth in
+  a pod, with its AppRole elsewhere, or uses a token), else the local key file, shared by every worker on the
+  machine;
 - crosswalk: the compacted crosswalk topic, encrypted by those keys (``PIXELGUARD_CROSSWALK=none``: none);
 - OCR engine: Triton when ``PIXELGUARD_TRITON_URL`` is set, else the in-process engine
   (``inference.base.ENGINES`` names both);
@@ -29,6 +30,11 @@ def key_service(settings: Settings) -> KeyService:
         from pixelguard.keyservice.vault import VaultError, VaultKeyService, VaultLayout  # only when configured
 
         layout = VaultLayout(prefix=vault.prefix)
+        if vault.kubernetes_role:
+            from pixelguard.keyservice.vault_login import KubernetesLogin
+
+            login = KubernetesLogin(vault.kubernetes_role, vault.kubernetes_token_file, vault.kubernetes_mount)
+            return VaultKeyService.logged_in(vault.addr, login, layout=layout)
         if vault.role_id:
             secret_id = vault.secret_id
             if vault.secret_id_file:
@@ -39,8 +45,9 @@ def key_service(settings: Settings) -> KeyService:
                                  "PIXELGUARD_VAULT_SECRET_ID_FILE (or PIXELGUARD_VAULT_SECRET_ID)")
             return VaultKeyService.for_worker(vault.addr, vault.role_id, secret_id, layout=layout)
         if not vault.token:
-            raise VaultError("PIXELGUARD_VAULT_ADDR is set but neither PIXELGUARD_VAULT_ROLE_ID (a worker) nor "
-                             "PIXELGUARD_VAULT_TOKEN is: set one, or unset the address to use the local key file")
+            raise VaultError("PIXELGUARD_VAULT_ADDR is set but none of PIXELGUARD_VAULT_KUBERNETES_ROLE (a worker in "
+                             "a pod), PIXELGUARD_VAULT_ROLE_ID (a worker) or PIXELGUARD_VAULT_TOKEN is: set one, "
+                             "or unset the address to use the local key file")
         service = VaultKeyService.connect(vault.addr, vault.token, layout=layout)
         service.load_hmac_key()
         return service

@@ -23,10 +23,17 @@ PIXELGUARD_VAULT_ROLE_ID                   a worker's AppRole role id
 PIXELGUARD_VAULT_SECRET_ID_FILE            a file holding the worker's secret id (preferred: the secret
                                            then never sits in the environment of every child process)
 PIXELGUARD_VAULT_SECRET_ID                 the secret id itself
+PIXELGUARD_VAULT_KUBERNETES_ROLE           a worker's role in Vault's Kubernetes auth method: it logs in
+                                           with its pod's service account token, no secret to hand it
+PIXELGUARD_VAULT_KUBERNETES_MOUNT          where that auth method is mounted (kubernetes)
+PIXELGUARD_VAULT_KUBERNETES_TOKEN_FILE     the service account token it presents (the kubelet's
+                                           projected file, /var/run/secrets/kubernetes.io/serviceaccount/token)
 PIXELGUARD_VAULT_PREFIX                    names of the transit keys, KV path and policies (pixelguard)
 PIXELGUARD_WORKER_NAME                     stable worker name; its route transactions are fenced by it
 PIXELGUARD_CONCURRENCY, _THREADS           events per agent at once (2), threads running stage code (2)
-PIXELGUARD_WEB_PORT, _DATA_DIR             worker health port (6066), Faust data folder
+PIXELGUARD_WEB_PORT, _DATA_DIR             worker health port (6066: ``/live``, ``/ready``), Faust data folder
+PIXELGUARD_WEB_HOST                        address the health port binds to (127.0.0.1; a pod sets 0.0.0.0
+                                           so the kubelet's probes reach it)
 PIXELGUARD_METRICS_PORT, _HOST             Prometheus ``/metrics`` port (0: none, the default) and the
                                            address it binds to (127.0.0.1; a pod sets 0.0.0.0)
 PIXELGUARD_SESSION_TIMEOUT_S               Kafka group session timeout (10)
@@ -82,6 +89,11 @@ class VaultSettings:
     role_id: str = ""
     secret_id: str = ""
     secret_id_file: str = ""
+    # Kubernetes auth: the pod's own service account token is its credential, so no secret id is handed to
+    # the pod at all (a Secret in the environment would be readable by everyone who can read the pod spec).
+    kubernetes_role: str = ""
+    kubernetes_mount: str = "kubernetes"
+    kubernetes_token_file: str = "/var/run/secrets/kubernetes.io/serviceaccount/token"
     prefix: str = "pixelguard"
 
     @property
@@ -104,6 +116,8 @@ class Settings:
     concurrency: int = 2
     threads: int = 2
     web_port: int = 6066
+    # Loopback unless asked: the health port is Faust's web server, which also serves its own pages.
+    web_host: str = "127.0.0.1"
     # Off unless asked for: any fixed default would collide when several workers share a host (the tests,
     # bench/scale.py, a developer's second worker), and a deployment names its scrape port anyway.
     metrics_port: int = 0

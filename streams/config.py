@@ -22,7 +22,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 _FLAGS = ("bootstrap", "prefix", "store", "key_file", "partitions", "triton_url", "vault_addr", "worker_name",
-          "concurrency", "threads", "web_port", "metrics_port", "metrics_host", "data_dir", "crosswalk")
+          "concurrency", "threads", "web_port", "web_host", "metrics_port", "metrics_host", "data_dir", "crosswalk")
 
 
 def from_args(args: argparse.Namespace) -> Settings:

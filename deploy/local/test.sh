@@ -1,11 +1,21 @@
 #!/usr/bin/env bash
-# README command 2: set up everything (venv, pip, Maven jars for Kafka, OpenBao, the Triton server venv)
+# README command 2: set up everything (venv, pip, Maven jars for Kafka, OpenBao, the Triton server venv, kustomize)
 # and run the whole test suite. The tests start the real servers themselves on free 127.0.0.1 ports and
 # stop them by pid.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 bash deploy/local/bootstrap.sh
+# kustomize (tests/deploy: the Kubernetes manifests) builds from the Go module proxy while the servers install;
+# its log is kept apart so the two outputs do not interleave, and shown if it fails.
+kustomize_log="$(mktemp)"
+bash deploy/local/install-kustomize.sh >"$kustomize_log" 2>&1 &
+kustomize_pid=$!
 .venv/bin/pixelguard services install
+if ! wait "$kustomize_pid"; then
+  cat "$kustomize_log" >&2; rm -f "$kustomize_log"
+  echo "installing kustomize failed (deploy/local/install-kustomize.sh)" >&2; exit 1
+fi
+rm -f "$kustomize_log"
 # Lint and types first: a finding fails the test command before the (long) suite starts.
 .venv/bin/ruff check .
 .venv/bin/mypy

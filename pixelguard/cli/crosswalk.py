@@ -21,11 +21,14 @@ import sys
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pixelguard.settings import Settings
 
 from ._common import key_file
+
+if TYPE_CHECKING:  # hvac is imported only when a Vault command runs
+    from pixelguard.keyservice.vault_setup import KubernetesAuth
 
 EXIT_NOT_FOUND = 1
 EXIT_USAGE = 2
@@ -57,6 +60,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     setup = crosswalk.add_parser("setup", help="create transit keys, policies and the worker AppRole (idempotent)")
     setup.add_argument("--secret-id-file", type=Path, default=None, metavar="FILE",
                        help="also issue a worker AppRole secret id into FILE (0600)")
+    setup.add_argument("--kubernetes-namespace", default=None, metavar="NS",
+                       help="also enable Kubernetes auth: workers of namespace NS log in with their service account")
+    setup.add_argument("--kubernetes-service-account", default="pixelguard-worker", metavar="NAME",
+                       help="the workers' service account (pixelguard-worker, as deploy/k8s names it)")
+    setup.add_argument("--kubernetes-host", default="https://kubernetes.default.svc", metavar="URL",
+                       help="the API server OpenBao sends TokenReviews to (the in-cluster address)")
     _common_options(setup, local=False)
     setup.set_defaults(handler=setup_command)
 
@@ -279,12 +288,27 @@ def setup_command(args: argparse.Namespace) -> int:
     ctx = _vault_context(args)
     # setup_vault speaks hvac directly (mounts, policies, auth): run it through the retry loop as one step.
     result = ctx.keys.session.call("setup", lambda client: setup_vault(client, ctx.keys.layout))
+    auth = kubernetes_auth(args)
+    if auth is not None:
+        from pixelguard.keyservice.vault_setup import setup_kubernetes_auth
+
+        ctx.keys.session.call("Kubernetes auth setup", lambda c: setup_kubernetes_auth(c, ctx.keys.layout, auth))
     if args.secret_id_file:
         secret_id = ctx.keys.session.call("issue secret id", lambda c: new_worker_secret_id(c, ctx.keys.layout))
         write_private_text(args.secret_id_file, secret_id + "\n")
     ctx.audit.record(AuditEvent("crosswalk.setup", "ok", ctx.actor, targets={"role": ctx.keys.layout.worker_role}))
     print(json.dumps({"role_id": result.role_id, "policies": result.policies}))
     return 0
+
+
+def kubernetes_auth(args: argparse.Namespace) -> KubernetesAuth | None:
+    """What ``setup --kubernetes-*`` asks for, or None when no namespace was given."""
+    from pixelguard.keyservice.vault_setup import KubernetesAuth
+
+    if not args.kubernetes_namespace:
+        return None
+    return KubernetesAuth(host=args.kubernetes_host, namespace=args.kubernetes_namespace,
+                          service_account=args.kubernetes_service_account)
 
 
 # --- files -------------------------------------------------------------------------------------------------

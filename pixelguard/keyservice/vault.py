@@ -37,6 +37,8 @@ import hvac
 import hvac.exceptions
 import requests
 
+from .vault_login import AppRoleLogin, VaultLogin
+
 T = TypeVar("T")
 
 # OpenBao's listener refuses a JSON body with more than 1000 strings (max_request_json_strings); each batch
@@ -135,27 +137,28 @@ def _short(err: BaseException) -> str:
 
 
 class VaultSession:
-    """One authenticated hvac client plus the retry loop; re-logs in with AppRole when its token lapses."""
+    """One authenticated hvac client plus the retry loop; logs in again (AppRole, Kubernetes) when its token
+    lapses."""
 
     def __init__(self, addr: str, token: str | None = None, *, role_id: str | None = None,
-                 secret_id: str | None = None, layout: VaultLayout | None = None,
+                 secret_id: str | None = None, login: VaultLogin | None = None, layout: VaultLayout | None = None,
                  retry: RetryPolicy | None = None) -> None:
-        if token is None and role_id is None:
-            raise VaultError("no Vault credentials: set VAULT_TOKEN, or give an AppRole role_id and secret_id")
-        self.addr = addr
         self.layout = layout or VaultLayout()
+        if login is None and role_id is not None:
+            login = AppRoleLogin(role_id, secret_id or "", mount=self.layout.approle_mount)
+        if token is None and login is None:
+            raise VaultError("no Vault credentials: set VAULT_TOKEN, give an AppRole role_id and secret_id, "
+                             "or a Kubernetes auth role")
+        self.addr = addr
         self.retry = retry or RetryPolicy()
-        self._role = (role_id, secret_id) if role_id is not None else None
+        self._login = login
         self.client = make_hvac_client(addr, token)
         if token is None:
             self.login()
 
     def login(self) -> None:
-        assert self._role is not None
-        role_id, secret_id = self._role
-        result = self.call("AppRole login", lambda c: c.auth.approle.login(
-            role_id=role_id, secret_id=secret_id, use_token=False, mount_point=self.layout.approle_mount),
-            relogin=False)
+        assert self._login is not None
+        result = self.call(self._login.what, self._login, relogin=False)
         self.client.token = result["auth"]["client_token"]
 
     def call(self, what: str, fn: Callable[[hvac.Client], T], *, relogin: bool = True) -> T:
@@ -166,8 +169,8 @@ class VaultSession:
             try:
                 return fn(self.client)
             except hvac.exceptions.Forbidden as err:
-                # An expired AppRole token also answers 403: log in once more before calling it a denial.
-                if relogin and self._role is not None and not relogged:
+                # An expired login token also answers 403: log in once more before calling it a denial.
+                if relogin and self._login is not None and not relogged:
                     relogged = True
                     self.login()
                     continue
@@ -261,6 +264,15 @@ class VaultKeyService:
         """AppRole login and HMAC data key unwrap, both at start: a worker that cannot get its key fails
         before it takes any work, instead of half-way through an object."""
         service = cls.connect(addr, role_id=role_id, secret_id=secret_id, layout=layout, retry=retry)
+        service.load_hmac_key()
+        return service
+
+    @classmethod
+    def logged_in(cls, addr: str, login: VaultLogin, layout: VaultLayout | None = None,
+                  retry: RetryPolicy | None = None) -> VaultKeyService:
+        """A worker by any login (``vault_login``: Kubernetes auth in a pod), its data key unwrapped at start
+        as in :meth:`for_worker`."""
+        service = cls(VaultSession(addr, login=login, layout=layout, retry=retry))
         service.load_hmac_key()
         return service
 

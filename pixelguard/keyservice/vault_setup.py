@@ -1,4 +1,5 @@
-"""Idempotent Vault / OpenBao setup for PixelGuard: transit keys, the wrapped HMAC data key, policies, AppRole.
+"""Idempotent Vault / OpenBao setup for PixelGuard: transit keys, the wrapped HMAC data key, policies, AppRole,
+and (for workers in Kubernetes pods) the Kubernetes auth method and the worker's role in it.
 
 Run with an operator token (root on a fresh local server). Every step tolerates what an earlier run left,
 so ``pixelguard crosswalk setup`` and the tests can call it on every start. The policies are files under
@@ -46,6 +47,16 @@ def _enable(client: hvac.Client, kind: str, path: str, **options: object) -> Non
             raise
 
 
+def _enable_auth(client: hvac.Client, kind: str, path: str) -> None:
+    if f"{path}/" in client.sys.list_auth_methods()["data"]:
+        return
+    try:
+        client.sys.enable_auth_method(method_type=kind, path=path)
+    except hvac.exceptions.InvalidRequest as err:
+        if "already in use" not in str(err):
+            raise
+
+
 def _ensure_data_key(client: hvac.Client, layout: VaultLayout, timeout: float = 30.0) -> None:
     """Create the wrapped HMAC data key once. ``cas=0`` makes two racing setups agree on one key."""
     deadline = time.monotonic() + timeout
@@ -87,18 +98,47 @@ def setup_vault(client: hvac.Client, layout: VaultLayout | None = None, *, token
     for role, name in policies.items():
         client.sys.create_or_update_policy(name=name, policy=render_policy(role, layout))
 
-    if f"{layout.approle_mount}/" not in client.sys.list_auth_methods()["data"]:
-        try:
-            client.sys.enable_auth_method(method_type="approle", path=layout.approle_mount)
-        except hvac.exceptions.InvalidRequest as err:
-            if "already in use" not in str(err):
-                raise
+    _enable_auth(client, "approle", layout.approle_mount)
     client.auth.approle.create_or_update_approle(
         role_name=layout.worker_role, token_policies=[layout.worker_policy], token_ttl=token_ttl,
         token_max_ttl=token_max_ttl, bind_secret_id=True, mount_point=layout.approle_mount)
     role_id = client.auth.approle.read_role_id(role_name=layout.worker_role,
                                                mount_point=layout.approle_mount)["data"]["role_id"]
     return SetupResult(role_id=role_id, policies=policies)
+
+
+@dataclass(frozen=True)
+class KubernetesAuth:
+    """Who may log in as a worker through Kubernetes auth: one service account in one namespace, presenting a
+    token for one audience (deploy/k8s/base/worker.yaml projects it for "openbao")."""
+
+    host: str = "https://kubernetes.default.svc"  # where OpenBao sends its TokenReview: the in-cluster API
+    namespace: str = "pixelguard"
+    service_account: str = "pixelguard-worker"
+    audience: str = "openbao"
+    mount: str = "kubernetes"
+    # The API server's CA (PEM). Empty: OpenBao in a pod reads its own service account's CA file; outside a
+    # pod it has none and refuses the config.
+    ca_cert: str = ""
+
+
+def setup_kubernetes_auth(client: hvac.Client, layout: VaultLayout | None = None,
+                          auth: KubernetesAuth | None = None, *, token_ttl: str = "1h",
+                          token_max_ttl: str = "24h") -> str:
+    """Enable Kubernetes auth and bind the worker role (the worker policy of :func:`setup_vault`); returns the
+    role name. OpenBao running in the cluster reviews tokens with its own service account (the chart's
+    ``authDelegator``), so no reviewer token is configured here."""
+    layout, auth = layout or VaultLayout(), auth or KubernetesAuth()
+    _enable_auth(client, "kubernetes", auth.mount)
+    client.auth.kubernetes.configure(kubernetes_host=auth.host, kubernetes_ca_cert=auth.ca_cert or None,
+                                     mount_point=auth.mount)
+    # Written directly: hvac's create_role sends the pre-1.x names (policies, ttl), which Vault keeps only as
+    # deprecated aliases of the token_* fields every other auth method here uses.
+    client.adapter.post(f"/v1/auth/{auth.mount}/role/{layout.worker_role}", json={
+        "bound_service_account_names": [auth.service_account],
+        "bound_service_account_namespaces": [auth.namespace], "audience": auth.audience,
+        "token_policies": [layout.worker_policy], "token_ttl": token_ttl, "token_max_ttl": token_max_ttl})
+    return layout.worker_role
 
 
 def new_worker_secret_id(client: hvac.Client, layout: VaultLayout | None = None) -> str:
