@@ -51,7 +51,8 @@ def detect(data: bytes) -> Format:
     tried = ", ".join(fmt.name for fmt in _MODULES)
     if data[:2] == GZIP_MAGIC:
         raise StageError("unknown-format", f"gzip stream whose content is none of {tried}")
-    raise StageError("unknown-format", f"not one of {tried} (first bytes {data[:4].hex()})")
+    # The reason never shows the bytes themselves: a text file's first bytes can be a patient's name.
+    raise StageError("unknown-format", f"no signature of {tried} at its start; submit one of those formats")
 
 
 __all__ = ["FormatHandler", "Match", "detect", "handler"]

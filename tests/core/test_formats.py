@@ -76,3 +76,12 @@ def test_a_dataset_without_preamble_is_only_plausible() -> None:
     raw = (pydicom_test_files() / "ExplVR_LitEndNoMeta.dcm").read_bytes()
     assert handler(Format.DICOM).detect(raw) is Match.PLAUSIBLE
     assert detect(raw) is Format.DICOM
+
+
+def test_an_unknown_format_reason_never_shows_the_objects_bytes() -> None:
+    data = b"JANE DOE, MRN 7300006: referral letter\n" * 4
+    with pytest.raises(StageError) as refused:
+        detect(data)
+    assert refused.value.code == "unknown-format"
+    for leak in ("JANE", data[:4].hex(), data[:2].hex()):
+        assert leak not in refused.value.reason
