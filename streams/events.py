@@ -29,6 +29,10 @@ CONTRACT = "object-event"  # its schema files: streams/schemas/object-event.v<N>
 # What a poison event may keep from the message it replaces: opaque ids of our own shape, so the input's job
 # still counts it; anything else (a value that may be PHI) is never copied.
 _SAFE_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
+# input_id and key are ours alone (core/keys.py): "in-<hex>", a remapped UID "2.25.<digits>", "obj-<hex>".
+# A value of another shape (an MRN someone put there) is not copied, even if _SAFE_ID would pass it.
+_OUR_SHAPES = {"input_id": re.compile(r"^in-[0-9a-f]{8,64}$"),
+               "key": re.compile(r"^(2\.25\.[0-9]{1,40}|obj-[0-9a-f]{8,64})$")}
 
 
 class PoisonEvent(ValueError):
@@ -109,7 +113,7 @@ class ObjectEvent:
         if not isinstance(doc, dict):
             raise PoisonEvent("message body is not a JSON object; only PixelGuard events belong on this topic")
         ids = {name: doc[name] for name in ("job_id", "input_id", "key")
-               if isinstance(doc.get(name), str) and _SAFE_ID.match(doc[name])}
+               if isinstance(doc.get(name), str) and _OUR_SHAPES.get(name, _SAFE_ID).match(doc[name])}
         version = doc.get("v")
         if not isinstance(version, int) or isinstance(version, bool) or version < 1:
             raise PoisonEvent("field 'v' (the schema version) is missing or not a positive integer; "

@@ -35,7 +35,7 @@ def refusal(doc: object) -> PoisonEvent:
 
 
 def good() -> dict:
-    return json.loads(ObjectEvent("job-c", "in-1", "basic", now_iso(), "ingest").to_bytes())
+    return json.loads(ObjectEvent("job-c", "in-0a1b2c3d4e5f60718293", "basic", now_iso(), "ingest").to_bytes())
 
 
 def test_checked_in_schemas_and_docs_tables_are_what_the_event_classes_generate() -> None:
@@ -75,14 +75,14 @@ def test_a_stored_v1_event_is_read_by_the_current_reader(name: str) -> None:
 
 def test_a_v1_event_with_a_field_this_reader_does_not_know_is_still_read() -> None:
     event = ObjectEvent.from_bytes(json.dumps({**good(), "added_in_a_later_minor": {"x": 1}}).encode())
-    assert event.input_id == "in-1"
+    assert event.input_id == "in-0a1b2c3d4e5f60718293"
 
 
 def test_an_unknown_future_major_version_is_refused_with_what_to_do() -> None:
     exc = refusal({**good(), "v": SCHEMA_VERSION + 1, "a_new_field": PHI_LIKE})
     assert f"schema version {SCHEMA_VERSION + 1} is newer than this worker reads ({SCHEMA_VERSION})" in str(exc)
     assert "upgrade the workers" in str(exc)
-    assert (exc.job_id, exc.input_id) == ("job-c", "in-1")  # still counted against its job
+    assert (exc.job_id, exc.input_id) == ("job-c", "in-0a1b2c3d4e5f60718293")  # still counted against its job
 
 
 @pytest.mark.parametrize(("change", "named"), [
@@ -107,9 +107,11 @@ def test_a_missing_required_field_is_named_and_ids_that_are_not_ours_are_not_kep
     del doc["submitted_at"]
     exc = refusal({**doc, "job_id": PHI_LIKE})
     assert "missing required field(s) 'submitted_at'" in str(exc)
-    assert exc.job_id == "" and exc.input_id == "in-1"  # a job id with a space is not one of ours: dropped
+    # a job id with a space is not one of ours: dropped
+    assert exc.job_id == "" and exc.input_id == "in-0a1b2c3d4e5f60718293"
     out = poison_event("pg.ingest-0-7", exc)
-    assert (out.job_id, out.input_id, out.status, out.error_code) == ("unknown", "in-1", "error", "poison")
+    assert (out.job_id, out.input_id, out.status, out.error_code) == \
+        ("unknown", "in-0a1b2c3d4e5f60718293", "error", "poison")
     assert out.stats == {"message": "pg.ingest-0-7"}  # where to find the message itself
     assert out.violation() is None and PHI_LIKE not in out.to_bytes().decode()
 
@@ -166,3 +168,12 @@ def test_the_clean_topic_consumer_in_docs_events_md_fetches_every_clean_object(k
         proc.terminate()
         proc.wait(20)
     assert sorted(p.name for p in out.iterdir()) == sorted(f"{i}.dcm" for i in objects)
+
+
+def test_an_id_field_holding_something_else_is_not_carried_to_errors() -> None:
+    # An MRN passes a plain "looks like an id" check; input_id and key must have the shapes core/keys.py makes.
+    doc = good()
+    del doc["submitted_at"]
+    exc = refusal({**doc, "input_id": "MRN7300006", "key": "MRN7300006"})
+    assert exc.input_id == "" and exc.key == ""
+    assert "MRN7300006" not in poison_event("pg.ingest-0-8", exc).to_bytes().decode()
