@@ -32,6 +32,10 @@ def run(args: argparse.Namespace) -> int:
 
     if args.jobs < 1:
         raise ValueError("--jobs must be at least 1")
+    if str(args.out).startswith("s3:"):  # Path() would make it a local folder named "s3:"
+        raise ValueError("deid writes its outputs, manifest and crosswalk to a folder: give --out a folder "
+                         "(inputs may be s3:// prefixes); to publish to a bucket, run the streaming workers "
+                         "with PIXELGUARD_OUTPUT_STORE=s3://...")
     from dataclasses import replace
 
     from pixelguard.core.limits import Limits
