@@ -82,6 +82,10 @@ def test_two_workers_share_nothing_but_s3(kafka, s3proxy, s3_env, s3_buckets, tm
             if r.event.format == "dicom":
                 leaks += feed.corpus.leaks(dicom_text(published.get(r.event.object_uri)))
     assert not leaks, f"metadata leak check failed for {len(leaks)} values"
+    # Both workers read objects from S3 (their spans say so): the run crossed processes, not one worker alone.
+    # (Events are spread over 4 partitions by keyed ids; both missing from one worker's 2 is about 0.4%.)
+    for home in (tmp_path / "w1", tmp_path / "w2"):
+        assert '"objectstore get"' in (home / "telemetry.jsonl").read_text(errors="replace"), home.name
     # No shared folder: nothing a worker wrote holds an object (no staging, clean or review folder).
     for home in (tmp_path / "w1", tmp_path / "w2"):
         assert not [p for p in home.rglob("*") if p.name in ("staging", "clean", "review", "ingest")]
