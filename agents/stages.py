@@ -29,7 +29,7 @@ from pixelguard.formats import handler
 from pixelguard.telemetry import metrics
 from pixelguard.telemetry.tracing import child_span
 from streams.events import ObjectEvent
-from streams.objectstore import ObjectNotFound, ObjectStore, StorageFull, StorageUnavailable
+from streams.objectstore import ObjectNotFound, ObjectStore, StorageFull, StorageUnavailable, transfer
 
 T = TypeVar("T")
 
@@ -69,7 +69,8 @@ TRANSIENT = _transient_kinds()
 # What the operator does before resubmitting, by fault code: the reason a user reads names it.
 NEXT_STEP = {
     "storage-full": "free space on the object store, then resubmit",
-    "storage-unavailable": "check that the object store is mounted and reachable, then resubmit",
+    "storage-unavailable": "check that the object store is mounted and reachable (an S3 store: its endpoint is up "
+                           "and the AWS credentials are valid), then resubmit",
     "engine-unavailable": "check that the Triton server is up (pixelguard services status), then resubmit",
     "keys-unavailable": "check that the key service is up and unsealed, then resubmit",
     "crosswalk-unavailable": "check the Kafka broker, then resubmit",
@@ -81,13 +82,19 @@ class StageContext:
     """What every step needs; built once per worker process (see ``agents.wiring.build_context``)."""
 
     derive: Derivations
-    store: ObjectStore
+    store: ObjectStore  # submitted inputs and staging
     detector: Any  # core.redact.Detector (Triton client or in-process engine)
     crosswalk: Any = None  # crosswalk store (None: not recorded)
     retries: int = 3
     backoff_s: float = 0.5
     limits: Limits = field(default_factory=Limits)  # agents/wiring.py hands the settings' limits
+    outputs: ObjectStore | None = None  # clean/, review/ and index/ when they live apart (another bucket)
     _profiles: dict[str, profiles.Profile] = field(default_factory=dict)
+
+    @property
+    def published(self) -> ObjectStore:
+        """The store outputs are published to."""
+        return self.outputs if self.outputs is not None else self.store
 
     def profile(self, name: str) -> profiles.Profile:
         if name not in self._profiles:
@@ -270,7 +277,8 @@ def decide(ctx: StageContext, event: ObjectEvent) -> tuple[str, ObjectEvent]:
             name = f"review/{event.output_id}-{event.content_id}{event.extension}"
             reason = "; ".join(r for r in (reason, "conflict: a published output has the same identifiers but "
                                            "different content; held for a reviewer under its own name") if r)
-        uri = ctx.retrying("route", "publishing the output", lambda: ctx.store.copy(event.object_uri, name))
+        uri = ctx.retrying("route", "publishing the output",
+                           lambda: transfer(ctx.store, ctx.published, event.object_uri, name))
     except ObjectNotFound:
         _, failed = error_event(event, "not-found", "the redacted object is missing from the staging area", "route")
         return "errors", failed.next("errors", decided_by="route")
@@ -287,17 +295,19 @@ def decide(ctx: StageContext, event: ObjectEvent) -> tuple[str, ObjectEvent]:
 def _conflicts(ctx: StageContext, event: ObjectEvent) -> bool:
     """Another input (other bytes) already owns this output name; a redelivered event owns it already.
 
-    Ownership is recorded in the store (``index/outputs/<output_id>``: the owner's keyed content id), so
-    the check holds across route hops and restarts, and two inputs whose outputs happen to match byte for
-    byte (they differed only in removed elements) are still told apart: only byte-identical inputs share.
+    Ownership is recorded beside the outputs (``index/outputs/<output_id>`` in the output store: the owner's
+    keyed content id), so the check holds across route hops and restarts, and two inputs whose outputs happen
+    to match byte for byte (they differed only in removed elements) are still told apart: only byte-identical
+    inputs share.
     """
+    published = ctx.published
     if not event.content_id:  # an event from before content ids: compare what was published
         names = [f"{folder}/{event.output_id}{event.extension}" for folder in ("clean", "review")]
-        existing = [name for name in names if ctx.store.exists(name)]
+        existing = [name for name in names if published.exists(name)]
         ours = ctx.store.get(event.object_uri) if existing else b""
-        return any(ctx.store.get(ctx.store.uri(name)) != ours for name in existing)
+        return any(published.get(published.uri(name)) != ours for name in existing)
     index = f"index/outputs/{event.output_id}"
-    if not ctx.store.exists(index):
-        ctx.store.put(index, event.content_id.encode())
+    if not published.exists(index):
+        published.put(index, event.content_id.encode())
         return False
-    return ctx.store.get(ctx.store.uri(index)).decode() != event.content_id
+    return published.get(published.uri(index)).decode() != event.content_id

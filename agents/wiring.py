@@ -10,7 +10,11 @@ process of a deployment reaches Vault, Kafka, Triton and the store the same way.
 - crosswalk: the compacted crosswalk topic, encrypted by those keys (``PIXELGUARD_CROSSWALK=none``: none);
 - OCR engine: Triton when ``PIXELGUARD_TRITON_URL`` is set, else the in-process engine
   (``inference.base.ENGINES`` names both);
-- object store: ``PIXELGUARD_STORE`` (a folder or a ``file://`` URI).
+- object stores: ``PIXELGUARD_STORE`` (a folder, ``file://`` or ``s3://`` URI) for submitted inputs and
+  staging, ``PIXELGUARD_OUTPUT_STORE`` (default: the same) for clean and review objects; ``s3://`` endpoints
+  from ``PIXELGUARD_S3_ENDPOINT`` or ``AWS_ENDPOINT_URL``, credentials only from the standard AWS chain.
+  The crosswalk never shares a bucket or folder with the outputs (``streams/objectstore/placement.py``):
+  such a configuration is refused before a worker starts.
 """
 from __future__ import annotations
 
@@ -19,7 +23,7 @@ from typing import Any
 from pixelguard.core.keys import Derivations
 from pixelguard.keyservice.base import KeyService
 from pixelguard.settings import Settings
-from streams.objectstore import ObjectStore
+from streams.objectstore import ObjectStore, StoreOptions
 
 from .stages import StageContext
 
@@ -76,15 +80,64 @@ def detector(settings: Settings) -> Any:
     return engine("local")
 
 
+def store_options(settings: Settings) -> StoreOptions:
+    return StoreOptions(s3_endpoint=settings.s3_endpoint)
+
+
 def object_store(settings: Settings) -> ObjectStore:
+    """Submitted inputs (``ingest/``) and staging."""
     from streams.objectstore import open_store
 
-    return open_store(settings.store)
+    return open_store(settings.store, store_options(settings))
+
+
+def output_store(settings: Settings) -> ObjectStore:
+    """Where clean and review objects are published: ``PIXELGUARD_OUTPUT_STORE``, else the object store."""
+    from streams.objectstore import open_store
+
+    return open_store(settings.outputs, store_options(settings))
+
+
+def check_placement(settings: Settings) -> None:
+    """Refuse, before anything starts, outputs that would share a bucket or folder with the crosswalk.
+
+    The crosswalk is the compacted Kafka topic (no bucket), encrypted by Vault's transit key or by the local
+    key file; the local key file keeps its own crosswalk (``deid``'s) beside it. So what to keep apart from
+    the outputs is the key file and that crosswalk, whenever a local key file is in use.
+    """
+    from pixelguard.crosswalk.local import crosswalk_path
+    from streams.objectstore.placement import refuse_shared
+
+    if not settings.vault.configured:
+        key_file = settings.key_file.expanduser()
+        refuse_shared(settings.outputs, str(key_file), "key file")
+        refuse_shared(settings.outputs, str(crosswalk_path(key_file)), "crosswalk")
+
+
+def checked_stores(settings: Settings) -> tuple[ObjectStore, ObjectStore | None]:
+    """The object store and, when it is another place, the output store; each S3 bucket checked now.
+
+    A missing bucket or refused credentials stop the worker at start with what to fix, rather than failing
+    every object later.
+    """
+    from streams.objectstore import scheme_of
+
+    store = object_store(settings)
+    outputs = output_store(settings) if settings.outputs != settings.store else None
+    for each in (store, outputs):
+        if each is not None and scheme_of(each.root_uri) == "s3":
+            from streams.objectstore.s3 import S3ObjectStore  # boto3 only for S3
+
+            if isinstance(each, S3ObjectStore):
+                each.check()
+    return store, outputs
 
 
 def build_context(settings: Settings) -> StageContext:
     """Everything the stage steps need, built once per worker process."""
+    check_placement(settings)
     keys = key_service(settings)
-    return StageContext(derive=Derivations(keys.hmac), store=object_store(settings), detector=detector(settings),
+    store, outputs = checked_stores(settings)
+    return StageContext(derive=Derivations(keys.hmac), store=store, outputs=outputs, detector=detector(settings),
                         crosswalk=crosswalk_store(settings, keys), retries=settings.retries,
                         backoff_s=settings.backoff_s, limits=settings.limits)

@@ -47,6 +47,15 @@ def corpus(root: Path, n: int) -> None:
             (root / f"{i}.dcm").write_bytes(text_dicom(p))
 
 
+def prepare(tmp: Path, objects: int, workers: int) -> Path:
+    """The corpus under ``tmp/in``, a warm-up under ``tmp/warm`` (two per worker), and a key file: its path."""
+    corpus(tmp / "in", objects)
+    corpus(tmp / "warm", workers * 2)
+    key = tmp / "keys" / "key.json"
+    LocalKeyService.open(key)
+    return key
+
+
 def pct(values: list[float], q: float) -> float:
     values = sorted(values)
     return values[min(len(values) - 1, int(round(q * (len(values) - 1))))] if values else 0.0
@@ -122,10 +131,7 @@ def main() -> None:
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as raw:
         tmp = Path(raw)
-        corpus(tmp / "in", args.objects)
-        corpus(tmp / "warm", args.workers * 2)
-        key = tmp / "keys" / "key.json"
-        LocalKeyService.open(key)
+        key = prepare(tmp, args.objects, args.workers)
         e_wall, e_lat = embedded(tmp / "in", tmp / "e", key, args.workers)
         triton_url = ""
         triton = None

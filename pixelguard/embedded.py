@@ -1,7 +1,8 @@
 """The embedded runner: ``pixelguard deid`` runs the core stages in a process pool, no servers needed.
 
 The parent process owns every write (outputs, manifest, crosswalk) so workers never race on files; a worker
-only reads its input and returns an Outcome.
+only reads its input and returns an Outcome. Inputs are files, folders and ``s3://bucket/prefix`` (every
+object under it, listed by the parent as ``submit`` lists it, each read by the worker that processes it).
 """
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from .core import profile as profiles
 from .core.keys import Derivations
@@ -33,6 +35,7 @@ from .workerpool import WorkerPool
 class InputItem:
     path: str  # absolute; never printed or written in clear outside the encrypted crosswalk
     problem: tuple[str, str] | None = None  # (code, reason) found while walking
+    size: int | None = None  # an s3:// object's listed size; a file is stat'ed when read
 
 
 def discover(inputs: Iterable[str]) -> Iterator[InputItem]:
@@ -78,9 +81,10 @@ def _walk(path: Path, visited: set[str]) -> Iterator[InputItem]:
 # --- worker side -----------------------------------------------------------------------------------------
 
 _WORKER: dict[str, object] = {}
+_S3_STORES: dict[str, Any] = {}  # bucket URI -> this worker's S3 store (one client per bucket and process)
 
 
-def _init_worker(key_file: str, profile_name: str, options: RunOptions, limits: Limits) -> None:
+def _init_worker(key_file: str, profile_name: str, options: RunOptions, limits: Limits, s3_endpoint: str = "") -> None:
     from inference.base import engine  # each worker loads its own model
 
     silence_value_echoes()
@@ -93,23 +97,47 @@ def _init_worker(key_file: str, profile_name: str, options: RunOptions, limits: 
     _WORKER["detector"] = None if off else engine("local")
     _WORKER["options"] = options
     _WORKER["limits"] = limits
+    _WORKER["s3_endpoint"] = s3_endpoint
     freeze_startup_objects()
 
 
-def _run_one(path: str, input_id: str) -> Outcome:
-    limits: Limits = _WORKER["limits"]  # type: ignore[assignment]
+def _read_s3(uri: str, input_id: str, size: int, limit: int) -> bytes | Outcome:
+    from streams.objectstore import ObjectNotFound, StorageUnavailable, StoreOptions, open_store
+
+    if size > limit:
+        return error_outcome(input_id, "oversized", f"object is {size} bytes; the limit is {limit}")
+    bucket = "s3://" + uri.removeprefix("s3://").split("/", 1)[0]
+    if bucket not in _S3_STORES:
+        _S3_STORES[bucket] = open_store(bucket, StoreOptions(s3_endpoint=str(_WORKER.get("s3_endpoint", ""))))
+    try:
+        return bytes(_S3_STORES[bucket].get(uri))
+    except ObjectNotFound:
+        return error_outcome(input_id, "not-found", "the object was removed from its bucket after it was listed")
+    except StorageUnavailable as exc:  # our message: the operation and what to check, never the key
+        return error_outcome(input_id, "storage-unavailable", str(exc))
+
+
+def _read(path: str, input_id: str, size: int | None, limit: int) -> bytes | Outcome:
+    """The input's bytes, or the error it ends in; sizes are checked before anything is read."""
+    if path.startswith("s3://"):
+        return _read_s3(path, input_id, size or 0, limit)
     try:
         size = os.stat(path).st_size
-        if size > limits.max_object_bytes:
-            return error_outcome(
-                input_id, "oversized", f"object is {size} bytes; the limit is {limits.max_object_bytes}"
-            )
+        if size > limit:
+            return error_outcome(input_id, "oversized", f"object is {size} bytes; the limit is {limit}")
         with open(path, "rb") as handle:
-            data = handle.read()
+            return handle.read()
     except PermissionError:
         return error_outcome(input_id, "unreadable", "permission denied")
     except OSError as exc:
         return error_outcome(input_id, "unreadable", f"read failed ({exc.__class__.__name__})")
+
+
+def _run_one(path: str, input_id: str, size: int | None = None) -> Outcome:
+    limits: Limits = _WORKER["limits"]  # type: ignore[assignment]
+    data = _read(path, input_id, size, limits.max_object_bytes)
+    if isinstance(data, Outcome):
+        return data
     try:
         return process(input_id, data, _WORKER["profile"], _WORKER["derive"], _WORKER["detector"],  # type: ignore[arg-type]
                        _WORKER["options"], limits)  # type: ignore[arg-type]
@@ -135,7 +163,7 @@ class EmbeddedRunner:
     def __init__(self, out_dir: Path, key_file: Path, profile_name: str, jobs: int, job_id: str | None = None,
                  progress: bool | None = None, options: RunOptions | None = None,
                  limits: Limits | None = None,
-                 on_record: Callable[[dict[str, object]], None] | None = None) -> None:
+                 on_record: Callable[[dict[str, object]], None] | None = None, s3_endpoint: str = "") -> None:
         self.out_dir = out_dir.resolve()
         self.key_file = key_file.expanduser().resolve()
         if self.out_dir in self.key_file.parents:
@@ -152,6 +180,7 @@ class EmbeddedRunner:
         self.crosswalk = LocalCrosswalk(crosswalk_path(self.key_file), self.keys)
         self.options = options or RunOptions()
         self.limits = limits or Limits.from_env()
+        self.s3_endpoint = s3_endpoint
         self.jobs = max(1, jobs)
         self.job_id = job_id or "job-" + uuid.uuid4().hex[:12]
         self.progress = sys.stderr.isatty() if progress is None else progress
@@ -163,7 +192,7 @@ class EmbeddedRunner:
         started = time.perf_counter()
         self.out_dir.mkdir(parents=True, exist_ok=True)
         (self.out_dir / "review").mkdir(exist_ok=True)
-        items = list(discover(inputs))
+        items = list(self._discover(inputs))
         counts: Counter[str] = Counter()
         manifest = open(self.out_dir / "manifest.jsonl", "a")  # noqa: SIM115
         try:
@@ -176,6 +205,17 @@ class EmbeddedRunner:
             sys.stderr.write("\n")
         return RunSummary(counts, time.perf_counter() - started, len(items))
 
+    def _discover(self, inputs: list[str]) -> Iterator[InputItem]:
+        """Files under the local paths, then each s3:// prefix's objects (listed as ``submit`` lists them)."""
+        yield from discover(i for i in inputs if not i.startswith("s3://"))
+        remote = [i for i in inputs if i.startswith("s3://")]
+        if remote:
+            from streams.objectstore import StoreOptions
+            from streams.sources import sources
+
+            for source in sources(remote, StoreOptions(s3_endpoint=self.s3_endpoint)):
+                yield InputItem(source.name, source.problem, source.size)
+
     def _outcomes(self, items: list[InputItem]) -> Iterator[tuple[InputItem, Outcome]]:
         pending = [(item, self.derive.input_id(item.path)) for item in items]
         runnable = []
@@ -185,9 +225,9 @@ class EmbeddedRunner:
             else:
                 runnable.append((item, input_id))
         pool: WorkerPool[tuple[InputItem, str], Outcome] = WorkerPool(
-            self.jobs, _init_worker, (str(self.key_file), self.profile_ref, self.options, self.limits), _run_one,
-            self.limits.hard_time_s)
-        for (item, input_id), result in pool.run(((item, input_id), (item.path, input_id))
+            self.jobs, _init_worker, (str(self.key_file), self.profile_ref, self.options, self.limits,
+                                      self.s3_endpoint), _run_one, self.limits.hard_time_s)
+        for (item, input_id), result in pool.run(((item, input_id), (item.path, input_id, item.size))
                                                   for item, input_id in runnable):
             yield item, result if isinstance(result, Outcome) else error_outcome(input_id, result.code, result.reason,
                                                                               result.elapsed_s)

@@ -13,7 +13,14 @@ variable                                   meaning (default)
 PIXELGUARD_KAFKA_BOOTSTRAP                 Kafka bootstrap servers (127.0.0.1:9092)
 PIXELGUARD_TOPIC_PREFIX                    topic names are ``<prefix>.<name>`` (pixelguard)
 PIXELGUARD_PARTITIONS                      partitions of each stage topic (4)
-PIXELGUARD_STORE                           object store URI or folder (~/.local/share/pixelguard/store)
+PIXELGUARD_STORE                           object store URI or folder (~/.local/share/pixelguard/store):
+                                           submitted inputs (``ingest/``) and staging; ``s3://BUCKET[/PREFIX]``
+                                           or ``file://`` / a folder
+PIXELGUARD_OUTPUT_STORE                    where clean and review objects are published (and their
+                                           ``index/``); empty: PIXELGUARD_STORE. Another bucket keeps
+                                           originals apart from what consumers may read
+PIXELGUARD_S3_ENDPOINT                     S3 endpoint URL (empty: AWS_ENDPOINT_URL, else AWS itself);
+                                           credentials: only the standard AWS variables or AWS_PROFILE
 PIXELGUARD_KEY_FILE                        local key file (``$XDG_DATA_HOME/pixelguard/local-key.json``)
 PIXELGUARD_TRITON_URL                      Triton gRPC host:port; empty: the in-process OCR engine
 PIXELGUARD_CROSSWALK                       kafka (the compacted crosswalk topic) or none
@@ -107,6 +114,8 @@ class Settings:
     prefix: str = "pixelguard"
     partitions: int = 4
     store: str = str(Path.home() / ".local/share/pixelguard/store")
+    output_store: str = ""  # clean/ and review/ (and index/); empty: ``store``
+    s3_endpoint: str = ""
     key_file: Path = field(default_factory=lambda: _default_key_file(os.environ))
     triton_url: str = ""
     crosswalk: str = "kafka"  # kafka | none
@@ -153,6 +162,11 @@ class Settings:
     @property
     def api_data_dir(self) -> Path:
         return Path(self.api_data).expanduser() if self.api_data else self.key_file.expanduser().parent / "api"
+
+    @property
+    def outputs(self) -> str:
+        """The store outputs are published to: ``output_store``, else ``store``."""
+        return self.output_store or self.store
 
     @property
     def app_id(self) -> str:

@@ -68,7 +68,8 @@ class ObjectEvent:
     source_uri: str = field(default="", metadata=described(
         "The submitted object's copy in the object store (named by input_id, never by its path)."))
     object_uri: str = field(default="", metadata=described(
-        "The object this stage hands on; on clean, the de-identified object to fetch (`file://` today)."))
+        "The object this stage hands on; on clean, the de-identified object to fetch (`file://` or `s3://`, in "
+        "the output store)."))
     key: str = field(default="", metadata=described(
         "Partition key: remapped StudyInstanceUID or keyed content id, never an original identifier."))
     format: str = field(default="", metadata=described("dicom, jpeg, png or nifti once parsed; empty before."))

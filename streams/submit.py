@@ -1,8 +1,10 @@
 """Submitting objects: copy each into the object store under its opaque id, publish one ingest event each.
 
-The feed's path never leaves this process: the store name is ``ingest/<job>/<input_id>`` (input_id is an
-HMAC of the path), and the event carries only that URI. Inputs that cannot be read become ingest events
-with an error (so they are accounted for in ``errors``), as in the embedded runner.
+Inputs are files, folders and ``s3://bucket/prefix`` (every object under it; ``streams/sources.py``). The
+feed's path or key never leaves this process: the store name is ``ingest/<job>/<input_id>`` (input_id is an
+HMAC of the path or ``s3://`` URI), and the event carries only that URI. Inputs that cannot be read become
+ingest events with an error (so they are accounted for in ``errors``), as in the embedded runner; an
+oversized one is refused from its size (stat, or the S3 listing) before it is read.
 """
 from __future__ import annotations
 
@@ -17,7 +19,6 @@ from opentelemetry.trace import SpanKind
 from pixelguard.core.keys import Derivations
 from pixelguard.core.parse import MAX_OBJECT_BYTES
 from pixelguard.core.record import StageError
-from pixelguard.embedded import discover
 from pixelguard.telemetry.tracing import (
     child_span,
     event_attributes,
@@ -28,7 +29,8 @@ from pixelguard.telemetry.tracing import (
 )
 
 from .events import ObjectEvent, now_iso
-from .objectstore import ObjectStore
+from .objectstore import ObjectNotFound, ObjectStore, StorageUnavailable, StoreOptions
+from .sources import Source, sources
 from .topics import topic_name
 
 
@@ -82,9 +84,27 @@ def idempotent_producer(bootstrap: str) -> Producer:
                      "linger.ms": 5})  # no lz4: aiokafka (Faust) cannot read it without extras
 
 
+def _read(item: Source, limit: int) -> tuple[bytes | None, tuple[str, str] | None]:
+    """The input's bytes, or the (code, reason) it is published with instead; sizes are checked first."""
+    try:
+        size = item.size if item.size is not None else os.stat(item.name).st_size
+        if size > limit:
+            return None, ("oversized", f"object is {size} bytes; the limit is {limit}")
+        return item.read(), None
+    except PermissionError:
+        return None, ("unreadable", "permission denied")
+    except ObjectNotFound:
+        return None, ("not-found", "the object was removed from its bucket after it was listed")
+    except StorageUnavailable as exc:  # our own message: it names the operation and what to do, no key
+        return None, ("unreadable", str(exc))
+    except OSError as exc:
+        return None, ("unreadable", f"read failed ({exc.__class__.__name__})")
+
+
 def submit(paths: list[str], *, bootstrap: str, prefix: str, store: ObjectStore, derive: Derivations,
            profile: str, job_id: str | None = None, options: dict[str, str] | None = None,
-           timeout_s: float = 60.0) -> SubmitResult:
+           timeout_s: float = 60.0, store_options: StoreOptions | None = None,
+           max_object_bytes: int = MAX_OBJECT_BYTES) -> SubmitResult:
     result = SubmitResult(job_id or "job-" + uuid.uuid4().hex[:12])
     # The run's own fields, checked once: a job id, profile or option off the contract would spoil every
     # event, so nothing is published and the caller is told which field to fix.
@@ -96,27 +116,25 @@ def submit(paths: list[str], *, bootstrap: str, prefix: str, store: ObjectStore,
     producer = idempotent_producer(bootstrap)
     acked: dict[str, bool] = {}
 
-    for item in discover(paths):
-        input_id = derive.input_id(item.path)
+    for item in sources(paths, store_options):  # an s3:// prefix that cannot be listed stops here: none sent
+        input_id = derive.input_id(item.name)
         event = ObjectEvent(job_id=result.job_id, input_id=input_id, profile=profile, submitted_at=now_iso(),
                             stage="ingest", options=dict(options or {}))
         with child_span(f"send {topic}", kind=SpanKind.PRODUCER,
                         attrs=messaging_attributes("send", topic)) as span:
             problem = item.problem
             if problem is None:
-                try:
-                    size = os.stat(item.path).st_size
-                    if size > MAX_OBJECT_BYTES:
-                        problem = ("oversized", f"object is {size} bytes; the limit is {MAX_OBJECT_BYTES}")
-                    else:
-                        with open(item.path, "rb") as handle:
-                            data = handle.read()
+                data, problem = _read(item, max_object_bytes)
+                if data is not None:
+                    try:
                         uri = store.put(f"ingest/{result.job_id}/{input_id}", data)
                         event = event.next("ingest", source_uri=uri, object_uri=uri, key=routing_key(data, derive))
-                except PermissionError:
-                    problem = ("unreadable", "permission denied")
-                except OSError as exc:
-                    problem = ("unreadable", f"read failed ({exc.__class__.__name__})")
+                    except StorageUnavailable as exc:  # accounted for in errors, with what to do; not lost
+                        problem = ("storage-unavailable", f"{exc}; fix the store, then resubmit this input")
+                    except OSError as exc:
+                        problem = ("storage-unavailable", f"storing the input failed ({exc.__class__.__name__})")
+                    finally:
+                        del data
             if problem is not None:
                 event = event.next("ingest", status="error", error_code=problem[0],
                                    reason=f"{problem[0]}: {problem[1]}", key=input_id)

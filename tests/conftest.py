@@ -1,4 +1,4 @@
-# Session-scoped real servers (Apache Kafka KRaft, OpenBao, Triton), each started once on free loopback
+# Session-scoped real servers (Apache Kafka KRaft, OpenBao, Triton, s3proxy), each started once on free loopback
 # ports and stopped by pid at the end of the session.
 import os
 
@@ -9,7 +9,7 @@ from pixelguard.core.keys import Derivations
 from pixelguard.core.quiet import silence_value_echoes
 from pixelguard.keyservice.local import LocalKeyService
 
-pytest_plugins = ["tests.fixtures.kafka", "tests.fixtures.openbao", "tests.fixtures.triton"]
+pytest_plugins = ["tests.fixtures.kafka", "tests.fixtures.openbao", "tests.fixtures.triton", "tests.fixtures.s3"]
 
 silence_value_echoes()
 

@@ -71,3 +71,14 @@ def test_the_api_and_job_store_settings_default_beside_the_key_file(tmp_path: Pa
     assert (settings.api_host, settings.api_port, settings.api_max_ratio) == ("127.0.0.1", 9100, 50.0)
     url = "postgresql+psycopg://pg@127.0.0.1/pixelguard"
     assert Settings.from_env({"PIXELGUARD_DATABASE_URL": url}).store_url == url
+
+
+def test_outputs_go_to_their_own_store_when_one_is_named(tmp_path: Path) -> None:
+    settings = Settings.from_env({"PIXELGUARD_STORE": "s3://work", "PIXELGUARD_OUTPUT_STORE": "s3://released",
+                                  "PIXELGUARD_S3_ENDPOINT": "http://127.0.0.1:9000"})
+    assert (settings.store, settings.outputs, settings.s3_endpoint) == ("s3://work", "s3://released",
+                                                                         "http://127.0.0.1:9000")
+    assert wiring.store_options(settings).s3_endpoint == "http://127.0.0.1:9000"
+    same = Settings.from_env({"PIXELGUARD_STORE": str(tmp_path / "store")})
+    assert same.outputs == same.store  # unset: one store, as before
+    assert same.with_flags(output_store=str(tmp_path / "out")).outputs == str(tmp_path / "out")

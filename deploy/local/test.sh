@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
-# README command 2: set up everything (venv, pip, Maven jars for Kafka, OpenBao, the Triton server venv, kustomize)
-# and run the whole test suite. The tests start the real servers themselves on free 127.0.0.1 ports and
+# README command 2: set up everything (venv, pip, Maven jars for Kafka and s3proxy, OpenBao, the Triton server venv,
+# kustomize)
+# and run the whole test suite. `services install` installs every server (Kafka, OpenBao, Triton, Prometheus,
+# s3proxy) at once, idempotently. The tests start the real servers themselves on free 127.0.0.1 ports and
 # stop them by pid.
 set -euo pipefail
 cd "$(dirname "$0")/../.."

@@ -11,6 +11,7 @@ import sys
 
 from pixelguard.core.profile import ProfileError
 from pixelguard.keyservice.local import KeyFileError
+from streams.objectstore.base import StorageUnavailable
 
 COMMAND_MODULES = [
     "pixelguard.cli.deid",
@@ -45,3 +46,6 @@ def main(argv: list[str] | None = None) -> int:
     except (ProfileError, KeyFileError, ValueError) as exc:
         print(f"pixelguard: {exc}", file=sys.stderr)
         return 2
+    except StorageUnavailable as exc:  # our message: the operation and what to fix, never a key or credential
+        print(f"pixelguard: {exc}", file=sys.stderr)
+        return 1

@@ -11,8 +11,8 @@ from pixelguard.core.vocabulary import RedactionMode
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    deid = sub.add_parser("deid", help="de-identify files and folders in-process (no servers)")
-    deid.add_argument("inputs", nargs="+", metavar="INPUT")
+    deid = sub.add_parser("deid", help="de-identify files, folders and s3:// prefixes in-process (no servers)")
+    deid.add_argument("inputs", nargs="+", metavar="INPUT", help="a file, a folder, or s3://BUCKET/PREFIX")
     deid.add_argument("--out", required=True, type=Path, metavar="DIR")
     deid.add_argument("--profile", default="basic", metavar="NAME")
     deid.add_argument("--jobs", type=int, default=os.cpu_count() or 1, metavar="N")
@@ -32,6 +32,10 @@ def run(args: argparse.Namespace) -> int:
 
     if args.jobs < 1:
         raise ValueError("--jobs must be at least 1")
+    if str(args.out).startswith("s3:"):  # Path() would make it a local folder named "s3:"
+        raise ValueError("deid writes its outputs, manifest and crosswalk to a folder: give --out a folder "
+                         "(inputs may be s3:// prefixes); to publish to a bucket, run the streaming workers "
+                         "with PIXELGUARD_OUTPUT_STORE=s3://...")
     from dataclasses import replace
 
     from pixelguard.core.limits import Limits
@@ -45,7 +49,7 @@ def run(args: argparse.Namespace) -> int:
         limits = replace(limits, hard_time_s=limits.time_s + margin)
     runner = EmbeddedRunner(args.out, args.key_file or settings.key_file, args.profile, args.jobs, args.job,
                             options=RunOptions(redaction=args.redaction, encoding=args.pixel_encoding),
-                            limits=limits)
+                            limits=limits, s3_endpoint=settings.s3_endpoint)
     summary = _run_recorded(runner, args, settings.with_flags(key_file=args.key_file))
     counts = summary.counts
     rate = summary.total / summary.seconds if summary.seconds else 0.0

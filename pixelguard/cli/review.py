@@ -76,7 +76,7 @@ def run_show(args: argparse.Namespace) -> int:
         # Recorded before the bytes are handed over: a read that cannot be audited does not happen.
         record_audit("output.read", "ok", actor=args.reviewer, job_id=event.job_id, log=audit,
                      targets={"input_id": event.input_id, "output_id": event.output_id})
-        data = wiring.object_store(cfg).get(event.object_uri)
+        data = wiring.output_store(cfg).get(event.object_uri)
         fd = os.open(args.save, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         with os.fdopen(fd, "wb") as handle:
             handle.write(data)
@@ -113,7 +113,7 @@ def run_decision(args: argparse.Namespace) -> int:
                  detail={"decision": "approve" if args.approve else "reject"})
     uri = ""
     if args.approve:
-        uri = wiring.object_store(cfg).copy(event.object_uri, f"clean/{event.output_id}{event.extension}")
+        uri = wiring.output_store(cfg).copy(event.object_uri, f"clean/{event.output_id}{event.extension}")
     decided = decision_event(event, args.approve, actor.replace(" ", "_"), reason, uri)
     producer = idempotent_producer(cfg.bootstrap)
     producer.produce(topic_name(decided.stage, cfg.prefix), key=(decided.key or decided.input_id).encode(),

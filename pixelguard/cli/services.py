@@ -1,13 +1,18 @@
-"""``pixelguard services``: the real local servers (Kafka, OpenBao, Triton, Prometheus) on 127.0.0.1."""
+"""``pixelguard services``: the real local servers (Kafka, OpenBao, Triton, Prometheus, s3proxy) on 127.0.0.1.
+
+``install`` with several names installs them at once (each is network- or pip-bound on a fresh machine); the
+two that run Maven (Kafka, s3proxy) take turns on its shared local repository (``paths.MAVEN_LOCK``).
+"""
 from __future__ import annotations
 
 import argparse
 
-SERVICES = ("kafka", "openbao", "triton", "prometheus")
+SERVICES = ("kafka", "openbao", "triton", "prometheus", "s3proxy")
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    services = sub.add_parser("services", help="local Kafka, OpenBao, Triton and Prometheus servers (127.0.0.1)")
+    services = sub.add_parser("services",
+                              help="local Kafka, OpenBao, Triton, Prometheus and s3proxy servers (127.0.0.1)")
     services.add_argument("action", choices=("install", "start", "stop", "status"))
     services.add_argument("names", nargs="*", metavar="NAME", help=f"any of {', '.join(SERVICES)} (default: all)")
     services.set_defaults(handler=run)
@@ -15,21 +20,25 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from pixelguard.services.registry import get
+    from pixelguard.services.s3proxy import S3ProxyService
 
     names = args.names or list(SERVICES)
     unknown = set(names) - set(SERVICES)
     if unknown:
         raise ValueError(f"unknown service(s) {sorted(unknown)}; known: {', '.join(SERVICES)}")
+    if args.action == "install":
+        return install_all(names)
     failed = 0
     for name in names:
         service = get(name)
-        if args.action == "install":
-            service.install()
-            print(f"{name}: installed")
-        elif args.action == "start":
+        if args.action == "start":
             service.install()
             service.start()
             print(service.status())
+            if isinstance(service, S3ProxyService):
+                env = service.write_env_file()
+                print(f"s3proxy: clients take its endpoint and key pair from the AWS variables in {env} "
+                      f"(set -a; . {env}; set +a)")
         elif args.action == "stop":
             service.stop()
             print(f"{name}: stopped")
@@ -37,4 +46,26 @@ def run(args: argparse.Namespace) -> int:
             line = service.status()
             print(line)
             failed += "NOT healthy" in line
+    return 1 if failed else 0
+
+
+def install_all(names: list[str]) -> int:
+    """Install every named server at once; report each, fail if any failed (after all have finished)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from pixelguard.services.registry import get
+
+    def one(name: str) -> str:
+        get(name).install()
+        return f"{name}: installed"
+
+    failed = 0
+    with ThreadPoolExecutor(max_workers=len(names)) as pool:
+        futures = {name: pool.submit(one, name) for name in names}
+        for name, future in futures.items():
+            try:
+                print(future.result())
+            except Exception as exc:  # noqa: BLE001 - every server is reported, then the command fails
+                print(f"{name}: install failed: {exc}")
+                failed += 1
     return 1 if failed else 0

@@ -9,8 +9,9 @@ from streams.config import add_arguments, from_args
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    parser = sub.add_parser("submit", help="submit files and folders to the streaming workers (Kafka)")
-    parser.add_argument("inputs", nargs="+", metavar="PATH")
+    parser = sub.add_parser("submit", help="submit files, folders and s3:// prefixes to the streaming workers (Kafka)")
+    parser.add_argument("inputs", nargs="+", metavar="PATH",
+                        help="a file, a folder, or s3://BUCKET/PREFIX (every object under it)")
     parser.add_argument("--job", default=None, metavar="ID")
     parser.add_argument("--profile", default="basic", metavar="NAME")
     parser.add_argument("--redaction", type=RedactionMode, choices=list(RedactionMode), default=None)
@@ -46,7 +47,8 @@ def run(args: argparse.Namespace) -> int:
     )
     record_profile_use(profile, audit)  # a feed choosing an edited profile leaves a trace before anything runs
     result = submit(args.inputs, bootstrap=cfg.bootstrap, prefix=cfg.prefix, store=wiring.object_store(cfg),
-                    derive=Derivations(keys.hmac), profile=args.profile, job_id=job, options=options)
+                    derive=Derivations(keys.hmac), profile=args.profile, job_id=job, options=options,
+                    store_options=wiring.store_options(cfg), max_object_bytes=cfg.limits.max_object_bytes)
     record_audit("submit", "ok" if not result.failed else "error", job_id=result.job_id, log=audit,
                  detail={"objects": result.submitted, "flagged": result.flagged, "failed": result.failed})
     telemetry.shutdown()

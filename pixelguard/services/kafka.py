@@ -23,7 +23,7 @@ from confluent_kafka import KafkaError, KafkaException
 from confluent_kafka.admin import AdminClient, ClusterMetadata, NewTopic
 
 from .base import LocalService, ServiceError, port_open, wait_until
-from .paths import REPO_ROOT, cache_root
+from .paths import MAVEN_LOCK, REPO_ROOT, cache_root
 
 POM = REPO_ROOT / "deploy" / "local" / "kafka" / "pom.xml"
 MARKER_NAME = "installed.json"
@@ -91,7 +91,8 @@ def install_kafka_jars() -> Path:
     shutil.rmtree(scratch, ignore_errors=True)
     cmd = [mvn, "-B", "-q", f"-Dmaven.repo.local={cache_root() / 'm2'}", "dependency:copy-dependencies",
            f"-DoutputDirectory={scratch}", "-DincludeScope=runtime", "-f", str(POM)]
-    result = subprocess.run(cmd, capture_output=True, text=True, check=False)
+    with MAVEN_LOCK:
+        result = subprocess.run(cmd, capture_output=True, text=True, check=False)
     if result.returncode != 0 or not any(scratch.glob("kafka_2.13-*.jar")):
         shutil.rmtree(scratch, ignore_errors=True)
         output = (result.stdout + result.stderr).strip().splitlines()[-30:]

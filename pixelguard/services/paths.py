@@ -6,9 +6,13 @@ network and a fresh clone starts from nothing.
 from __future__ import annotations
 
 import os
+import threading
 from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
+# Maven 3.8 does not lock its local repository: two `mvn` runs filling ``<cache>/m2`` at once (installs run in
+# parallel, see cli/services.py) could each leave the other a half-written plugin jar.
+MAVEN_LOCK = threading.Lock()
 
 
 def cache_root() -> Path:

@@ -22,4 +22,9 @@ def get(name: str) -> LocalService:
 
         # Scrapes one worker run with PIXELGUARD_METRICS_PORT=9464 (the OTel Prometheus exporter's port).
         return PrometheusService(port=9090, targets=["127.0.0.1:9464"], scrape_interval_s=5.0)
+    if name == "s3proxy":
+        from .s3proxy import S3ProxyService
+
+        # Clients take its endpoint and key pair from the aws.env file `services start s3proxy` names.
+        return S3ProxyService(port=9000)
     raise ValueError(f"unknown service {name!r}")

@@ -129,4 +129,4 @@ def _storage_error(what: str, exc: OSError) -> Exception:
     return OSError(f"object store {what} failed ({errno.errorcode.get(exc.errno or 0, exc.errno)})")
 
 
-register("file", FileObjectStore)
+register("file", lambda uri, _options: FileObjectStore(uri))

@@ -19,7 +19,7 @@ from pathlib import Path
 
 from pixelguard.core.keys import Derivations
 from pixelguard.keyservice.local import LocalKeyService
-from streams.objectstore import FileObjectStore
+from streams.objectstore import open_store
 from streams.reader import Read, scan
 from streams.status import JobStatus, job_status
 from streams.submit import SubmitResult, submit
@@ -39,7 +39,7 @@ class FaultRun:
     fault: str
     tmp: Path
     bootstrap: str
-    store: Path
+    store: Path | str  # a folder, or an s3:// URI (the workers and this process then need the AWS variables)
     triton_url: str = ""
     env_extra: dict[str, str] = field(default_factory=dict)
     corpus_size: dict[str, int] = field(default_factory=lambda: dict(SMALL))
@@ -101,7 +101,7 @@ class FaultRun:
 
     def submit(self) -> SubmitResult:
         self.result = submit([str(self.corpus.root)], bootstrap=self.bootstrap, prefix=self.prefix,
-                             store=FileObjectStore(self.store), derive=Derivations(self.keys.hmac),
+                             store=open_store(str(self.store)), derive=Derivations(self.keys.hmac),
                              profile="basic", job_id=self.job_id)
         assert self.result.submitted == self.corpus.total and self.result.failed == 0, self.result
         return self.result
@@ -159,6 +159,30 @@ class FaultRun:
         for w in self.workers:
             w.stop()
 
+    def outage_handled(self, code: str, fired_at: int, row: matrix.Row, finals: list[Read], *says: str) -> None:
+        """A store or server outage was felt (retried as ``code``), no object was called missing or internal
+        for it, and each error it caused says what to do (every word of ``says`` in its reason)."""
+        assert fired_at < row.objects and row.clean > 0, row
+        assert self.retries()[code] > 0, "no worker met the outage: the fault was not exercised"
+        errors = [r.event for r in finals if r.topic.endswith(".errors")]
+        assert not [e for e in errors if e.error_code in ("not-found", "internal")], \
+            "an outage was reported as a missing object or an internal error"
+        for e in errors:
+            if e.error_code == code:
+                assert all(word in e.reason for word in says), e.reason
+        print(f"\n{row.markdown()}  (fault at {fired_at} decided)")
+
+    def published(self) -> list[str]:
+        """The names under the store's clean/, sorted: a folder's files, or an S3 listing."""
+        if isinstance(self.store, Path):
+            folder = self.store / "clean"
+            return sorted(p.name for p in folder.glob("*")) if folder.exists() else []
+        from streams.objectstore.s3 import S3ObjectStore
+
+        bucket = open_store(self.store)
+        assert isinstance(bucket, S3ObjectStore)
+        return sorted(uri.rsplit("/", 1)[1] for uri, _ in bucket.list("clean/"))
+
     def retries(self) -> Counter[str]:
         """Transient faults the workers retried, by code: the largest count one worker exported (a lower
         bound: counters are per process). It shows the fault was felt, not just injected."""
@@ -208,13 +232,12 @@ class FaultRun:
         assert all(e.reason and e.error_code for e in errors), "an error without a code or a reason"
         # The store holds exactly one object per clean event, complete (same bytes as what redact staged),
         # and no partial file is left behind under clean/.
-        store = FileObjectStore(self.store)
-        on_disk = sorted(p.name for p in (self.store / "clean").glob("*")) if (self.store / "clean").exists() else []
-        assert sorted(Path(r.event.object_uri).name for r in clean) == on_disk, "clean folder != clean events"
+        store = open_store(str(self.store))
+        assert sorted(Path(r.event.object_uri).name for r in clean) == self.published(), "clean folder != clean events"
         staged = {r.event.input_id: r for r in clean}
         for input_id, r in staged.items():
-            redacted = self.store / "staging" / "redacted" / self.job_id / f"{input_id}{r.event.extension}"
-            assert store.get(r.event.object_uri) == redacted.read_bytes(), "a clean object differs from its staging"
+            redacted = store.uri(f"staging/redacted/{self.job_id}/{input_id}{r.event.extension}")
+            assert store.get(r.event.object_uri) == store.get(redacted), "a clean object differs from its staging"
         # Faults make workers log errors and reasons: none of it may quote the fake PHI.
         said = "".join(w.log.read_text(errors="replace") for w in self.workers)
         said += self.telemetry.read_text(errors="replace") if self.telemetry.exists() else ""

@@ -120,10 +120,11 @@ class Worker:
     env: dict[str, str]
     log: Path
     proc: subprocess.Popen | None = None
+    cwd: Path = REPO  # a worker "on another machine" runs in a folder of its own
 
     def start(self) -> None:
         with open(self.log, "ab") as out:
-            self.proc = subprocess.Popen([PIXELGUARD, "worker", *self.args], env=self.env, cwd=REPO, stdout=out,
+            self.proc = subprocess.Popen([PIXELGUARD, "worker", *self.args], env=self.env, cwd=self.cwd, stdout=out,
                                          stderr=subprocess.STDOUT, start_new_session=True)
 
     def kill(self) -> None:
