@@ -3,7 +3,8 @@
 # project with its test extras. Re-runs are no-ops unless pyproject.toml changed.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
-CACHE="${PIXELGUARD_CACHE:-$PWD/.cache}"
+# Per-user, outside the clone: a fresh clone reuses jars, wheels and builds (see pixelguard/services/paths.py).
+CACHE="${PIXELGUARD_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/pixelguard}"
 mkdir -p "$CACHE"
 
 PY="${PIXELGUARD_PYTHON:-}"

@@ -4,13 +4,13 @@
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 bash deploy/local/bootstrap.sh
-CACHE="${PIXELGUARD_CACHE:-$PWD/.cache}"
-SAMPLES="$CACHE/demo/samples"
+DEMO="$PWD/.cache/demo"  # this clone's demo: its samples and its key file (the README's API example uses it)
+SAMPLES="$DEMO/samples"
 OUT="${1:-demo-out}"
 rm -rf "$SAMPLES" "$OUT"
 .venv/bin/python -m pixelguard.samples "$SAMPLES"
 set +e
-.venv/bin/pixelguard deid "$SAMPLES" --out "$OUT" --jobs "$(nproc)" --key-file "$CACHE/demo/key.json"
+.venv/bin/pixelguard deid "$SAMPLES" --out "$OUT" --jobs "$(nproc)" --key-file "$DEMO/key.json"
 code=$?
 set -e
 echo "outputs: $OUT/ (review: $OUT/review/), manifest: $OUT/manifest.jsonl"

@@ -4,7 +4,8 @@
 # version is in the folder name, so a bump installs beside the old one rather than over it.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
-CACHE="${PIXELGUARD_CACHE:-$PWD/.cache}"
+# Per-user, outside the clone: a fresh clone reuses jars, wheels and builds (see pixelguard/services/paths.py).
+CACHE="${PIXELGUARD_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/pixelguard}"
 VERSION=5.8.1
 BIN="$CACHE/kustomize-$VERSION/bin"
 [ -x "$BIN/kustomize" ] && exit 0

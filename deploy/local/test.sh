@@ -23,7 +23,8 @@ rm -f "$kustomize_log"
 .venv/bin/mypy
 # The fault tests append their matrix rows here (fault, objects, lost, duplicated, final states); printed at
 # the end so every run of the suite shows the fault matrix it measured.
-export PIXELGUARD_FAULT_REPORT="${PIXELGUARD_FAULT_REPORT:-${PIXELGUARD_CACHE:-$PWD/.cache}/fault-matrix.md}"
+export PIXELGUARD_FAULT_REPORT="${PIXELGUARD_FAULT_REPORT:-$PWD/.cache/fault-matrix.md}"  # this clone's run only
+mkdir -p .cache
 rm -f "$PIXELGUARD_FAULT_REPORT"
 set +e
 .venv/bin/python -m pytest -q "$@"

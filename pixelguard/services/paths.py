@@ -1,7 +1,8 @@
 """Where local installs and server state live.
 
-The cache folder is ``$PIXELGUARD_CACHE`` or ``<repo>/.cache`` (ignored by git), so a second run needs no
-network and a fresh clone starts from nothing.
+The cache folder is ``$PIXELGUARD_CACHE``, else ``$XDG_CACHE_HOME/pixelguard`` (``~/.cache/pixelguard``):
+per user and outside the clone, so a second run needs no network and a fresh clone reuses the jars, wheels,
+server venvs and Go builds instead of fetching them again. Deleting it starts from nothing.
 """
 from __future__ import annotations
 
@@ -16,7 +17,8 @@ MAVEN_LOCK = threading.Lock()
 
 
 def cache_root() -> Path:
-    root = Path(os.environ.get("PIXELGUARD_CACHE", REPO_ROOT / ".cache"))
+    user_cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+    root = Path(os.environ.get("PIXELGUARD_CACHE") or user_cache / "pixelguard")
     root.mkdir(parents=True, exist_ok=True)
     return root
 
