@@ -49,12 +49,12 @@ def test_events_that_fail_their_schema_go_to_errors_with_a_reason(kafka, tmp_pat
     stored_v1 = (Path(__file__).with_name("contracts") / "object-event.v1.ingest-flagged.json").read_bytes()
     sent = {
         # at a stage agent's input (parse reads ingest)
-        ("ingest", "in-wrong-type"): event("in-wrong-type", confidence=PHI_LIKE),
-        ("ingest", "in-future"): event("in-future", v=2),
+        ("ingest", "in-0a0a0a0a0a0a0a0a0a01"): event("in-0a0a0a0a0a0a0a0a0a01", confidence=PHI_LIKE),
+        ("ingest", "in-0a0a0a0a0a0a0a0a0a02"): event("in-0a0a0a0a0a0a0a0a0a02", v=2),
         ("ingest", "not-json"): PHI_LIKE.encode(),
         ("ingest", "in-flagged-v1"): stored_v1,  # compatible: read, and routed by its own error
         # at the route hop's input
-        ("routing", "in-no-stage"): event("in-no-stage", stage=..., status="error"),
+        ("routing", "in-0a0a0a0a0a0a0a0a0a03"): event("in-0a0a0a0a0a0a0a0a0a03", stage=..., status="error"),
     }
     w.start()
     try:
@@ -72,17 +72,17 @@ def test_events_that_fail_their_schema_go_to_errors_with_a_reason(kafka, tmp_pat
     everything = "\n".join(r.event.to_bytes().decode() for r in errors if r.event is not None)
     assert "QUIXOTE" not in everything and "ZELDA" not in everything
 
-    wrong = by_input["in-wrong-type"]
+    wrong = by_input["in-0a0a0a0a0a0a0a0a0a01"]
     assert (wrong.job_id, wrong.status, wrong.error_code, wrong.decided_by) == (JOB, "error", "poison", "route")
     assert "field 'confidence' must be number or null, not string" in wrong.reason
     assert "Fix the producer" in wrong.reason
-    future = by_input["in-future"]
+    future = by_input["in-0a0a0a0a0a0a0a0a0a02"]
     assert future.job_id == JOB and future.error_code == "poison"
     assert "schema version 2 is newer than this worker reads (1): upgrade the workers" in future.reason
     (garbage,) = [e for i, e in by_input.items() if i.startswith("poison-")]
     assert garbage.job_id == "unknown" and "message body is not JSON" in garbage.reason
     assert garbage.stats["message"].startswith(f"{topic_name('ingest', prefix)}-")  # where the message is
-    no_stage = by_input["in-no-stage"]
+    no_stage = by_input["in-0a0a0a0a0a0a0a0a0a03"]
     assert no_stage.error_code == "poison" and "missing required field(s) 'stage'" in no_stage.reason
 
     flagged = by_input["in-flagged-v1"]
