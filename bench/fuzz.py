@@ -304,19 +304,23 @@ def _tally(result: dict[str, Any], case: fuzzlib.Case, index: int, args: argpars
         if result.get("phi_in_output"):
             phi_in_output.append(f"{case.label} -> {result['status']}")
             if result["status"] == "clean":  # a leak: saved for --replay like a crash
-                cases_dir = RESULTS / "fuzz-cases"
-                cases_dir.mkdir(parents=True, exist_ok=True)
-                (cases_dir / f"leak-{args.seed}-{index}.bin").write_bytes(case.data)
+                _save_case("leak", args.seed, index, case.data)
         return
     statuses[kind] += 1
     by_format[case.fmt][kind] += 1
-    cases_dir = RESULTS / "fuzz-cases"
-    cases_dir.mkdir(parents=True, exist_ok=True)
-    saved = cases_dir / f"{kind}-{args.seed}-{index}.bin"
-    saved.write_bytes(case.data)
+    saved = _save_case(kind, args.seed, index, case.data)
     findings.append({"kind": kind, "index": index, "case": case.label, "detail": detail,
                      "seconds": round(float(result.get("seconds", 0.0)), 3), "file": str(saved.relative_to(ROOT))})
     print(f"  {kind}: case {index} {case.label}: {detail}", flush=True)
+
+
+def _save_case(kind: str, seed: int, index: int, data: bytes) -> Path:
+    """Keep a case's bytes under bench/results/fuzz-cases/ for ``--replay``."""
+    cases_dir = RESULTS / "fuzz-cases"
+    cases_dir.mkdir(parents=True, exist_ok=True)
+    saved = cases_dir / f"{kind}-{seed}-{index}.bin"
+    saved.write_bytes(data)
+    return saved
 
 
 def markdown(report: dict[str, Any]) -> str:

@@ -26,7 +26,12 @@ from pixelguard.core.textsearch import Detector, RedactionSettings
 from .base import GZIP_MAGIC, FormatHandler, Match
 
 # nibabel is imported where a volume is read: every run asks this handler to detect, few runs see a NIfTI.
-_MAGICS = {b"n+1\x00", b"ni1\x00", b"n+2\x00", b"ni2\x00"}
+_MAGICS_2 = {b"n+2\x00", b"ni2\x00"}
+_MAGICS = {b"n+1\x00", b"ni1\x00"} | _MAGICS_2
+
+
+def _version(head: bytes) -> int:
+    return 2 if head[4:8] in _MAGICS_2 else 1
 
 
 def _magic(head: bytes) -> bool:
@@ -38,13 +43,13 @@ def _magic(head: bytes) -> bool:
 def _image_class(raw: bytes) -> Any:
     import nibabel as nib
 
-    return nib.Nifti2Image if raw[4:8] in (b"n+2\x00", b"ni2\x00") else nib.Nifti1Image
+    return nib.Nifti2Image if _version(raw) == 2 else nib.Nifti1Image
 
 
 def read_nifti(data: bytes, limits: Limits = DEFAULT) -> ImageHeader:
     gzipped = data[:2] == b"\x1f\x8b"
     head = nifti_gzip_head(data) if gzipped else data[:544]
-    version = 2 if head[4:8] in (b"n+2\x00", b"ni2\x00") else 1
+    version = _version(head)
     # The header's claim bounds everything after it: a 30000^3 volume is refused here, and a gzip stream
     # is inflated only as far as the header says the object reaches (a gzip bomb stops at that bound).
     claimed = check_nifti_claim(head, version, limits)
