@@ -21,6 +21,8 @@ from dataclasses import asdict, dataclass, field, fields, replace
 from datetime import UTC, datetime
 from typing import Any, TypedDict
 
+from pixelguard.core.keys import INPUT_ID_SHAPE, ROUTING_KEY_SHAPE
+
 from . import schemas
 from .schemas import described
 
@@ -29,10 +31,9 @@ CONTRACT = "object-event"  # its schema files: streams/schemas/object-event.v<N>
 # What a poison event may keep from the message it replaces: opaque ids of our own shape, so the input's job
 # still counts it; anything else (a value that may be PHI) is never copied.
 _SAFE_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
-# input_id and key are ours alone (core/keys.py): "in-<hex>", a remapped UID "2.25.<digits>", "obj-<hex>".
-# A value of another shape (an MRN someone put there) is not copied, even if _SAFE_ID would pass it.
-_OUR_SHAPES = {"input_id": re.compile(r"^in-[0-9a-f]{8,64}$"),
-               "key": re.compile(r"^(2\.25\.[0-9]{1,40}|obj-[0-9a-f]{8,64})$")}
+# input_id and key have the shapes core/keys.py makes: a value of another shape (an MRN someone put there) is
+# not copied, even if _SAFE_ID would pass it.
+_OUR_SHAPES = {"input_id": INPUT_ID_SHAPE, "key": ROUTING_KEY_SHAPE}
 
 
 class PoisonEvent(ValueError):

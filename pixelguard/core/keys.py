@@ -8,11 +8,16 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import re
 from dataclasses import dataclass
 from typing import Protocol
 
 # PS3.5 B.2: a UUID-derived UID under the 2.25 root; a 128-bit integer keeps it within 64 characters.
 _UUID_ROOT = "2.25."
+# The shapes of what Derivations.input_id and the routing keys (uid, content_id) make: a reader can tell one
+# of ours from a value someone else put in the field (an MRN), and copy only ours.
+INPUT_ID_SHAPE = re.compile(r"^in-[0-9a-f]{8,64}$")
+ROUTING_KEY_SHAPE = re.compile(r"^(2\.25\.[0-9]{1,40}|obj-[0-9a-f]{8,64})$")
 
 
 class Hmac(Protocol):

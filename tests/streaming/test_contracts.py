@@ -177,3 +177,12 @@ def test_an_id_field_holding_something_else_is_not_carried_to_errors() -> None:
     exc = refusal({**doc, "input_id": "MRN7300006", "key": "MRN7300006"})
     assert exc.input_id == "" and exc.key == ""
     assert "MRN7300006" not in poison_event("pg.ingest-0-8", exc).to_bytes().decode()
+
+
+def test_the_id_shapes_fit_the_ids_our_keys_make(derive) -> None:
+    # A poison event keeps input_id and key only in these shapes; a change to core/keys.py must keep them true.
+    from pixelguard.core.keys import INPUT_ID_SHAPE, ROUTING_KEY_SHAPE
+
+    assert INPUT_ID_SHAPE.match(derive.input_id("/feed/a.dcm"))
+    assert ROUTING_KEY_SHAPE.match(derive.uid("1.2.840.113619.2.55.3"))
+    assert ROUTING_KEY_SHAPE.match(derive.content_id(b"png bytes"))
