@@ -19,13 +19,15 @@ from pixelguard.core import profile as profiles
 from pixelguard.core.vocabulary import RedactionMode
 from pixelguard.jobstore import JobNotFound, JobView
 
-from ..auth import Caller, caller
+from ..auth import Caller, require
 from ..context import ApiContext, context
 from ..errors import ApiError, responses
 from ..schemas import JobAccepted, JobList, JobSummary, Report, report_row
 from ..uploads import receive
 
 JobId = Annotated[str, PathParam(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$", description="A job id")]
+# DESIGN.md "Who may do what": submitters read their own jobs, reviewers every job (the review queue's context).
+READERS = ("submitter", "reviewer")
 CSV_COLUMNS = ("job_id", "profile", "profile_version", "seq", "input_id", "status", "reason", "confidence",
                "format", "duration_s", "output_id", "output", "sweep_hits", "finished_at")
 
@@ -60,9 +62,9 @@ def build(profile_names: list[str]) -> APIRouter:
     router = APIRouter(prefix="/v1/jobs", tags=["jobs"])
 
     @router.post("", status_code=202, response_model=JobAccepted, summary="Submit a study",
-                 responses=responses(413, 415, 503), openapi_extra=_upload_body(profile_names))
+                 responses=responses(403, 413, 415, 503), openapi_extra=_upload_body(profile_names))
     async def submit(request: Request, ctx: Annotated[ApiContext, Depends(context)],
-                     who: Annotated[Caller, Depends(caller)]) -> JobAccepted:
+                     who: Annotated[Caller, require("submitter")]) -> JobAccepted:
         job_id = "job-" + uuid.uuid4().hex[:12]
         folder = ctx.uploads / job_id
         try:
@@ -81,38 +83,40 @@ def build(profile_names: list[str]) -> APIRouter:
         # The ids the runner will derive from the same paths (EmbeddedRunner walks the folder as given).
         input_ids = [ctx.derive.input_id(os.path.abspath(path)) for path in received.objects]
         await run_in_threadpool(ctx.store.create_job, job_id, profile.name, profile_digest(profile), source="api",
-                                redaction=redaction, input_ids=input_ids)
+                                redaction=redaction, input_ids=input_ids, submitted_by=who.actor)
         _audit(ctx, who, "submit", "ok", job_id, objects=len(input_ids), archives=received.archives,
                profile=profile.name)
         ctx.jobs.submit(job_id)
         return JobAccepted(job_id=job_id, state="queued", objects=len(input_ids),
                            status_url=f"/v1/jobs/{job_id}", report_url=f"/v1/jobs/{job_id}/report")
 
-    @router.get("", response_model=JobList, summary="Jobs, newest first", responses=responses())
-    def list_jobs(ctx: Annotated[ApiContext, Depends(context)],
+    @router.get("", response_model=JobList, summary="Jobs, newest first (a submitter's own only)",
+                responses=responses(403))
+    def list_jobs(ctx: Annotated[ApiContext, Depends(context)], who: Annotated[Caller, require(*READERS)],
                   limit: Annotated[int, Query(ge=1, le=500)] = 50,
                   offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
                   state: Annotated[Literal["queued", "running", "done", "failed"] | None, Query()] = None) -> JobList:
-        views = ctx.store.jobs(limit=limit, offset=offset, states=(state,) if state else ())
+        views = ctx.store.jobs(limit=limit, offset=offset, states=(state,) if state else (),
+                               submitted_by=None if _sees_all(who) else who.actor)
         return JobList(jobs=[JobSummary.of(v) for v in views], limit=limit, offset=offset)
 
     @router.get("/{job_id}", response_model=JobSummary, summary="A job's counts by state and progress",
-                responses=responses(404, 503))
+                responses=responses(403, 404, 503))
     def get_job(job_id: JobId, ctx: Annotated[ApiContext, Depends(context)],
-                who: Annotated[Caller, Depends(caller)]) -> JobSummary:
-        view = _job(ctx, job_id)
+                who: Annotated[Caller, require(*READERS)]) -> JobSummary:
+        view = _job(ctx, job_id, who)
         _audit(ctx, who, "job.read", "ok", job_id)
         return JobSummary.of(view)
 
     @router.get("/{job_id}/report", response_model=Report, summary="The completion report, JSON or CSV",
-                responses={**responses(404, 406, 503), 200: {"content": {"text/csv": {"schema": {"type": "string"}}},
-                                                        "description": "The report"}})
+                responses={**responses(403, 404, 406, 503),
+                           200: {"content": {"text/csv": {"schema": {"type": "string"}}}, "description": "The report"}})
     def get_report(job_id: JobId, request: Request, ctx: Annotated[ApiContext, Depends(context)],
-                   who: Annotated[Caller, Depends(caller)],
+                   who: Annotated[Caller, require(*READERS)],
                    format: Annotated[Literal["json", "csv"] | None, Query(
                        description="Overrides the Accept header")] = None) -> Any:
         chosen = format or _negotiate(request.headers.get("accept", ""))
-        view = _job(ctx, job_id)
+        view = _job(ctx, job_id, who)
         objects = ctx.store.objects(job_id)
         _audit(ctx, who, "report.read", "ok", job_id, objects=len(objects), format=chosen)
         rows = [report_row(obj) for obj in objects]
@@ -129,11 +133,19 @@ def build(profile_names: list[str]) -> APIRouter:
     return router
 
 
-def _job(ctx: ApiContext, job_id: str) -> JobView:
+def _sees_all(who: Caller) -> bool:
+    return "reviewer" in who.roles
+
+
+def _job(ctx: ApiContext, job_id: str, who: Caller) -> JobView:
     try:
-        return ctx.store.job(job_id)
+        view = ctx.store.job(job_id)
     except JobNotFound:
-        raise ApiError(404, "not-found", "no such job; list them with GET /v1/jobs") from None
+        view = None
+    # Another submitter's job answers as absent: its existence is not theirs to learn.
+    if view is None or not (_sees_all(who) or view.submitted_by == who.actor):
+        raise ApiError(404, "not-found", "no such job among yours; list them with GET /v1/jobs")
+    return view
 
 
 def _negotiate(accept: str) -> str:

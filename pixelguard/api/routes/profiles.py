@@ -4,16 +4,18 @@ from __future__ import annotations
 from functools import lru_cache
 from typing import Annotated
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Depends
 from fastapi import Path as PathParam
 
 from pixelguard.audit import profile_digest
 from pixelguard.core import profile as profiles
 
+from ..auth import caller
 from ..errors import ApiError, responses
 from ..schemas import FieldRow, ProfileDetail, ProfileList, ProfileSummary
 
-router = APIRouter(prefix="/v1/profiles", tags=["profiles"])
+# Any signed-in caller may read the stored profiles; changing profiles is profile-admin's (custom profiles).
+router = APIRouter(prefix="/v1/profiles", tags=["profiles"], dependencies=[Depends(caller)])
 
 
 def _summary(profile: profiles.Profile) -> ProfileSummary:

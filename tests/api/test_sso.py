@@ -1,0 +1,188 @@
+"""Single sign-on against a real Keycloak (tests/fixtures/keycloak.py): who gets in, and with which roles.
+
+The API checks each bearer token against the realm's JWKS (signature, iss, aud, exp) and each route's roles
+(DESIGN.md "Who may do what"). The review and custom-profile routes live elsewhere; the two stand-in routes
+below are guarded by the same ``require`` they use, so the matrix holds for them by construction.
+"""
+from __future__ import annotations
+
+import base64
+import json
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Annotated, Any
+
+import jwt
+import pytest
+from cryptography.hazmat.primitives.asymmetric import rsa
+from fastapi import APIRouter
+from fastapi.testclient import TestClient
+
+from pixelguard.api.app import create_app
+from pixelguard.api.auth import Caller, require
+from pixelguard.api.context import ApiContext
+from pixelguard.api.login import OidcConfig, Sso
+from pixelguard.samples import FakePatient, text_png
+from pixelguard.services.keycloak import KeycloakService
+from pixelguard.settings import Settings
+from tests.fixtures.keycloak import OTHER_REALM, password
+
+from .conftest import api_env
+
+PATIENT = FakePatient("SSOWELL^MARGARETHE", "MRN7770001", "19700304")
+USERS = ("submitter1", "reviewer1", "profileadmin1", "reidentifier1", "auditor1", "nobody1")
+
+
+def _stand_ins() -> APIRouter:
+    """Stand-ins for the original preview (reviewer) and a profile edit (profile-admin) routes."""
+    router = APIRouter()
+
+    @router.get("/test/original-preview")
+    def original(who: Annotated[Caller, require("reviewer")]) -> dict[str, str]:
+        return {"actor": who.actor}
+
+    @router.put("/test/profile-edit")
+    def edit(who: Annotated[Caller, require("profile-admin")]) -> dict[str, str]:
+        return {"actor": who.actor}
+
+    return router
+
+
+@pytest.fixture(scope="module")
+def sso_app(keycloak: KeycloakService, tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestClient]:
+    root = tmp_path_factory.mktemp("sso-api")
+    settings = Settings.from_env(api_env(root, PIXELGUARD_DATABASE_URL=f"sqlite:///{root / 'jobs.sqlite3'}"))
+    app = create_app(ApiContext.build(settings), run_jobs=False,
+                     sso=Sso(OidcConfig(keycloak.issuer(), "pixelguard-api")))
+    app.include_router(_stand_ins())
+    with TestClient(app) as client:
+        client.root = root  # type: ignore[attr-defined]
+        yield client
+
+
+@pytest.fixture(scope="module")
+def tokens(keycloak: KeycloakService) -> dict[str, str]:
+    return {user: keycloak.password_grant(user, password(user))["access_token"] for user in USERS}
+
+
+def bearer(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
+def _upload(client: TestClient, token: str) -> Any:
+    files = [("files", ("SSOWELL.png", text_png(PATIENT, size=(64, 48)), "image/png"))]
+    return client.post("/v1/jobs", files=files, data={"profile": "basic"}, headers=bearer(token))
+
+
+# Route -> the users who may use it; everyone else with a valid token gets 403.
+MATRIX = [
+    ("GET", "/v1/jobs", {"submitter1", "reviewer1"}),
+    ("GET", "/v1/audit", {"auditor1"}),
+    ("GET", "/test/original-preview", {"reviewer1"}),
+    ("PUT", "/test/profile-edit", {"profileadmin1"}),
+    ("GET", "/v1/profiles", set(USERS)),
+]
+
+
+@pytest.mark.parametrize("method, path, allowed", MATRIX, ids=[f"{m} {p}" for m, p, _ in MATRIX])
+def test_each_role_reaches_its_routes_and_no_other(sso_app: TestClient, tokens: dict[str, str], method: str,
+                                                   path: str, allowed: set[str]) -> None:
+    answers = {user: sso_app.request(method, path, headers=bearer(tokens[user])).status_code for user in USERS}
+    assert answers == {user: 200 if user in allowed else 403 for user in USERS}
+    assert sso_app.request(method, path).status_code == 401
+
+
+def test_a_submitter_reads_only_their_own_jobs_and_a_reviewer_reads_them_all(
+        sso_app: TestClient, tokens: dict[str, str]) -> None:
+    accepted = _upload(sso_app, tokens["submitter1"])
+    assert accepted.status_code == 202, accepted.text
+    job_id = accepted.json()["job_id"]
+    for user, code in {"submitter1": 200, "reviewer1": 200, "auditor1": 403, "profileadmin1": 403}.items():
+        assert sso_app.get(f"/v1/jobs/{job_id}/report", headers=bearer(tokens[user])).status_code == code, user
+    assert job_id in [j["job_id"] for j in sso_app.get("/v1/jobs", headers=bearer(tokens["submitter1"])).json()["jobs"]]
+    # Only submitters submit.
+    for user in ("reviewer1", "auditor1", "nobody1"):
+        assert _upload(sso_app, tokens[user]).status_code == 403, user
+
+
+def test_a_second_submitter_sees_nothing_of_the_firsts_job(keycloak: KeycloakService, sso_app: TestClient,
+                                                           tokens: dict[str, str]) -> None:
+    job_id = _upload(sso_app, tokens["submitter1"]).json()["job_id"]
+    other = _second_submitter(keycloak)
+    assert sso_app.get(f"/v1/jobs/{job_id}", headers=bearer(other)).status_code == 404
+    assert job_id not in [j["job_id"] for j in sso_app.get("/v1/jobs", headers=bearer(other)).json()["jobs"]]
+
+
+def _second_submitter(keycloak: KeycloakService) -> str:
+    """A token of another submitter of the same realm, made through the admin API (the realm file has one)."""
+    from pixelguard.services.keycloak import _http
+
+    admin = {"Content-Type": "application/json", "Authorization": f"Bearer {keycloak.admin_token()}"}
+    user = {"username": "submitter2", "enabled": True, "emailVerified": True, "email": "submitter2@example.invalid",
+            "firstName": "submitter2", "lastName": "Test",
+            "credentials": [{"type": "password", "value": password("submitter2"), "temporary": False}]}
+    status, _ = _http(f"{keycloak.url}/admin/realms/pixelguard/users", json.dumps(user).encode(), admin)
+    assert status in (201, 409)
+    status, body = _http(f"{keycloak.url}/admin/realms/pixelguard/users?username=submitter2&exact=true",
+                         headers=admin)
+    uid = json.loads(body)[0]["id"]
+    status, body = _http(f"{keycloak.url}/admin/realms/pixelguard/roles/submitter", headers=admin)
+    role = json.loads(body)
+    status, _ = _http(f"{keycloak.url}/admin/realms/pixelguard/users/{uid}/role-mappings/realm",
+                      json.dumps([role]).encode(), admin)
+    assert status == 204
+    return str(keycloak.password_grant("submitter2", password("submitter2"))["access_token"])
+
+
+def _forged(claims: dict[str, Any], kid: str) -> str:
+    """The same claims signed with a key of our own under the realm's key id: a stolen-shape token."""
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    return jwt.encode(claims, key, algorithm="RS256", headers={"kid": kid})
+
+
+def _unsigned(claims: dict[str, Any]) -> str:
+    part = lambda data: base64.urlsafe_b64encode(json.dumps(data).encode()).rstrip(b"=").decode()  # noqa: E731
+    return f"{part({'alg': 'none', 'typ': 'JWT'})}.{part(claims)}."
+
+
+def test_tokens_that_must_not_be_trusted_get_401(keycloak: KeycloakService, sso_app: TestClient,
+                                                 tokens: dict[str, str]) -> None:
+    good = tokens["auditor1"]
+    assert sso_app.get("/v1/audit", headers=bearer(good)).status_code == 200
+    claims = jwt.decode(good, options={"verify_signature": False})
+    kid = jwt.get_unverified_header(good)["kid"]
+    other_realm = keycloak.password_grant("auditor1", password("auditor1"), realm=OTHER_REALM)["access_token"]
+    no_audience = keycloak.password_grant("auditor1", password("auditor1"),
+                                          client_id="pixelguard-tests-no-audience")["access_token"]
+    expiring = keycloak.password_grant("auditor1", password("auditor1"), client_id="pixelguard-tests-expiring")
+    exp = jwt.decode(expiring["access_token"], options={"verify_signature": False})["exp"]
+    while time.time() <= exp + 1:  # the token's own expiry, not a guess at how long a test takes
+        time.sleep(0.5)
+    refused = {
+        "another realm": other_realm,
+        "expired": expiring["access_token"],
+        "signed with a different key": _forged(claims, kid),
+        "signed with a different key, same kid, still-valid claims": _forged({**claims, "exp": exp + 3600}, kid),
+        "alg none": _unsigned(claims),
+        "no API audience": no_audience,
+        "not a JWT": "not-a-token",
+    }
+    for why, token in refused.items():
+        answer = sso_app.get("/v1/audit", headers=bearer(token))
+        assert answer.status_code == 401, why
+        assert answer.json()["error"] == "unauthenticated", why
+        assert token not in answer.text, why
+    assert sso_app.get("/v1/audit", headers={"Authorization": f"Basic {good}"}).status_code == 401
+    assert sso_app.get("/v1/audit").json()["error"] == "unauthenticated"
+
+
+def test_the_audit_trail_names_callers_by_subject_id_never_by_name(sso_app: TestClient,
+                                                                   tokens: dict[str, str]) -> None:
+    _upload(sso_app, tokens["submitter1"])
+    events = sso_app.get("/v1/audit", headers=bearer(tokens["auditor1"])).json()["events"]
+    sub = jwt.decode(tokens["submitter1"], options={"verify_signature": False})["sub"]
+    assert any(e["action"] == "submit" and e["actor"] == f"oidc:{sub}" for e in events)
+    trail = (Path(sso_app.root) / "keys" / "audit.jsonl").read_text()  # type: ignore[attr-defined]
+    for leak in ("submitter1", "example.invalid", "SSOWELL", "MRN7770001", tokens["submitter1"][:40]):
+        assert leak not in trail
