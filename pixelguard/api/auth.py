@@ -10,7 +10,7 @@ from __future__ import annotations
 import ipaddress
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Annotated
 
 from fastapi import Depends, Request
 
@@ -43,19 +43,20 @@ def caller(request: Request) -> Caller:
     return authenticate(request)
 
 
-def require(*roles: str) -> Any:
-    """A dependency: the caller, when they hold at least one of ``roles``; 401 without credentials, else 403."""
+def require(*roles: str) -> Callable[..., Caller]:
+    """A dependency (``Depends(require("reviewer"))``): the caller, who must hold at least one of ``roles``
+    (none given: any caller). 401 without credentials or with untrusted ones, 403 without the role."""
     unknown = set(roles) - set(ROLES)
-    if unknown or not roles:
+    if unknown:
         raise ValueError(f"require() takes roles among {ROLES}, not {sorted(unknown)}")
 
-    def check(who: Caller = Depends(caller)) -> Caller:  # noqa: B008 - FastAPI's dependency idiom
-        if who.roles.isdisjoint(roles):
-            raise ApiError(403, "forbidden", f"this needs the role {' or '.join(roles)}; ask an administrator "
-                                             "of the identity provider to grant it")
+    def check(who: Annotated[Caller, Depends(caller)]) -> Caller:
+        if roles and who.roles.isdisjoint(roles):
+            raise ApiError(403, "forbidden", f"your account lacks the role this needs ({' or '.join(roles)}); "
+                                             "ask an administrator of the identity provider for it")
         return who
 
-    return Depends(check)
+    return check
 
 
 def is_loopback(host: str) -> bool:

@@ -46,8 +46,9 @@ _CODES = {400: "bad-request", 401: "unauthenticated", 403: "forbidden", 404: "no
 
 
 def responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
-    """The ``responses=`` of a route: each status with the error body (400, 401 and 422 always)."""
-    wanted = sorted({400, 401, 422, *statuses})
+    """The ``responses=`` of a route: each status with the error body (400, 401, 403 and 422 always)."""
+    # 401 and 403 on every route: each one takes a caller, and any may be guarded by a role (auth.require).
+    wanted = sorted({400, 401, 403, 422, *statuses})
     return {status: {"model": ErrorBody, "description": _DESCRIPTIONS[status]} for status in wanted}
 
 

@@ -12,7 +12,8 @@ SERVICES = ("kafka", "openbao", "triton", "prometheus", "s3proxy", "keycloak", "
 
 def register(sub: argparse._SubParsersAction) -> None:
     services = sub.add_parser("services",
-                              help="local Kafka, OpenBao, Triton, Prometheus and s3proxy servers (127.0.0.1)")
+                              help="local Kafka, OpenBao, Triton, Prometheus, s3proxy, Keycloak and PostgreSQL "
+                                   "servers (127.0.0.1)")
     services.add_argument("action", choices=("install", "start", "stop", "status"))
     services.add_argument("names", nargs="*", metavar="NAME", help=f"any of {', '.join(SERVICES)} (default: all)")
     services.set_defaults(handler=run)

@@ -25,13 +25,13 @@ class ProfileVersion(Base):
 
 class Job(Base):
     __tablename__ = "jobs"
-    __table_args__ = (Index("ix_jobs_created_at", "created_at"), Index("ix_jobs_submitted_by", "submitted_by"))
+    __table_args__ = (Index("ix_jobs_created_at", "created_at"),)
 
     id: Mapped[str] = mapped_column(String(64), primary_key=True)
     state: Mapped[str] = mapped_column(String(16))  # queued, running, done, failed
     runner: Mapped[str] = mapped_column(String(16))  # embedded (kafka later)
     source: Mapped[str] = mapped_column(String(16))  # api or cli: who created it
-    submitted_by: Mapped[str] = mapped_column(String(160), default="", server_default="")  # an actor id
+    actor: Mapped[str] = mapped_column(String(128), default="")  # who submitted it (an id), for "own jobs"
     profile_version_id: Mapped[int] = mapped_column(ForeignKey("profile_versions.id"))
     redaction: Mapped[str] = mapped_column(String(8), default="")
     total: Mapped[int] = mapped_column(Integer, default=0)

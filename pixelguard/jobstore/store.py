@@ -48,7 +48,7 @@ class JobView:
     started_at: datetime | None
     finished_at: datetime | None
     counts: dict[str, int] = field(default_factory=dict)
-    submitted_by: str = ""
+    actor: str = ""  # who submitted it (an id); empty for a job started from a terminal
 
     @property
     def decided(self) -> int:
@@ -153,13 +153,13 @@ class JobStore:
 
     def create_job(self, job_id: str, profile_name: str, profile_digest: str, *, source: str,
                    runner: str = "embedded", redaction: str = "", input_ids: Sequence[str] = (),
-                   state: str = "queued", submitted_by: str = "") -> None:
+                   state: str = "queued", actor: str = "") -> None:
         """A new job with its accepted inputs as ``pending`` objects; JobExists if the id is taken."""
         with self._session.begin() as session:
             if session.get(Job, job_id) is not None:
                 raise JobExists(f"job {job_id} already exists; pick another id")
             session.add(Job(id=job_id, state=state, runner=runner, source=source, redaction=redaction or "",
-                            submitted_by=submitted_by,
+                            actor=actor,
                             profile_version_id=self._profile_version(session, profile_name, profile_digest),
                             total=len(input_ids), reason="", created_at=_now(),
                             started_at=_now() if state == "running" else None))
@@ -230,13 +230,13 @@ class JobStore:
         return views[0]
 
     def jobs(self, limit: int = 50, offset: int = 0, states: Sequence[str] = (),
-             submitted_by: str | None = None) -> list[JobView]:
-        """Newest first; ``submitted_by`` keeps one caller's jobs only."""
+             actor: str | None = None) -> list[JobView]:
+        """Newest first; ``actor``: only the jobs that caller submitted."""
         query = select(Job).order_by(Job.created_at.desc(), Job.id).limit(limit).offset(offset)
         if states:
             query = query.where(Job.state.in_(states))
-        if submitted_by is not None:
-            query = query.where(Job.submitted_by == submitted_by)
+        if actor is not None:
+            query = query.where(Job.actor == actor)
         with self._session() as session:
             return self._views(session, query)
 
@@ -264,7 +264,7 @@ class JobStore:
         return [JobView(job.id, job.state, job.runner, job.source, versions[job.profile_version_id].name,
                         versions[job.profile_version_id].digest, job.redaction, job.total, job.reason,
                         _utc(job.created_at) or _now(), _utc(job.started_at), _utc(job.finished_at),
-                        counts[job.id], job.submitted_by) for job in found]
+                        counts[job.id], job.actor or "") for job in found]
 
 
 def _sqlite_pragmas(connection: Any, _record: Any) -> None:

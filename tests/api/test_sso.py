@@ -16,7 +16,7 @@ from typing import Annotated, Any
 import jwt
 import pytest
 from cryptography.hazmat.primitives.asymmetric import rsa
-from fastapi import APIRouter
+from fastapi import APIRouter, Depends
 from fastapi.testclient import TestClient
 
 from pixelguard.api.app import create_app
@@ -39,11 +39,11 @@ def _stand_ins() -> APIRouter:
     router = APIRouter()
 
     @router.get("/test/original-preview")
-    def original(who: Annotated[Caller, require("reviewer")]) -> dict[str, str]:
+    def original(who: Annotated[Caller, Depends(require("reviewer"))]) -> dict[str, str]:
         return {"actor": who.actor}
 
     @router.put("/test/profile-edit")
-    def edit(who: Annotated[Caller, require("profile-admin")]) -> dict[str, str]:
+    def edit(who: Annotated[Caller, Depends(require("profile-admin"))]) -> dict[str, str]:
         return {"actor": who.actor}
 
     return router
@@ -77,7 +77,7 @@ def _upload(client: TestClient, token: str) -> Any:
 
 # Route -> the users who may use it; everyone else with a valid token gets 403.
 MATRIX = [
-    ("GET", "/v1/jobs", {"submitter1", "reviewer1"}),
+    ("GET", "/v1/jobs", {"submitter1", "reviewer1", "auditor1"}),
     ("GET", "/v1/audit", {"auditor1"}),
     ("GET", "/test/original-preview", {"reviewer1"}),
     ("PUT", "/test/profile-edit", {"profileadmin1"}),
@@ -93,12 +93,13 @@ def test_each_role_reaches_its_routes_and_no_other(sso_app: TestClient, tokens: 
     assert sso_app.request(method, path).status_code == 401
 
 
-def test_a_submitter_reads_only_their_own_jobs_and_a_reviewer_reads_them_all(
+def test_a_submitter_reads_their_own_jobs_and_a_reviewer_or_auditor_reads_them_all(
         sso_app: TestClient, tokens: dict[str, str]) -> None:
     accepted = _upload(sso_app, tokens["submitter1"])
     assert accepted.status_code == 202, accepted.text
     job_id = accepted.json()["job_id"]
-    for user, code in {"submitter1": 200, "reviewer1": 200, "auditor1": 403, "profileadmin1": 403}.items():
+    for user, code in {"submitter1": 200, "reviewer1": 200, "auditor1": 200, "profileadmin1": 403,
+                       "nobody1": 403}.items():
         assert sso_app.get(f"/v1/jobs/{job_id}/report", headers=bearer(tokens[user])).status_code == code, user
     assert job_id in [j["job_id"] for j in sso_app.get("/v1/jobs", headers=bearer(tokens["submitter1"])).json()["jobs"]]
     # Only submitters submit.
@@ -167,13 +168,17 @@ def test_tokens_that_must_not_be_trusted_get_401(keycloak: KeycloakService, sso_
         "alg none": _unsigned(claims),
         "no API audience": no_audience,
         "not a JWT": "not-a-token",
+        "truncated": good[: len(good) // 2],
+        "corrupt signature": good[:-8] + ("A" * 8 if not good.endswith("A" * 8) else "B" * 8),
+        "oversized": good + "A" * 200_000,
     }
     for why, token in refused.items():
         answer = sso_app.get("/v1/audit", headers=bearer(token))
         assert answer.status_code == 401, why
         assert answer.json()["error"] == "unauthenticated", why
         assert token not in answer.text, why
-    assert sso_app.get("/v1/audit", headers={"Authorization": f"Basic {good}"}).status_code == 401
+    for header in (f"Basic {good}", "Bearer ", "Bearer", ""):
+        assert sso_app.get("/v1/audit", headers={"Authorization": header}).status_code == 401, header
     assert sso_app.get("/v1/audit").json()["error"] == "unauthenticated"
 
 
@@ -186,3 +191,16 @@ def test_the_audit_trail_names_callers_by_subject_id_never_by_name(sso_app: Test
     trail = (Path(sso_app.root) / "keys" / "audit.jsonl").read_text()  # type: ignore[attr-defined]
     for leak in ("submitter1", "example.invalid", "SSOWELL", "MRN7770001", tokens["submitter1"][:40]):
         assert leak not in trail
+
+
+def test_no_auth_mode_warns_and_listens_on_loopback_only(tmp_path: Path) -> None:
+    from .conftest import start_api, stop_api
+
+    api = start_api(tmp_path)  # --no-auth, the host left to its default
+    try:
+        assert api.client().get("/v1/audit").status_code == 200  # one local person holds every role
+    finally:
+        stop_api(api)
+    log = api.log.read_text()
+    assert "WARNING: --no-auth: no authentication" in log
+    assert f"Uvicorn running on {api.url}" in log and api.url.startswith("http://127.0.0.1:")

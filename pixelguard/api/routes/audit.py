@@ -16,8 +16,8 @@ from ..errors import ApiError, responses
 router = APIRouter(prefix="/v1/audit", tags=["audit"])
 
 
-@router.get("", summary="The newest audit events (auditor only), newest last", responses=responses(403, 503))
-def list_events(ctx: Annotated[ApiContext, Depends(context)], who: Annotated[Caller, require("auditor")],
+@router.get("", summary="The newest audit events (auditor only), newest last", responses=responses(503))
+def list_events(ctx: Annotated[ApiContext, Depends(context)], who: Annotated[Caller, Depends(require("auditor"))],
                 limit: Annotated[int, Query(ge=1, le=1000)] = 100) -> dict[str, Any]:
     files = [sink.path for sink in ctx.audit.sinks if isinstance(sink, JsonlAuditSink)]
     try:

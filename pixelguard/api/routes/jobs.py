@@ -26,8 +26,9 @@ from ..schemas import JobAccepted, JobList, JobSummary, Report, report_row
 from ..uploads import receive
 
 JobId = Annotated[str, PathParam(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$", description="A job id")]
-# DESIGN.md "Who may do what": submitters read their own jobs, reviewers every job (the review queue's context).
-READERS = ("submitter", "reviewer")
+# DESIGN.md "Who may do what": submitters read their own jobs; reviewers (the review queue's context) and
+# auditors every job.
+READERS = ("submitter", "reviewer", "auditor")
 CSV_COLUMNS = ("job_id", "profile", "profile_version", "seq", "input_id", "status", "reason", "confidence",
                "format", "duration_s", "output_id", "output", "sweep_hits", "finished_at")
 
@@ -62,9 +63,9 @@ def build(profile_names: list[str]) -> APIRouter:
     router = APIRouter(prefix="/v1/jobs", tags=["jobs"])
 
     @router.post("", status_code=202, response_model=JobAccepted, summary="Submit a study",
-                 responses=responses(403, 413, 415, 503), openapi_extra=_upload_body(profile_names))
+                 responses=responses(413, 415, 503), openapi_extra=_upload_body(profile_names))
     async def submit(request: Request, ctx: Annotated[ApiContext, Depends(context)],
-                     who: Annotated[Caller, require("submitter")]) -> JobAccepted:
+                     who: Annotated[Caller, Depends(require("submitter"))]) -> JobAccepted:
         job_id = "job-" + uuid.uuid4().hex[:12]
         folder = ctx.uploads / job_id
         try:
@@ -83,7 +84,7 @@ def build(profile_names: list[str]) -> APIRouter:
         # The ids the runner will derive from the same paths (EmbeddedRunner walks the folder as given).
         input_ids = [ctx.derive.input_id(os.path.abspath(path)) for path in received.objects]
         await run_in_threadpool(ctx.store.create_job, job_id, profile.name, profile_digest(profile), source="api",
-                                redaction=redaction, input_ids=input_ids, submitted_by=who.actor)
+                                redaction=redaction, input_ids=input_ids, actor=who.actor)
         _audit(ctx, who, "submit", "ok", job_id, objects=len(input_ids), archives=received.archives,
                profile=profile.name)
         ctx.jobs.submit(job_id)
@@ -91,28 +92,28 @@ def build(profile_names: list[str]) -> APIRouter:
                            status_url=f"/v1/jobs/{job_id}", report_url=f"/v1/jobs/{job_id}/report")
 
     @router.get("", response_model=JobList, summary="Jobs, newest first (a submitter's own only)",
-                responses=responses(403))
-    def list_jobs(ctx: Annotated[ApiContext, Depends(context)], who: Annotated[Caller, require(*READERS)],
+                responses=responses())
+    def list_jobs(ctx: Annotated[ApiContext, Depends(context)], who: Annotated[Caller, Depends(require(*READERS))],
                   limit: Annotated[int, Query(ge=1, le=500)] = 50,
                   offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
                   state: Annotated[Literal["queued", "running", "done", "failed"] | None, Query()] = None) -> JobList:
         views = ctx.store.jobs(limit=limit, offset=offset, states=(state,) if state else (),
-                               submitted_by=None if _sees_all(who) else who.actor)
+                               actor=own_only(who))
         return JobList(jobs=[JobSummary.of(v) for v in views], limit=limit, offset=offset)
 
     @router.get("/{job_id}", response_model=JobSummary, summary="A job's counts by state and progress",
-                responses=responses(403, 404, 503))
+                responses=responses(404, 503))
     def get_job(job_id: JobId, ctx: Annotated[ApiContext, Depends(context)],
-                who: Annotated[Caller, require(*READERS)]) -> JobSummary:
+                who: Annotated[Caller, Depends(require(*READERS))]) -> JobSummary:
         view = _job(ctx, job_id, who)
         _audit(ctx, who, "job.read", "ok", job_id)
         return JobSummary.of(view)
 
     @router.get("/{job_id}/report", response_model=Report, summary="The completion report, JSON or CSV",
-                responses={**responses(403, 404, 406, 503),
+                responses={**responses(404, 406, 503),
                            200: {"content": {"text/csv": {"schema": {"type": "string"}}}, "description": "The report"}})
     def get_report(job_id: JobId, request: Request, ctx: Annotated[ApiContext, Depends(context)],
-                   who: Annotated[Caller, require(*READERS)],
+                   who: Annotated[Caller, Depends(require(*READERS))],
                    format: Annotated[Literal["json", "csv"] | None, Query(
                        description="Overrides the Accept header")] = None) -> Any:
         chosen = format or _negotiate(request.headers.get("accept", ""))
@@ -133,8 +134,9 @@ def build(profile_names: list[str]) -> APIRouter:
     return router
 
 
-def _sees_all(who: Caller) -> bool:
-    return "reviewer" in who.roles
+def own_only(who: Caller) -> str | None:
+    """The actor whose jobs a listing is limited to: a submitter's own; None (all) for reviewers and auditors."""
+    return None if who.roles & {"reviewer", "auditor"} else who.actor
 
 
 def _job(ctx: ApiContext, job_id: str, who: Caller) -> JobView:
@@ -142,9 +144,10 @@ def _job(ctx: ApiContext, job_id: str, who: Caller) -> JobView:
         view = ctx.store.job(job_id)
     except JobNotFound:
         view = None
-    # Another submitter's job answers as absent: its existence is not theirs to learn.
-    if view is None or not (_sees_all(who) or view.submitted_by == who.actor):
-        raise ApiError(404, "not-found", "no such job among yours; list them with GET /v1/jobs")
+    # Another submitter's job answers as absent: its existence is not theirs to learn. A job started from a
+    # terminal (no actor) is the local operator's, readable by any submitter.
+    if view is None or not (who.roles & {"reviewer", "auditor"} or view.actor in ("", who.actor)):
+        raise ApiError(404, "not-found", "no such job; list them with GET /v1/jobs")
     return view
 
 

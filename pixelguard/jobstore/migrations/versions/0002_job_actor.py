@@ -1,5 +1,8 @@
 """Who submitted each job (the caller's opaque actor id), so a submitter reads only their own jobs' reports.
 
+MERGER: the ``ui`` branch's ``0002_review_profiles.py`` adds the same ``jobs.actor`` column (and its review and
+custom-profile tables) under the same revision id: keep that one and delete this file.
+
 Revision ID: 0002
 Revises: 0001
 Create Date: 2026-12-01
@@ -16,13 +19,10 @@ depends_on = None
 
 
 def upgrade() -> None:
-    # Jobs from before this revision have no recorded submitter: only reviewers see them in the API.
     with op.batch_alter_table("jobs") as batch:
-        batch.add_column(sa.Column("submitted_by", sa.String(160), nullable=False, server_default=""))
-        batch.create_index("ix_jobs_submitted_by", ["submitted_by"])
+        batch.add_column(sa.Column("actor", sa.String(128), nullable=False, server_default=""))
 
 
 def downgrade() -> None:
     with op.batch_alter_table("jobs") as batch:
-        batch.drop_index("ix_jobs_submitted_by")
-        batch.drop_column("submitted_by")
+        batch.drop_column("actor")
