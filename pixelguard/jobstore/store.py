@@ -239,10 +239,14 @@ class JobStore:
             raise JobNotFound(job_id)
         return views[0]
 
-    def jobs(self, limit: int = 50, offset: int = 0, states: Sequence[str] = ()) -> list[JobView]:
+    def jobs(self, limit: int = 50, offset: int = 0, states: Sequence[str] = (), actor: str | None = None
+             ) -> list[JobView]:
+        """Newest first; ``actor``: only the jobs that caller submitted."""
         query = select(Job).order_by(Job.created_at.desc(), Job.id).limit(limit).offset(offset)
         if states:
             query = query.where(Job.state.in_(states))
+        if actor is not None:
+            query = query.where(Job.actor == actor)
         with self._session() as session:
             return self._views(session, query)
 

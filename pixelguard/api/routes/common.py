@@ -45,6 +45,11 @@ def readable_job(ctx: ApiContext, who: Caller, job_id: str) -> JobView:
     return job
 
 
+def own_only(who: Caller) -> str | None:
+    """The actor whose jobs a listing is limited to: a submitter's own; None (all) for reviewers and auditors."""
+    return None if who.roles & {"reviewer", "auditor"} else who.actor
+
+
 def may_read_job(who: Caller, job: JobView) -> bool:
     """A submitter reads their own jobs' reports and redacted outputs; a reviewer or auditor reads any."""
     if who.roles & {"reviewer", "auditor"}:

@@ -24,7 +24,7 @@ from ..custom import NAME_PATTERN
 from ..errors import ApiError, responses
 from ..schemas import JobAccepted, JobList, JobSummary, Report, report_row
 from ..uploads import receive
-from .common import READERS, JobId, audit, readable_job
+from .common import READERS, JobId, audit, own_only, readable_job
 
 CSV_COLUMNS = ("job_id", "profile", "profile_version", "seq", "input_id", "status", "reason", "confidence",
                "format", "duration_s", "output_id", "output", "sweep_hits", "finished_at")
@@ -93,11 +93,11 @@ def build(profile_names: list[str]) -> APIRouter:
         return await accept(request, ctx, who)
 
     @router.get("", response_model=JobList, summary="Jobs, newest first", responses=responses())
-    def list_jobs(ctx: Annotated[ApiContext, Depends(context)],
+    def list_jobs(ctx: Annotated[ApiContext, Depends(context)], who: Annotated[Caller, Depends(require(*READERS))],
                   limit: Annotated[int, Query(ge=1, le=500)] = 50,
                   offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
                   state: Annotated[Literal["queued", "running", "done", "failed"] | None, Query()] = None) -> JobList:
-        views = ctx.store.jobs(limit=limit, offset=offset, states=(state,) if state else ())
+        views = ctx.store.jobs(limit=limit, offset=offset, states=(state,) if state else (), actor=own_only(who))
         return JobList(jobs=[JobSummary.of(v) for v in views], limit=limit, offset=offset)
 
     @router.get("/{job_id}", response_model=JobSummary, summary="A job's counts by state and progress",

@@ -23,7 +23,7 @@ from ..errors import ApiError
 from ..routes import jobs as job_routes
 from ..routes import profiles as profile_routes
 from ..routes import review as review_routes
-from ..routes.common import READERS, audit, readable_job
+from ..routes.common import READERS, audit, own_only, readable_job
 from ..schemas import Box, Decision, JobSummary, Redo
 from . import charts
 
@@ -61,12 +61,12 @@ def build() -> APIRouter:
         return RedirectResponse("/ui/jobs", status_code=303)
 
     @router.get("/jobs", response_class=HTMLResponse)
-    def jobs_page(request: Request, ctx: Ctx, _who: Annotated[Caller, Depends(require(*READERS))]) -> Response:
-        return page(request, "jobs.html", jobs=[JobSummary.of(v) for v in ctx.store.jobs(limit=100)])
+    def jobs_page(request: Request, ctx: Ctx, who: Annotated[Caller, Depends(require(*READERS))]) -> Response:
+        return page(request, "jobs.html", jobs=_jobs(ctx, who))
 
     @router.get("/jobs/table", response_class=HTMLResponse)
-    def jobs_table(request: Request, ctx: Ctx, _who: Annotated[Caller, Depends(require(*READERS))]) -> Response:
-        return page(request, "_jobs_table.html", jobs=[JobSummary.of(v) for v in ctx.store.jobs(limit=100)])
+    def jobs_table(request: Request, ctx: Ctx, who: Annotated[Caller, Depends(require(*READERS))]) -> Response:
+        return page(request, "_jobs_table.html", jobs=_jobs(ctx, who))
 
     @router.get("/submit", response_class=HTMLResponse)
     def submit_page(request: Request, ctx: Ctx, _who: Annotated[Caller, Depends(require("submitter"))]) -> Response:
@@ -170,6 +170,10 @@ def build() -> APIRouter:
         return RedirectResponse(f"/ui/review/{job_id}/{input_id}", status_code=303)
 
     return router
+
+
+def _jobs(ctx: ApiContext, who: Caller) -> list[JobSummary]:
+    return [JobSummary.of(v) for v in ctx.store.jobs(limit=100, actor=own_only(who))]
 
 
 def _overrides(text: str) -> dict[str, str]:
