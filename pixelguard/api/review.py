@@ -99,7 +99,7 @@ def _engine() -> Any:
 def _profile(ctx: ApiContext, job: JobView) -> profiles.Profile:
     if job.profile_name in profiles.available():
         return profiles.load(job.profile_name)
-    path = ctx.outputs.parent / "profiles" / job.profile_name / f"{job.profile_version}.yaml"
+    path = ctx.custom.path(job.profile_name, job.profile_version)  # the very version the job ran with
     if not path.is_file():
         raise ApiError(409, "profile-gone", "the custom profile version this job used is no longer on disk")
     return profiles.load_file(path)
