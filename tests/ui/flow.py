@@ -5,12 +5,26 @@ Each page is saved as a screenshot in ``artifacts``.
 """
 from __future__ import annotations
 
+import base64
 import re
 from pathlib import Path
 
 from playwright.sync_api import Page, expect
 
 FLOW_TIMEOUT_MS = 600_000  # a job runs OCR on 2 shared cores
+
+
+def drop_file(page: Page, target: str, path: Path) -> None:
+    """Drop a file on ``target`` as a user dragging it from their desktop would (a DataTransfer drop event)."""
+    page.evaluate("""([selector, name, b64]) => {
+        const bytes = Uint8Array.from(atob(b64), c => c.charCodeAt(0));
+        const data = new DataTransfer();
+        data.items.add(new File([bytes], name, {type: "application/zip"}));
+        const zone = document.querySelector(selector);
+        for (const kind of ["dragenter", "dragover", "drop"]) {
+            zone.dispatchEvent(new DragEvent(kind, {dataTransfer: data, bubbles: true, cancelable: true}));
+        }
+    }""", [target, path.name, base64.b64encode(path.read_bytes()).decode()])
 
 
 def make_profile(page: Page, base_url: str, name: str, artifacts: Path) -> None:
@@ -32,7 +46,8 @@ def review_flow(page: Page, base_url: str, study: Path, profile: str, artifacts:
     side and approve it. Returns the job id."""
     artifacts.mkdir(parents=True, exist_ok=True)
     page.goto(f"{base_url}/ui/submit")
-    page.set_input_files("#files", str(study))
+    drop_file(page, "#drop", study)
+    expect(page.locator("#chosen")).to_have_text("1 file(s) chosen")
     page.select_option("#profile", profile)
     page.screenshot(path=str(artifacts / "submit.png"), full_page=True)
     page.click("#send")
