@@ -77,6 +77,14 @@ def review_flow(page: Page, base_url: str, study: Path, profile: str, artifacts:
         page.wait_for_function("s => { const i = document.querySelector(s); return i.complete && i.naturalWidth > 0; }",
                                arg=image)
     page.screenshot(path=str(artifacts / "review.png"), full_page=True)
+    # Add a box, redact and verify again: the redone output is what gets approved.
+    redo = page.locator("#redo-form")
+    for field, value in {"x0": "60", "y0": "60", "x1": "100", "y1": "90"}.items():
+        redo.locator(f"input[name={field}]").fill(value)
+    redo.locator("button[type=submit]").click()
+    expect(page.locator("#acts")).to_contain_text("redo", timeout=FLOW_TIMEOUT_MS)
+    expect(page.locator("#regions")).to_contain_text("60, 60, 100, 90")
+    page.screenshot(path=str(artifacts / "review-redone.png"), full_page=True)
     page.click("#approve")
     expect(page.locator("#item-status")).to_have_text("clean")
     expect(page.locator("#acts")).to_contain_text("approve")

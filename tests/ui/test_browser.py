@@ -49,7 +49,8 @@ def test_upload_watch_report_review_and_approve_in_the_browser(browser: Browser,
         assert http.put("/v1/profiles/strict-browser", json={**body, "review_threshold": 1.0}).status_code == 200
     job_id = review_flow(page, api.url, study, "strict-browser", ARTIFACTS)
     page.close()
-    for name in ("profile-editor", "submit", "jobs-running", "jobs-done", "report", "review", "review-approved"):
+    for name in ("profile-editor", "submit", "jobs-running", "jobs-done", "report", "review", "review-redone",
+                 "review-approved"):
         assert (ARTIFACTS / f"{name}.png").stat().st_size > 1000, name
 
     with api.client() as http:
