@@ -12,27 +12,12 @@ bash deploy/local/bootstrap.sh
 kustomize_log="$(mktemp)"
 bash deploy/local/install-kustomize.sh >"$kustomize_log" 2>&1 &
 kustomize_pid=$!
-# Chromium (Debian's, for the Playwright SSO tests) installs by apt meanwhile; PostgreSQL and Keycloak come with
-# `services install`.
-chromium_log="$(mktemp)"
-bash deploy/local/install-chromium.sh >"$chromium_log" 2>&1 &
-chromium_pid=$!
 .venv/bin/pixelguard services install
 if ! wait "$kustomize_pid"; then
   cat "$kustomize_log" >&2; rm -f "$kustomize_log"
-if ! wait "$chromium_pid"; then
-  cat "$chromium_log" >&2; rm -f "$chromium_log"
-  echo "installing chromium failed (deploy/local/install-chromium.sh)" >&2; exit 1
-fi
-rm -f "$chromium_log"
   echo "installing kustomize failed (deploy/local/install-kustomize.sh)" >&2; exit 1
 fi
 rm -f "$kustomize_log"
-if ! wait "$chromium_pid"; then
-  cat "$chromium_log" >&2; rm -f "$chromium_log"
-  echo "installing chromium failed (deploy/local/install-chromium.sh)" >&2; exit 1
-fi
-rm -f "$chromium_log"
 # Lint and types first: a finding fails the test command before the (long) suite starts.
 .venv/bin/ruff check .
 .venv/bin/mypy

@@ -13,7 +13,7 @@ from .auth import Caller, no_auth
 from .context import ApiContext
 from .login import Sso
 from .routes import audit as audit_routes
-from .routes import jobs, ui_placeholder
+from .routes import jobs, outputs, review
 from .routes import profiles as profile_routes
 
 TITLE = "PixelGuard"
@@ -47,8 +47,12 @@ def create_app(ctx: ApiContext, authenticate: Callable[[Request], Caller] = no_a
     errors.install(app)
     app.include_router(jobs.build(profiles.available()))
     app.include_router(profile_routes.router)
+    app.include_router(outputs.router)
+    app.include_router(review.router)
     app.include_router(audit_routes.router)
     if sso is not None:
-        app.include_router(sso.router())
-    app.include_router(ui_placeholder.router)
+        app.include_router(sso.router())  # /ui/login, /ui/callback, /ui/logout: before the UI's own pages
+    from .ui import routes as ui_routes  # the web UI over the same services
+
+    ui_routes.install(app)
     return app

@@ -54,6 +54,7 @@ class RunOptions:
 
     redaction: RedactionMode | None = None  # None: the profile's
     encoding: str = "original"  # original | htj2k
+    manual_boxes: tuple[tuple[int, int, int, int, int], ...] = ()  # a reviewer's (frame, x0, y0, x1, y1)
 
     def __post_init__(self) -> None:
         # A caller passing "phi" must not get the default silently: the stages compare members by identity.
@@ -76,7 +77,8 @@ def settings_for(profile: Profile, record: ObjectRecord, options: RunOptions = R
     # The pixel search looks for these; with redaction off no pixel is searched.
     terms = handler(record.format).phi_terms(record) if mode is not RedactionMode.OFF else ()
     return RedactionSettings(mode=mode, review_threshold=profile.review_threshold,
-                             phi_terms=terms, encoding=options.encoding, frame_batch=limits.frame_batch)
+                             phi_terms=terms, encoding=options.encoding, frame_batch=limits.frame_batch,
+                             manual_boxes=options.manual_boxes)
 
 
 def process(input_id: str, data: bytes, profile: Profile, derive: Derivations, detector: Detector,

@@ -197,6 +197,16 @@ class JobStore:
             session.add(JobObject(job_id=job_id, seq=seq, input_id=str(line["input_id"]), **values))
             session.execute(update(Job).where(Job.id == job_id, Job.total < seq).values(total=seq))
 
+    def decide_object(self, job_id: str, input_id: str, status: str, reason: str, output: str,
+                      confidence: float | None = None) -> None:
+        """A reviewer's decision on a held object: its final state, reason and where its output now is."""
+        values: dict[str, Any] = {"status": status, "reason": reason, "output": output, "finished_at": _now()}
+        if confidence is not None:
+            values["confidence"] = confidence
+        with self._session.begin() as session:
+            session.execute(update(JobObject).where(JobObject.job_id == job_id, JobObject.input_id == input_id)
+                            .values(**values))
+
     def finish_job(self, job_id: str, state: str = "done", reason: str = "") -> None:
         """Close a job; a failed one's undecided objects become errors with its reason, so none is lost."""
         if state not in ("done", "failed"):
@@ -229,8 +239,8 @@ class JobStore:
             raise JobNotFound(job_id)
         return views[0]
 
-    def jobs(self, limit: int = 50, offset: int = 0, states: Sequence[str] = (),
-             actor: str | None = None) -> list[JobView]:
+    def jobs(self, limit: int = 50, offset: int = 0, states: Sequence[str] = (), actor: str | None = None
+             ) -> list[JobView]:
         """Newest first; ``actor``: only the jobs that caller submitted."""
         query = select(Job).order_by(Job.created_at.desc(), Job.id).limit(limit).offset(offset)
         if states:

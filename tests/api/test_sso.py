@@ -1,8 +1,7 @@
 """Single sign-on against a real Keycloak (tests/fixtures/keycloak.py): who gets in, and with which roles.
 
 The API checks each bearer token against the realm's JWKS (signature, iss, aud, exp) and each route's roles
-(DESIGN.md "Who may do what"). The review and custom-profile routes live elsewhere; the two stand-in routes
-below are guarded by the same ``require`` they use, so the matrix holds for them by construction.
+(DESIGN.md "Who may do what").
 """
 from __future__ import annotations
 
@@ -11,16 +10,14 @@ import json
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Any
 
 import jwt
 import pytest
 from cryptography.hazmat.primitives.asymmetric import rsa
-from fastapi import APIRouter, Depends
 from fastapi.testclient import TestClient
 
 from pixelguard.api.app import create_app
-from pixelguard.api.auth import Caller, require
 from pixelguard.api.context import ApiContext
 from pixelguard.api.login import OidcConfig, Sso
 from pixelguard.samples import FakePatient, text_png
@@ -34,28 +31,12 @@ PATIENT = FakePatient("SSOWELL^MARGARETHE", "MRN7770001", "19700304")
 USERS = ("submitter1", "reviewer1", "profileadmin1", "reidentifier1", "auditor1", "nobody1")
 
 
-def _stand_ins() -> APIRouter:
-    """Stand-ins for the original preview (reviewer) and a profile edit (profile-admin) routes."""
-    router = APIRouter()
-
-    @router.get("/test/original-preview")
-    def original(who: Annotated[Caller, Depends(require("reviewer"))]) -> dict[str, str]:
-        return {"actor": who.actor}
-
-    @router.put("/test/profile-edit")
-    def edit(who: Annotated[Caller, Depends(require("profile-admin"))]) -> dict[str, str]:
-        return {"actor": who.actor}
-
-    return router
-
-
 @pytest.fixture(scope="module")
 def sso_app(keycloak: KeycloakService, tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestClient]:
     root = tmp_path_factory.mktemp("sso-api")
     settings = Settings.from_env(api_env(root, PIXELGUARD_DATABASE_URL=f"sqlite:///{root / 'jobs.sqlite3'}"))
     app = create_app(ApiContext.build(settings), run_jobs=False,
                      sso=Sso(OidcConfig(keycloak.issuer(), "pixelguard-api")))
-    app.include_router(_stand_ins())
     with TestClient(app) as client:
         client.root = root  # type: ignore[attr-defined]
         yield client
@@ -75,21 +56,24 @@ def _upload(client: TestClient, token: str) -> Any:
     return client.post("/v1/jobs", files=files, data={"profile": "basic"}, headers=bearer(token))
 
 
-# Route -> the users who may use it; everyone else with a valid token gets 403.
+# Route -> the users who pass its role check, and what they then get; everyone else with a valid token gets
+# 403, and no token 401. The original preview and a profile change answer the allowed role 404 (no such item)
+# and 422 (no body): the role check came first and let them through.
 MATRIX = [
-    ("GET", "/v1/jobs", {"submitter1", "reviewer1", "auditor1"}),
-    ("GET", "/v1/audit", {"auditor1"}),
-    ("GET", "/test/original-preview", {"reviewer1"}),
-    ("PUT", "/test/profile-edit", {"profileadmin1"}),
-    ("GET", "/v1/profiles", set(USERS)),
+    ("GET", "/v1/jobs", {"submitter1", "reviewer1", "auditor1"}, 200),
+    ("GET", "/v1/audit", {"auditor1"}, 200),
+    ("GET", "/v1/review/job-none/in-none/original.png", {"reviewer1"}, 404),
+    ("PUT", "/v1/profiles/site-custom", {"profileadmin1"}, 422),
+    ("POST", "/v1/profiles", {"profileadmin1"}, 422),
+    ("GET", "/v1/profiles", set(USERS), 200),
 ]
 
 
-@pytest.mark.parametrize("method, path, allowed", MATRIX, ids=[f"{m} {p}" for m, p, _ in MATRIX])
+@pytest.mark.parametrize("method, path, allowed, passed", MATRIX, ids=[f"{m} {p}" for m, p, _, _ in MATRIX])
 def test_each_role_reaches_its_routes_and_no_other(sso_app: TestClient, tokens: dict[str, str], method: str,
-                                                   path: str, allowed: set[str]) -> None:
+                                                   path: str, allowed: set[str], passed: int) -> None:
     answers = {user: sso_app.request(method, path, headers=bearer(tokens[user])).status_code for user in USERS}
-    assert answers == {user: 200 if user in allowed else 403 for user in USERS}
+    assert answers == {user: passed if user in allowed else 403 for user in USERS}
     assert sso_app.request(method, path).status_code == 401
 
 
