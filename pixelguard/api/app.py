@@ -44,6 +44,7 @@ def create_app(ctx: ApiContext, authenticate: Callable[[Request], Caller] = no_a
                               "and a reason that says what to do next.")
     app.state.context = ctx
     app.state.authenticate = sso.authenticate if sso is not None else authenticate
+    app.state.sso = sso  # None under --no-auth: the UI then has no login page to send anyone to
     errors.install(app)
     app.include_router(jobs.build(profiles.available()))
     app.include_router(profile_routes.router)

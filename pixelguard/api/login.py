@@ -100,7 +100,11 @@ class Sso:
             raise ApiError(503, "idp-unavailable", f"{exc}; try again later") from None
 
     def _expiry(self, access_token: str) -> float:
-        return float(self.verifier().verify(access_token)["exp"])
+        # Only when to refresh: the token came straight from the token endpoint and is verified on every use.
+        try:
+            return float(jwt.decode(access_token, options={"verify_signature": False})["exp"])
+        except (jwt.PyJWTError, KeyError, TypeError, ValueError):
+            return 0.0
 
     def _check_id_token(self, id_token: str, login: PendingLogin) -> None:
         verifier = self.verifier()

@@ -196,19 +196,17 @@ def test_a_ui_session_outlives_its_access_token_by_refreshing_and_ends_when_it_c
     from pixelguard.api.login import SESSION_COOKIE
     from pixelguard.api.sessions import Session
 
-    # The tests' 1-second client stands in for the UI's, so expiry comes without waiting 5 minutes.
-    sso = Sso(OidcConfig(keycloak.issuer(), "pixelguard-api", client_id="pixelguard-tests-expiring"))
+    # The tests' password-grant client stands in for the UI's (whose tokens come from a browser login).
+    sso = Sso(OidcConfig(keycloak.issuer(), "pixelguard-api", client_id="pixelguard-tests"))
     settings = Settings.from_env(api_env(tmp_path, PIXELGUARD_DATABASE_URL=f"sqlite:///{tmp_path / 'jobs.sqlite3'}"))
     app = create_app(ApiContext.build(settings), run_jobs=False, sso=sso)
-    grant = keycloak.password_grant("auditor1", password("auditor1"), client_id="pixelguard-tests-expiring")
-    exp = float(jwt.decode(grant["access_token"], options={"verify_signature": False})["exp"])
-    session = Session(grant["access_token"], grant["refresh_token"], grant.get("id_token", ""), exp, time.time())
+    grant = keycloak.password_grant("auditor1", password("auditor1"))
+    # Recorded as already expired: the next request must refresh before it uses the session.
+    session = Session(grant["access_token"], grant["refresh_token"], grant.get("id_token", ""), 0.0, time.time())
     sid = sso.sessions.create(session)
-    while time.time() <= exp + 1:
-        time.sleep(0.5)
     with TestClient(app, cookies={SESSION_COOKIE: sid}) as client:
         assert client.get("/v1/audit").status_code == 200
-        assert session.access_token != grant["access_token"]  # refreshed, on the server
+        assert session.access_token != grant["access_token"] and session.access_expires > time.time()
         session.access_expires = 0  # force the next refresh, now with a refresh token the provider refuses
         session.refresh_token = "revoked"
         answer = client.get("/v1/audit")

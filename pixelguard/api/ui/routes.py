@@ -220,4 +220,4 @@ SSO_PATHS = frozenset({"/ui/login", "/ui/callback", "/ui/logout"})  # pixelguard
 
 def _sso_login(request: Request) -> bool:
     """Whether single sign-on's login route is served (not under --no-auth)."""
-    return any(getattr(route, "name", "") == "oidc_login" for route in request.app.routes)
+    return getattr(request.app.state, "sso", None) is not None
