@@ -58,7 +58,7 @@ def _go_env() -> dict[str, str]:
     # survives costs seconds, and HOME stays clean. GOTOOLCHAIN=local: never fetch another Go mid-install.
     go = cache_root() / "go"
     return {**os.environ, "GOPATH": str(go), "GOMODCACHE": str(go / "pkg" / "mod"), "GOCACHE": str(go / "build"),
-            "GOFLAGS": "-modcacherw", "GOTOOLCHAIN": "local", "CGO_ENABLED": "0"}
+            "GOFLAGS": "-modcacherw", "GOTOOLCHAIN": "local"}
 
 
 def _run(cmd: list[str], what: str, cwd: Path | None = None) -> str:
@@ -80,6 +80,8 @@ def install_jaeger() -> Path:
         fcntl.flock(lock, fcntl.LOCK_EX)  # a second installer waits, then finds the binary the first built
         if binary.is_file():
             return binary
+        for stale in [*home().glob("jaeger.partial-*"), *home().glob("src-*")]:  # a killed build's (we hold the lock)
+            shutil.rmtree(stale, ignore_errors=True) if stale.is_dir() else stale.unlink(missing_ok=True)
         info = json.loads(_run([go, "mod", "download", "-json", f"{MODULE}@v{VERSION}"], "downloading the module"))
         source = Path(tempfile.mkdtemp(prefix="src-", dir=home()))
         partial = home() / f"jaeger.partial-{os.getpid()}"
@@ -90,7 +92,7 @@ def install_jaeger() -> Path:
                     path = Path(root) / name
                     if not path.is_symlink():
                         path.chmod(path.stat().st_mode | 0o200)
-            _run([go, "build", "-trimpath", "-o", str(partial), "./cmd/jaeger"], "go build ./cmd/jaeger", cwd=source)
+            _run([go, "build", "-o", str(partial), "./cmd/jaeger"], "go build ./cmd/jaeger", cwd=source)
             partial.replace(binary)
         finally:
             partial.unlink(missing_ok=True)
