@@ -6,6 +6,7 @@ calls to a Jaeger on 127.0.0.1.
 """
 from __future__ import annotations
 
+import json
 import re
 import urllib.error
 import urllib.parse
@@ -48,6 +49,9 @@ def fetch_trace(base_url: str, trace_id: str, timeout_s: float = 10.0) -> list[S
     if not _TRACE_ID.fullmatch(trace_id):
         raise ValueError(f"a trace id is 32 hex digits (got {len(trace_id)} characters)")
     status, body = get(base_url, f"/api/traces/{trace_id}", timeout_s)
+    if status == 404 and not _jaeger_answer(body):
+        raise JaegerError(f"{base_url} answered 404 with something other than Jaeger's JSON: is it Jaeger's query "
+                          "port (16686 by default), not its OTLP or health port?")
     if status == 404:
         raise TraceNotFound(
             f"trace {trace_id} is not in Jaeger at {base_url} (yet). Workers send spans in batches (every 5 s, "
@@ -66,6 +70,15 @@ def fetch_trace(base_url: str, trace_id: str, timeout_s: float = 10.0) -> list[S
     if not spans:
         raise TraceNotFound(f"trace {trace_id} is not in Jaeger's answer at {base_url}: retry in a few seconds")
     return spans
+
+
+def _jaeger_answer(body: bytes) -> bool:
+    """True when a body is the query API's JSON (its 404 says ``{"data": null, "errors": [...]}``)."""
+    try:
+        payload = json.loads(body)
+    except ValueError:
+        return False
+    return isinstance(payload, dict) and ("data" in payload or "errors" in payload)
 
 
 def search(base_url: str, service: str, limit: int = 1000, lookback: str = "1h",

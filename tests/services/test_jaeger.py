@@ -6,9 +6,11 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from pixelguard.services.base import port_open
 from pixelguard.services.jaeger import JaegerService, binary_path, install_jaeger
-from pixelguard.telemetry.jaeger_query import fetch_trace, search
+from pixelguard.telemetry.jaeger_query import JaegerError, JaegerUnreachable, TraceNotFound, fetch_trace, search
 
 SCRIPT = """
 import sys
@@ -76,6 +78,17 @@ def test_jaeger_receives_otlp_and_answers_queries_on_loopback_only(jaeger_factor
     assert by_name["outer"].attributes["pixelguard.job.id"] == "job-jaeger-svc"
     assert trace_id in search(service.query_url, "pixelguard-jaeger-test")
 
+    # Pointed at another of its ports, or given a trace it never got: an error that says which.
+    with pytest.raises(JaegerError, match="something other than Jaeger.s JSON") as wrong:
+        fetch_trace(f"http://127.0.0.1:{service.otlp_http_port}", trace_id)
+    assert not isinstance(wrong.value, TraceNotFound)
+    with pytest.raises(TraceNotFound, match="OTEL_EXPORTER_OTLP_ENDPOINT"):
+        fetch_trace(service.query_url, "0" * 31 + "1")
+    with pytest.raises(ValueError, match="32 hex digits"):
+        fetch_trace(service.query_url, trace_id[:-1])
+
     service.stop()
+    with pytest.raises(JaegerUnreachable, match="pixelguard services start jaeger"):
+        fetch_trace(service.query_url, trace_id)
     assert service.process.running_pid() is None
     assert not any(port_open(p) for p in ports)
