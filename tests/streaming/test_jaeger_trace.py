@@ -20,6 +20,7 @@ from pixelguard.keyservice.local import LocalKeyService
 from pixelguard.samples import text_dicom
 from pixelguard.services.base import free_port
 from pixelguard.telemetry.jaeger_query import TraceNotFound, fetch_trace, get
+from pixelguard.telemetry.stage_costs import stage_costs
 from pixelguard.telemetry.traceview import Span, parse_traces, stages_in_order
 from streams.status import find, trace_id
 from streams.topics import ensure_topics
@@ -136,6 +137,11 @@ def test_one_objects_whole_trace_in_jaeger_without_phi(kafka, triton, jaeger, ja
     if calls.get("ocr_ensemble", 0) == 0:
         assert calls.get("text_detector", 0) == detector
     assert calls.get("text_detector", 0) >= detector
+
+    # Per-stage costs from the real trace: one span per stage, the Triton spans under their model names.
+    costs = stage_costs(spans)
+    assert all(costs[stage].count == 1 for stage in STAGES)
+    assert sum(c.count for name, c in costs.items() if name.startswith("triton.infer ")) == len(triton_spans)
 
     # No PHI, nor the file name, anywhere Jaeger keeps it (names, tags, logs/events, process/resource tags).
     _, legacy = get(jaeger.query_url, f"/api/traces/{ident}")
