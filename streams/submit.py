@@ -120,8 +120,9 @@ def submit(paths: list[str], *, bootstrap: str, prefix: str, store: ObjectStore,
         input_id = derive.input_id(item.name)
         event = ObjectEvent(job_id=result.job_id, input_id=input_id, profile=profile, submitted_at=now_iso(),
                             stage="ingest", options=dict(options or {}))
+        # The object's root span; its stage is "submit" (``telemetry/stage_costs.py``, ``pixelguard trace``).
         with child_span(f"send {topic}", kind=SpanKind.PRODUCER,
-                        attrs=messaging_attributes("send", topic)) as span:
+                        attrs={**messaging_attributes("send", topic), "pixelguard.agent": "submit"}) as span:
             problem = item.problem
             if problem is None:
                 data, problem = _read(item, max_object_bytes)
