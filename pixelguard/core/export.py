@@ -51,8 +51,8 @@ class OutputFormat(enum.StrEnum):
 
     @classmethod
     def parse(cls, value: str | None, where: str) -> OutputFormat:
-        """ValueError naming the choices (never echoing more than a short bad value)."""
-        if not value:
+        """ValueError naming the choices; the bad value itself is never echoed."""
+        if value is None:
             return cls.ORIGINAL
         try:
             return cls(str(value).strip().lower())

@@ -29,7 +29,7 @@ from pixelguard.core.pixels import dicom_stored_frames
 from pixelguard.core.record import Format, StageError, Status
 from pixelguard.core.sweep_rules import SweepTerms
 from pixelguard.formats import handler
-from pixelguard.samples import FakePatient, text_dicom, text_nifti, text_png
+from pixelguard.samples import FakePatient, pydicom_test_files, text_dicom, text_nifti, text_png
 
 PATIENT = FakePatient()
 # (file, what it covers): 16-bit signed CT, JPEG 2000 RGB, 2-frame RGB RLE, 10-frame 16-bit JPEG-LS,
@@ -189,7 +189,7 @@ def test_png_and_jpeg_inputs_stay_as_they_are(basic, derive, detector) -> None:
     assert refused.error_code == "unsupported-output" and "PNG stays PNG" in refused.reason
 
 
-@pytest.mark.parametrize("bad", ["tiff", "j2k", "png8", "dicom"])
+@pytest.mark.parametrize("bad", ["tiff", "j2k", "png8", "dicom", "", " "])
 def test_an_unknown_output_format_names_the_choices(bad: str) -> None:
     with pytest.raises(ValueError, match="choose one of original, htj2k, png, jpeg"):
         RunOptions(output_format=bad)
@@ -197,3 +197,21 @@ def test_an_unknown_output_format_names_the_choices(bad: str) -> None:
 
 def test_an_output_format_is_read_whatever_its_case() -> None:
     assert RunOptions(output_format=" HTJ2K ").output_format is OutputFormat.HTJ2K
+
+
+def test_an_export_of_an_object_without_pixels_is_an_error_saying_what_to_run(basic, derive, detector) -> None:
+    buf = io.BytesIO((pydicom_test_files() / "rtplan.dcm").read_bytes())  # an RT plan: no image at all
+    outcome = process("in-nopix", buf.getvalue(), basic, derive, detector, RunOptions(output_format="png"))
+    assert outcome.status is Status.ERROR and outcome.error_code == "unsupported-output"
+    assert "no pixel data" in outcome.reason and "--output-format original" in outcome.reason
+    ht = process("in-nopix-ht", buf.getvalue(), basic, derive, detector, RunOptions(output_format="htj2k"))
+    assert ht.status is not Status.ERROR, ht.reason  # nothing to re-encode: written as it is
+
+
+@pytest.mark.parametrize("cut", [0, 200, 3000])
+def test_broken_inputs_end_in_their_own_error_whatever_the_output_format(cut: int, basic, derive, detector) -> None:
+    data = text_dicom(PATIENT, "1.2.840.10008.1.2.5")[:cut]
+    for fmt in ("htj2k", "png"):
+        outcome = process("in-cut", data, basic, derive, detector, RunOptions(output_format=fmt))
+        assert outcome.status is Status.ERROR and outcome.error_code in ("empty", "truncated", "unknown-format",
+                                                                         "corrupt"), outcome.reason
