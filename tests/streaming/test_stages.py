@@ -189,7 +189,8 @@ def test_the_events_output_format_is_honoured_as_in_deid(kind: str, fmt: str, tm
     ctx = StageContext(derive, store, detector)
     event = replace(submitted(store, derive, kind, data), output_format=fmt)
     topic, final = run_steps(ctx, event)
-    expected = process(event.input_id, data, profiles.load("basic"), derive, detector, RunOptions(output_format=OutputFormat(fmt)))
+    options = RunOptions(output_format=OutputFormat(fmt))
+    expected = process(event.input_id, data, profiles.load("basic"), derive, detector, options)
     assert (final.status, final.reason) == (expected.status.value, expected.reason)
     if expected.status.value == "error":
         assert final.error_code == "unsupported-output" and topic == "errors"
