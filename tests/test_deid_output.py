@@ -15,6 +15,7 @@ import zipfile
 from pathlib import Path
 
 import pydicom
+import pytest
 from PIL import Image
 
 from pixelguard.samples import FakePatient, pydicom_test_files, text_dicom, text_nifti
@@ -141,7 +142,9 @@ def test_an_s3_server_that_is_down_stops_the_run_saying_what_to_check(s3proxy_fa
     assert "pg-down" not in run.stderr and "clean=" not in run.stderr
 
 
-def test_a_malformed_s3_output_is_refused(tmp_path: Path) -> None:
-    run = _deid(str(tmp_path), "--out", "s3:bucket/x", env=_env(), cwd=tmp_path)
-    assert run.returncode == 2 and "s3://BUCKET/PREFIX" in run.stderr, run.stderr
-    assert not (tmp_path / "s3:bucket").exists()
+@pytest.mark.parametrize(("out", "said"), [("s3:bucket/x", "s3://BUCKET/PREFIX"), ("s3://", "s3://BUCKET/KEY"),
+                                            ("", "--out needs a folder or s3://BUCKET/PREFIX")])
+def test_a_malformed_output_is_refused(out: str, said: str, tmp_path: Path) -> None:
+    run = _deid(str(tmp_path), "--out", out, env=_env(), cwd=tmp_path)
+    assert run.returncode == 2 and said in run.stderr, run.stderr
+    assert not (tmp_path / "s3:bucket").exists() and not (tmp_path / "review").exists()

@@ -35,6 +35,8 @@ def run(args: argparse.Namespace) -> int:
 
     if args.jobs < 1:
         raise ValueError("--jobs must be at least 1")
+    if not args.out.strip():  # Path("") is the current folder: outputs would land wherever deid was started
+        raise ValueError("--out needs a folder or s3://BUCKET/PREFIX")
     if args.out.startswith("s3:") and not args.out.startswith("s3://"):  # else a local folder named "s3:"
         raise ValueError("an S3 output is s3://BUCKET/PREFIX")
     from dataclasses import replace
