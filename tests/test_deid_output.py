@@ -148,3 +148,9 @@ def test_a_malformed_output_is_refused(out: str, said: str, tmp_path: Path) -> N
     run = _deid(str(tmp_path), "--out", out, env=_env(), cwd=tmp_path)
     assert run.returncode == 2 and said in run.stderr, run.stderr
     assert not (tmp_path / "s3:bucket").exists() and not (tmp_path / "review").exists()
+
+
+def test_submit_refuses_an_unknown_output_format_before_publishing(tmp_path: Path) -> None:
+    run = subprocess.run([PIXELGUARD, "submit", str(tmp_path), "--output-format", "webp", "--bootstrap", "127.0.0.1:9"],
+                         env=_env(), cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    assert run.returncode == 2 and "choose one of original, htj2k, png, jpeg" in run.stderr, run.stderr
