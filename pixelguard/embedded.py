@@ -310,6 +310,8 @@ class EmbeddedRunner:
             "duration_s": round(outcome.duration_s, 4),
             "text_regions": outcome.stats.get("text_regions", 0),
             "sweep_hits": outcome.stats.get("sweep_hits", 0),
+            # Boxes and scores only (never text): what the review queue shows a reviewer.
+            "regions": outcome.stats.get("regions", []) if status is Status.REVIEW else [],
         }
         manifest.write(json.dumps(line) + "\n")
         if self.on_record is not None:

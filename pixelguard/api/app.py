@@ -11,7 +11,7 @@ from pixelguard.core import profile as profiles
 from . import errors
 from .auth import Caller, no_auth
 from .context import ApiContext
-from .routes import jobs
+from .routes import jobs, outputs, review
 from .routes import profiles as profile_routes
 
 TITLE = "PixelGuard"
@@ -41,4 +41,9 @@ def create_app(ctx: ApiContext, authenticate: Callable[[Request], Caller] = no_a
     errors.install(app)
     app.include_router(jobs.build(profiles.available()))
     app.include_router(profile_routes.router)
+    app.include_router(outputs.router)
+    app.include_router(review.router)
+    from .ui import routes as ui_routes  # the web UI over the same services
+
+    ui_routes.install(app)
     return app

@@ -8,8 +8,9 @@ from __future__ import annotations
 import ipaddress
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Annotated
 
-from fastapi import Request
+from fastapi import Depends, Request
 
 NO_AUTH_ACTOR = "noauth:local"
 
@@ -21,12 +22,29 @@ class Caller:
 
 
 def no_auth(_request: Request) -> Caller:
-    return Caller(NO_AUTH_ACTOR, frozenset({"submitter", "reviewer", "auditor"}))
+    return Caller(NO_AUTH_ACTOR, frozenset({"submitter", "reviewer", "auditor", "profile-admin"}))
 
 
 def caller(request: Request) -> Caller:
     authenticate: Callable[[Request], Caller] = request.app.state.authenticate
     return authenticate(request)
+
+
+def require(*roles: str) -> Callable[..., Caller]:
+    """A dependency: the caller, who must hold at least one of ``roles`` (none given: any caller).
+
+    401 when there is no caller, 403 when the caller lacks every one of the roles. The OIDC slice keeps
+    this signature; only how a caller is found (``app.state.authenticate``) changes.
+    """
+    from .errors import ApiError
+
+    def dependency(who: Annotated[Caller, Depends(caller)]) -> Caller:
+        if roles and not (who.roles & set(roles)):
+            raise ApiError(403, "forbidden", "your account lacks the role this needs (" + " or ".join(roles)
+                           + "); ask an administrator for it")
+        return who
+
+    return dependency
 
 
 def is_loopback(host: str) -> bool:

@@ -9,9 +9,11 @@ from fastapi import Request
 from pixelguard.audit import AuditLog, JsonlAuditSink
 from pixelguard.core.keys import Derivations
 from pixelguard.jobstore import JobStore
+from pixelguard.jobstore.custom_profiles import CustomProfileStore
 from pixelguard.keyservice.local import LocalKeyService
 from pixelguard.settings import Settings
 
+from .custom import CustomProfiles
 from .runner import EmbeddedJobs
 from .uploads import UploadLimits
 
@@ -26,6 +28,7 @@ class ApiContext:
     uploads: Path
     outputs: Path
     limits: UploadLimits
+    custom: CustomProfiles
 
     @classmethod
     def build(cls, settings: Settings) -> ApiContext:
@@ -45,8 +48,9 @@ class ApiContext:
         audit = AuditLog([JsonlAuditSink(key_file.parent / "audit.jsonl")])
         limits = UploadLimits(settings.api_max_upload_bytes, settings.api_max_objects,
                               settings.api_max_inflated_bytes, settings.api_max_ratio)
-        jobs = EmbeddedJobs(settings, store, uploads, outputs, data / "logs")
-        return cls(settings, store, jobs, audit, Derivations(keys.hmac), uploads, outputs, limits)
+        custom = CustomProfiles(CustomProfileStore(store), data / "profiles")
+        jobs = EmbeddedJobs(settings, store, uploads, outputs, data / "logs", custom.folder)
+        return cls(settings, store, jobs, audit, Derivations(keys.hmac), uploads, outputs, limits, custom)
 
 
 def context(request: Request) -> ApiContext:

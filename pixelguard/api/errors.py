@@ -29,20 +29,24 @@ class ApiError(Exception):
 
 _DESCRIPTIONS = {
     400: "Bad request: the body or a parameter cannot be used as sent",
+    401: "Not authenticated: sign in or send a bearer token",
+    403: "Forbidden: the caller lacks the role this needs",
     404: "Not found",
+    409: "Conflict: the resource is not in a state that allows this",
     406: "Not acceptable: ask for application/json or text/csv",
     413: "Too large: over a size or count limit",
     415: "Unsupported media type",
     422: "Invalid: a parameter or field fails validation",
     503: "The audit trail cannot be written, so nothing was done; try again later",
 }
-_CODES = {400: "bad-request", 404: "not-found", 405: "method-not-allowed", 406: "not-acceptable",
+_CODES = {400: "bad-request", 401: "unauthenticated", 403: "forbidden", 404: "not-found",
+          405: "method-not-allowed", 406: "not-acceptable",
           413: "too-large", 415: "unsupported", 422: "invalid"}
 
 
 def responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
-    """The ``responses=`` of a route: each status with the error body (422 and 400 always)."""
-    wanted = sorted({400, 422, *statuses})
+    """The ``responses=`` of a route: each status with the error body (400, 401, 403 and 422 always)."""
+    wanted = sorted({400, 401, 403, 422, *statuses})
     return {status: {"model": ErrorBody, "description": _DESCRIPTIONS[status]} for status in wanted}
 
 

@@ -21,8 +21,10 @@ from pixelguard.settings import Settings
 
 
 class EmbeddedJobs:
-    def __init__(self, settings: Settings, store: JobStore, uploads: Path, outputs: Path, logs: Path) -> None:
+    def __init__(self, settings: Settings, store: JobStore, uploads: Path, outputs: Path, logs: Path,
+                 custom_profiles: Path | None = None) -> None:
         self.settings = settings
+        self.custom_profiles = custom_profiles
         self.store = store
         self.uploads, self.outputs, self.logs = uploads, outputs, logs
         self._queue: queue.Queue[str | None] = queue.Queue()
@@ -77,8 +79,12 @@ class EmbeddedJobs:
         except JobNotFound:
             return
         jobs = self.settings.api_jobs or os.cpu_count() or 1
+        profile = view.profile_name
+        custom = (self.custom_profiles / profile / f"{view.profile_version}.yaml") if self.custom_profiles else None
+        if custom is not None and custom.is_file():
+            profile = str(custom)  # exactly the custom version the job was accepted with
         command = [sys.executable, "-m", "pixelguard.cli", "deid", str(self.uploads / job_id),
-                   "--out", str(self.outputs / job_id), "--job", job_id, "--profile", view.profile_name,
+                   "--out", str(self.outputs / job_id), "--job", job_id, "--profile", profile,
                    "--key-file", str(self.settings.key_file), "--jobs", str(jobs)]
         if view.redaction:
             command += ["--redaction", view.redaction]

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Literal
 
 from pydantic import BaseModel, Field
 
@@ -112,3 +113,82 @@ class ProfileDetail(ProfileSummary):
 
 class ProfileList(BaseModel):
     profiles: list[ProfileSummary]
+
+
+class ProfileVersionInfo(BaseModel):
+    version: int
+    digest: str = Field(description="What a job records as the profile version")
+    created_at: datetime
+
+
+class CustomProfileDetail(ProfileDetail):
+    kind: str = Field(description="stored (read-only) or custom")
+    number: int | None = Field(description="A custom profile's version number (1, 2, ...); null for a stored one")
+    definition: dict[str, object] | None = Field(description="A custom profile's definition as last saved")
+    diff: list[FieldRow] = Field(description="Rows whose action differs from the base profile's")
+
+
+class Region(BaseModel):
+    frame: int = Field(description="Frame index; -1: every frame (a fixed banner rule)")
+    box: list[int] = Field(description="x0, y0, x1, y1 in pixels, x1 and y1 exclusive")
+    score: float = Field(description="How sure the search was that this was text")
+    kind: str = Field(description="filled, left (for a reviewer), rule or manual (a reviewer's box)")
+
+
+class ReviewAct(BaseModel):
+    kind: str = Field(description="redo, approve or reject")
+    actor: str
+    reason: str
+    at: datetime
+
+
+class ReviewItem(BaseModel):
+    job_id: str
+    input_id: str
+    format: str
+    status: str = Field(description="review while waiting; clean or error once decided")
+    reason: str = Field(description="Why it was held")
+    confidence: float | None
+    regions: list[Region]
+    acts: list[ReviewAct]
+    redacted_preview: str
+    original_preview: str
+
+
+class ReviewQueue(BaseModel):
+    items: list[ReviewItem]
+    limit: int
+    offset: int
+
+
+class Decision(BaseModel):
+    decision: Literal["approve", "reject"]
+    reason: str = Field(default="", max_length=200, description="Required to reject: your own words, no "
+                                                               "identifiers, dates or names")
+
+
+class Box(BaseModel):
+    frame: int = Field(ge=-1, le=100_000, description="Frame index; -1: every frame")
+    x0: int = Field(ge=0, le=65_535)
+    y0: int = Field(ge=0, le=65_535)
+    x1: int = Field(ge=1, le=65_536)
+    y1: int = Field(ge=1, le=65_536)
+
+
+class Redo(BaseModel):
+    boxes: list[Box] = Field(min_length=1, max_length=100, description="Boxes to fill before the search runs again")
+
+
+class Decided(BaseModel):
+    job_id: str
+    input_id: str
+    status: str
+
+
+class RedoResult(BaseModel):
+    job_id: str
+    input_id: str
+    status: str = Field(description="What the run decided this time: clean or review (it stays held until approved)")
+    confidence: float
+    reason: str
+    regions: list[Region]

@@ -55,6 +55,7 @@ class RunOptions:
 
     redaction: RedactionMode | None = None  # None: the profile's
     encoding: str = "original"  # original | htj2k: how *redacted* compressed pixels are re-encoded
+    manual_boxes: tuple[tuple[int, int, int, int, int], ...] = ()  # a reviewer's (frame, x0, y0, x1, y1)
     output_format: OutputFormat = OutputFormat.ORIGINAL  # what the job writes (core/export.py)
 
     def __post_init__(self) -> None:
@@ -88,7 +89,8 @@ def settings_for(profile: Profile, record: ObjectRecord, options: RunOptions = R
     # Redacted pixels headed for HTJ2K are encoded once, as HTJ2K, not first in their own syntax.
     encoding = "htj2k" if options.output_format is OutputFormat.HTJ2K else options.encoding
     return RedactionSettings(mode=mode, review_threshold=profile.review_threshold,
-                             phi_terms=terms, encoding=encoding, frame_batch=limits.frame_batch)
+                             phi_terms=terms, encoding=encoding, frame_batch=limits.frame_batch,
+                             manual_boxes=options.manual_boxes)
 
 
 def process(input_id: str, data: bytes, profile: Profile, derive: Derivations, detector: Detector,

@@ -25,7 +25,7 @@ from .pixel_rules import boxes_for
 from .pixels import dicom_stored_frames, render_dicom
 from .record import ObjectRecord, StageError
 from .splice import write_spliced
-from .textsearch import Detector, RedactionSettings, detect_and_fill, score
+from .textsearch import Detector, RedactionSettings, detect_and_fill, fill_manual, score
 from .vocabulary import RedactionMode
 
 _REENCODE_AS_IS = {RLELossless, JPEGLSLossless, JPEG2000Lossless}
@@ -60,10 +60,14 @@ def redact_dicom(record: ObjectRecord, detector: Detector, settings: RedactionSe
     for x0, y0, x1, y1 in ruled:  # known fixed banners: filled on every frame, before OCR looks
         stored[:, y0:y1, x0:x1] = fill
     record.stats["rule_boxes"] = len(ruled)
+    regions: list[dict[str, object]] = [{"frame": -1, "box": list(box), "score": 1.0, "kind": "rule"}
+                                        for box in ruled]  # frame -1: every frame
+    regions += fill_manual(stored, settings, fill)
+    record.stats["regions"] = regions
     changed, problems, scores = detect_and_fill(stored, lambda arr: render_dicom(ds, arr), detector,
-                                                 settings, fill, deadline)
+                                                 settings, fill, deadline, regions)
     score(record, scores, problems, settings)
-    if changed or ruled or ds.file_meta.TransferSyntaxUID == ExplicitVRBigEndian:
+    if changed or ruled or settings.manual_boxes or ds.file_meta.TransferSyntaxUID == ExplicitVRBigEndian:
         # Big endian is retired: outputs are written little endian, so the stored values are re-laid too.
         _store_pixels(ds, stored, settings.encoding)
     if not problems:

@@ -24,6 +24,7 @@ Box = tuple[int, int, int, int]
 Cover = tuple[int, Box, int]  # frame, filled box, the pass that filled it (0: the first search)
 Render = Callable[[np.ndarray], list[np.ndarray]]  # stored frames -> 8-bit RGB renderings
 Look = Callable[[list[np.ndarray]], list[list[Region]]]
+MAX_RECORDED_REGIONS = 500  # per object: a review item lists its regions, not a pathological thousand
 
 
 class Detector(Protocol):
@@ -80,6 +81,9 @@ class RedactionSettings:
     detector_long_side: int = 2000
     # Frames searched at once: bounds the renderings (and their enlargements) held in memory.
     frame_batch: int = 8
+    # Boxes a reviewer drew (frame, x0, y0, x1, y1; frame -1: every frame), filled before the search looks,
+    # like the pixel rules' fixed banners; the search and its verification then run as always.
+    manual_boxes: tuple[tuple[int, int, int, int, int], ...] = ()
 
 
 @dataclass
@@ -90,6 +94,15 @@ class _Tally:
     doubtful: int = 0
     problems: list[str] = field(default_factory=list)
     scores: list[float] = field(default_factory=list)
+    # Where the search filled (or left for a reviewer) and how sure it was: coordinates and scores only,
+    # never the text read, so it may be recorded beside the output for the review queue.
+    regions: list[dict[str, object]] = field(default_factory=list)
+    offset: int = 0  # the first frame of the batch being searched
+
+    def region(self, frame: int, box: Box, score: float, kind: str) -> None:
+        if len(self.regions) < MAX_RECORDED_REGIONS:
+            self.regions.append({"frame": self.offset + frame, "box": [int(v) for v in box],
+                                 "score": round(float(score), 4), "kind": kind})
 
     def result(self) -> tuple[bool, list[str], list[float]]:
         doubt = [f"{self.doubtful} large region(s) found that do not read as text (anatomy?): left in place for "
@@ -97,8 +110,23 @@ class _Tally:
         return bool(self.covers), doubt + self.problems, self.scores
 
 
+def fill_manual(stored: np.ndarray, settings: RedactionSettings, fill: float) -> list[dict[str, object]]:
+    """Fill the boxes a reviewer drew (clipped to the frame); returns them as recorded regions."""
+    recorded: list[dict[str, object]] = []
+    frames, height, width = stored.shape[0], stored.shape[1], stored.shape[2]
+    for frame, x0, y0, x1, y1 in settings.manual_boxes:
+        box = (max(0, x0), max(0, y0), min(width, x1), min(height, y1))
+        if box[0] >= box[2] or box[1] >= box[3] or frame >= frames:
+            continue
+        target = stored if frame < 0 else stored[frame:frame + 1]
+        target[:, box[1]:box[3], box[0]:box[2]] = fill
+        recorded.append({"frame": frame, "box": list(box), "score": 1.0, "kind": "manual"})
+    return recorded
+
+
 def detect_and_fill(stored: np.ndarray, render: Render, detector: Detector, settings: RedactionSettings,
-                     fill: float, deadline: Deadline | None = None) -> tuple[bool, list[str], list[float]]:
+                     fill: float, deadline: Deadline | None = None,
+                     regions: list[dict[str, object]] | None = None) -> tuple[bool, list[str], list[float]]:
     """Search, fill and verify the frames in batches of ``settings.frame_batch``; returns (changed, problems, scores).
 
     Batches bound the memory of renderings (and enlargements) to a few frames, and the time budget is checked
@@ -110,7 +138,10 @@ def detect_and_fill(stored: np.ndarray, render: Render, detector: Detector, sett
         end = min(total, start + settings.frame_batch)
         if deadline is not None:
             deadline.check(f"searching frames {start + 1}-{end} of {total} for text")
+        tally.offset = start
         _detect_and_fill_batch(stored[start:end], render, detector, settings, fill, tally)  # a view: fills land
+    if regions is not None:
+        regions.extend(tally.regions)
     return tally.result()
 
 
@@ -127,9 +158,14 @@ def _detect_and_fill_batch(stored: np.ndarray, render: Render, detector: Detecto
     frames = render(stored)
     scales = [_search_scales(f, settings) for f in frames]
     found = _first_look(frames, scales, detector, settings)
-    chosen, doubt = _split_doubtful(_select(found, settings), height, width, settings)
+    selected = _select(found, settings)
+    chosen, doubt = _split_doubtful(selected, height, width, settings)
     covers: list[Cover] = []
     _fill(stored, frames, chosen, fill, covers, tally, first=True, settings=settings)
+    for index, (regions, kept) in enumerate(zip(selected, chosen, strict=True)):
+        for r in regions:
+            if r not in kept and r.score >= settings.large_region_doubt_score:
+                tally.region(index, r.cover(width, height), r.score, "left")
     tally.doubtful += doubt
     problems: list[str] = []
     # What the detector would answer on the final pixels: what it left alone, plus what it finds around fills.
@@ -267,6 +303,7 @@ def _fill(stored: np.ndarray, frames: list[np.ndarray], chosen: list[list[Region
             box = tighten(region.cover(width, height), frames[index])
             stored[index, box[1]:box[3], box[0]:box[2]] = fill
             covers.append((index, box, attempt))
+            tally.region(index, box, _confidence(region, settings), "filled")
             if first:  # a later fill removes what is left of a line already filled, and is looked at again
                 tally.scores.append(_confidence(region, settings))
 

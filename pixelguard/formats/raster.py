@@ -20,7 +20,7 @@ from pixelguard.core.profile import Profile
 from pixelguard.core.record import Format, ObjectRecord
 from pixelguard.core.sweep import Reader, metadata_terms, sweep_image_pixels, sweep_texts
 from pixelguard.core.sweep_rules import Hit, SweepTerms
-from pixelguard.core.textsearch import Detector, RedactionSettings, detect_and_fill, score
+from pixelguard.core.textsearch import Detector, RedactionSettings, detect_and_fill, fill_manual, score
 from pixelguard.core.vocabulary import RedactionMode
 
 from .base import Match
@@ -77,8 +77,11 @@ class RasterHandler:
             return
         arr, mode = decode_image(record.output_bytes)
         stored = np.array(arr)[np.newaxis]
+        regions = fill_manual(stored, settings, 0)
+        record.stats["regions"] = regions
         changed, problems, scores = detect_and_fill(stored, lambda a: [render_image(f) for f in a], detector,
-                                                     settings, 0, deadline)
+                                                     settings, 0, deadline, regions)
+        changed = changed or bool(regions)
         score(record, scores, problems, settings)
         if changed:
             record.output_bytes = self.encode(

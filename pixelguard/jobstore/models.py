@@ -31,6 +31,7 @@ class Job(Base):
     state: Mapped[str] = mapped_column(String(16))  # queued, running, done, failed
     runner: Mapped[str] = mapped_column(String(16))  # embedded (kafka later)
     source: Mapped[str] = mapped_column(String(16))  # api or cli: who created it
+    actor: Mapped[str] = mapped_column(String(128), default="")  # who submitted it (an id), for "own jobs"
     profile_version_id: Mapped[int] = mapped_column(ForeignKey("profile_versions.id"))
     redaction: Mapped[str] = mapped_column(String(8), default="")
     total: Mapped[int] = mapped_column(Integer, default=0)
@@ -62,3 +63,34 @@ class JobObject(Base):
     output: Mapped[str] = mapped_column(String(256), default="")
     sweep_hits: Mapped[int] = mapped_column(Integer, default=0)
     finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+
+
+class ReviewEvent(Base):
+    """A reviewer's act on a held object: a redo with boxes, an approval or a rejection, in order."""
+
+    __tablename__ = "review_events"
+    __table_args__ = (Index("ix_review_events_job_input", "job_id", "input_id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    job_id: Mapped[str] = mapped_column(ForeignKey("jobs.id"))
+    input_id: Mapped[str] = mapped_column(String(64))
+    kind: Mapped[str] = mapped_column(String(16))  # redo, approve, reject
+    actor: Mapped[str] = mapped_column(String(128))
+    reason: Mapped[str] = mapped_column(Text, default="")  # the reviewer's reason (reject) or the redo's outcome
+    detail: Mapped[str] = mapped_column(Text, default="{}")  # JSON: boxes asked for, regions, status, confidence
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class CustomProfile(Base):
+    """One version of a custom profile (extends + options + overrides); a change adds a row, never edits one."""
+
+    __tablename__ = "custom_profiles"
+    __table_args__ = (UniqueConstraint("name", "version", name="uq_custom_profiles_name_version"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    name: Mapped[str] = mapped_column(String(64))
+    version: Mapped[int] = mapped_column(Integer)
+    digest: Mapped[str] = mapped_column(String(64))  # audit.profile_digest: what jobs record as the version
+    body: Mapped[str] = mapped_column(Text)  # JSON of the definition as sent (validated by the loader)
+    actor: Mapped[str] = mapped_column(String(128))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))

@@ -48,6 +48,7 @@ class JobView:
     started_at: datetime | None
     finished_at: datetime | None
     counts: dict[str, int] = field(default_factory=dict)
+    actor: str = ""  # who submitted it (an id); empty for a job started from a terminal
 
     @property
     def decided(self) -> int:
@@ -152,12 +153,13 @@ class JobStore:
 
     def create_job(self, job_id: str, profile_name: str, profile_digest: str, *, source: str,
                    runner: str = "embedded", redaction: str = "", input_ids: Sequence[str] = (),
-                   state: str = "queued") -> None:
+                   state: str = "queued", actor: str = "") -> None:
         """A new job with its accepted inputs as ``pending`` objects; JobExists if the id is taken."""
         with self._session.begin() as session:
             if session.get(Job, job_id) is not None:
                 raise JobExists(f"job {job_id} already exists; pick another id")
             session.add(Job(id=job_id, state=state, runner=runner, source=source, redaction=redaction or "",
+                            actor=actor,
                             profile_version_id=self._profile_version(session, profile_name, profile_digest),
                             total=len(input_ids), reason="", created_at=_now(),
                             started_at=_now() if state == "running" else None))
@@ -195,6 +197,16 @@ class JobStore:
             session.add(JobObject(job_id=job_id, seq=seq, input_id=str(line["input_id"]), **values))
             session.execute(update(Job).where(Job.id == job_id, Job.total < seq).values(total=seq))
 
+    def decide_object(self, job_id: str, input_id: str, status: str, reason: str, output: str,
+                      confidence: float | None = None) -> None:
+        """A reviewer's decision on a held object: its final state, reason and where its output now is."""
+        values: dict[str, Any] = {"status": status, "reason": reason, "output": output, "finished_at": _now()}
+        if confidence is not None:
+            values["confidence"] = confidence
+        with self._session.begin() as session:
+            session.execute(update(JobObject).where(JobObject.job_id == job_id, JobObject.input_id == input_id)
+                            .values(**values))
+
     def finish_job(self, job_id: str, state: str = "done", reason: str = "") -> None:
         """Close a job; a failed one's undecided objects become errors with its reason, so none is lost."""
         if state not in ("done", "failed"):
@@ -227,10 +239,14 @@ class JobStore:
             raise JobNotFound(job_id)
         return views[0]
 
-    def jobs(self, limit: int = 50, offset: int = 0, states: Sequence[str] = ()) -> list[JobView]:
+    def jobs(self, limit: int = 50, offset: int = 0, states: Sequence[str] = (), actor: str | None = None
+             ) -> list[JobView]:
+        """Newest first; ``actor``: only the jobs that caller submitted."""
         query = select(Job).order_by(Job.created_at.desc(), Job.id).limit(limit).offset(offset)
         if states:
             query = query.where(Job.state.in_(states))
+        if actor is not None:
+            query = query.where(Job.actor == actor)
         with self._session() as session:
             return self._views(session, query)
 
@@ -258,7 +274,7 @@ class JobStore:
         return [JobView(job.id, job.state, job.runner, job.source, versions[job.profile_version_id].name,
                         versions[job.profile_version_id].digest, job.redaction, job.total, job.reason,
                         _utc(job.created_at) or _now(), _utc(job.started_at), _utc(job.finished_at),
-                        counts[job.id]) for job in found]
+                        counts[job.id], job.actor or "") for job in found]
 
 
 def _sqlite_pragmas(connection: Any, _record: Any) -> None:

@@ -59,7 +59,7 @@ def test_migrations_create_exactly_the_models_and_run_once(tmp_path: Path) -> No
     store = JobStore.open(url)  # a second open finds nothing to do
     with store.engine.connect() as connection:
         assert compare_metadata(MigrationContext.configure(connection), Base.metadata) == []
-        assert connection.exec_driver_sql("select version_num from alembic_version").scalar() == "0001"
+        assert connection.exec_driver_sql("select version_num from alembic_version").scalar() == "0002"
 
 
 def test_a_job_left_running_by_a_stopped_api_is_closed_with_nothing_lost(tmp_path: Path) -> None:
