@@ -15,7 +15,9 @@ from typing import Any, TypeVar
 
 from pixelguard.core import profile as profiles
 from pixelguard.core.detect_memo import DetectorMemo
-from pixelguard.core.integrity import check_output, input_shape
+from pixelguard.core.export import OutputFormat, check_final, finish, refuse_unsupported
+from pixelguard.core.export import extension as export_extension
+from pixelguard.core.integrity import input_shape
 from pixelguard.core.keys import Derivations
 from pixelguard.core.limits import Deadline, Limits
 from pixelguard.core.parse import parse
@@ -162,8 +164,12 @@ def guarded(stage: str, step: Callable[[StageContext, ObjectEvent], tuple[str, O
 def _parse_step(ctx: StageContext, event: ObjectEvent) -> tuple[str, ObjectEvent]:
     data = ctx.read("parse", event.source_uri)
     record = parse(event.input_id, data, ctx.derive, ctx.limits)
+    output = OutputFormat.parse(event.output_format, "event output_format")
+    refuse_unsupported(output, record.format)  # before any work: an error event saying what to run instead
+    # The output's name is fixed from here on (the crosswalk records it at scrub): an export's extension too.
+    ext = export_extension(output, record.format, input_shape(record).frames)
     return "parsed", event.next("parsed", key=record.routing_key, format=record.format.value,
-                                extension=record.format.extension, object_uri=event.source_uri,
+                                extension=ext, object_uri=event.source_uri,
                                 content_id=ctx.derive.content_id(data))
 
 
@@ -202,7 +208,7 @@ def restore(event: ObjectEvent, data: bytes, derive: Derivations, limits: Limits
 
 def _redact_step(ctx: StageContext, event: ObjectEvent) -> tuple[str, ObjectEvent]:
     profile = ctx.profile(event.profile)
-    options = RunOptions.from_event(event.options)
+    options = RunOptions.from_event(event.options).with_output_format(event.output_format)
     deadline = Deadline(ctx.limits.time_s)
     # PHI terms (phi mode and verification) come from the original header, read before scrub removes them;
     # they stay in this process's memory. So does the input's geometry, which the output must keep.
@@ -225,12 +231,14 @@ def _redact_step(ctx: StageContext, event: ObjectEvent) -> tuple[str, ObjectEven
         return fresh
 
     record = ctx.retrying("redact", "text detection", attempt)
+    finish(record, options.output_format)  # the job's output format; what follows checks these bytes
     pixels = settings.mode is not RedactionMode.OFF  # off: pixels left as they came and not read, as in deid
     with child_span("integrity re-read", attrs={"pixelguard.stage": "redact"}):
-        check_output(record.format, record.output_bytes, shape, decode_frames=pixels)
+        check_final(record.format, options.output_format, record.output_bytes, shape, decode_frames=pixels)
     reader = engine if pixels else None
     with child_span("phi sweep", attrs={"pixelguard.stage": "redact"}):
-        ctx.retrying("redact", "the PHI sweep", lambda: release_check(record, terms, reader, deadline))
+        ctx.retrying("redact", "the PHI sweep",
+                     lambda: release_check(record, terms, reader, deadline, options.output_format))
     for kind, count in record.stats.get("sweep_kinds", {}).items():
         for _ in range(count):
             metrics.sweep_hit(kind, "streaming")

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from .core import profile as profiles
+from .core.export import OutputFormat, unsupported_reason
 from .core.keys import Derivations
 from .core.limits import Limits
 from .core.pipeline import Outcome, RunOptions, error_outcome, process
@@ -27,6 +28,7 @@ from .core.vocabulary import RedactionMode
 from .crosswalk.local import CrosswalkEntry, LocalCrosswalk, crosswalk_path
 from .keyservice.local import LocalKeyService
 from .memory import freeze_startup_objects, release_memory
+from .outputs import FolderSink, OutputSink, open_sink
 from .telemetry import metrics
 from .workerpool import WorkerPool
 
@@ -76,6 +78,41 @@ def _walk(path: Path, visited: set[str]) -> Iterator[InputItem]:
         yield InputItem(absolute)
     else:
         yield InputItem(absolute, ("not-a-file", "not a regular file (device, socket or pipe)"))
+
+
+def refuse_formats(items: list[InputItem], output: OutputFormat) -> None:
+    """ValueError before any work when a local input cannot be written in ``output`` (HTJ2K for a NIfTI).
+
+    Only the first bytes of each local file are read; an s3:// object is checked by the worker that reads it
+    (the same reason, as that object's error), and an input that does not read is left to its own error.
+    """
+    if output is OutputFormat.ORIGINAL:
+        return
+    from .core.record import StageError
+    from .formats import detect
+
+    refused: Counter[str] = Counter()
+    reason = ""
+    for item in items:
+        if item.problem or item.path.startswith("s3://"):
+            continue
+        try:
+            with open(item.path, "rb") as handle:
+                head = handle.read(_HEAD_BYTES)
+            fmt = detect(head)
+        except (OSError, StageError):
+            continue
+        problem = unsupported_reason(output, fmt)
+        if problem is not None:
+            refused[fmt.name] += 1
+            reason = problem
+    if refused:
+        which = ", ".join(f"{n} {name}" for name, n in sorted(refused.items()))
+        raise ValueError(f"--output-format {output.value}: {sum(refused.values())} of {len(items)} inputs "
+                         f"({which}) cannot be written that way, so nothing was processed: {reason}")
+
+
+_HEAD_BYTES = 64 * 1024  # enough for every handler's detect(), a gzip-wrapped NIfTI header included
 
 
 # --- worker side -----------------------------------------------------------------------------------------
@@ -160,13 +197,15 @@ class RunSummary:
 
 
 class EmbeddedRunner:
-    def __init__(self, out_dir: Path, key_file: Path, profile_name: str, jobs: int, job_id: str | None = None,
+    def __init__(self, out_dir: Path | str, key_file: Path, profile_name: str, jobs: int, job_id: str | None = None,
                  progress: bool | None = None, options: RunOptions | None = None,
                  limits: Limits | None = None,
                  on_record: Callable[[dict[str, object]], None] | None = None, s3_endpoint: str = "") -> None:
-        self.out_dir = out_dir.resolve()
         self.key_file = key_file.expanduser().resolve()
-        if self.out_dir in self.key_file.parents:
+        # A folder, or s3://bucket/prefix: the crosswalk and audit stay beside the key file either way.
+        self.sink: OutputSink = open_sink(str(out_dir), self.key_file.parent, s3_endpoint)
+        self.out_dir = Path(self.sink.where) if isinstance(self.sink, FolderSink) else None
+        if self.out_dir is not None and self.out_dir in self.key_file.parents:
             raise ValueError("the key file must be kept outside the output folder")
         self.profile = profiles.load(profile_name)  # fails early on an unknown profile
         self.profile_ref = profile_name  # a stored name or a custom profile file: workers load the same
@@ -190,17 +229,18 @@ class EmbeddedRunner:
 
     def run(self, inputs: list[str]) -> RunSummary:
         started = time.perf_counter()
-        self.out_dir.mkdir(parents=True, exist_ok=True)
-        (self.out_dir / "review").mkdir(exist_ok=True)
+        self.sink.prepare()  # a missing bucket or a server that does not answer stops the run here
         items = list(self._discover(inputs))
+        refuse_formats(items, self.options.output_format)  # before any input is processed
         counts: Counter[str] = Counter()
-        manifest = open(self.out_dir / "manifest.jsonl", "a")  # noqa: SIM115
+        manifest = self.sink.open_manifest()
         try:
             for item, outcome in self._outcomes(items):
                 counts[self._record(item, outcome, manifest).value] += 1
+                self.sink.manifest_written(manifest, sum(counts.values()))
                 self._progress(sum(counts.values()), len(items), counts, started)
         finally:
-            manifest.close()
+            self.sink.close_manifest(manifest)
         if self.progress:
             sys.stderr.write("\n")
         return RunSummary(counts, time.perf_counter() - started, len(items))
@@ -244,14 +284,14 @@ class EmbeddedRunner:
             if earlier is not None and earlier[1] == outcome.content_id:
                 reason = _join(reason, f"byte-identical to input {earlier[0]}: one output serves both")
             else:
-                if earlier is not None or self._differs_on_disk(name, outcome.output_bytes):
+                if earlier is not None or self.sink.differs(name, outcome.output_bytes):
                     # Same identifiers, different content: neither may overwrite the other, and a person decides.
                     which = f"input {earlier[0]} of this run" if earlier else "an output of an earlier run"
                     status = Status.REVIEW
                     relative = f"review/{outcome.output_id}-{outcome.content_id}{outcome.extension}"
                     reason = _join(reason, f"conflict: {which} has the same identifiers but different content; "
                                            "held for a reviewer under its own name")
-                self._write(relative, outcome.output_bytes)
+                self.sink.write(relative, outcome.output_bytes)
                 self._written.setdefault(name, (outcome.input_id, outcome.content_id))
         else:
             sys.stderr.write(f"error {outcome.input_id}: {outcome.reason}\n")
@@ -264,6 +304,7 @@ class EmbeddedRunner:
             "status": status.value,
             "output": relative,
             "format": outcome.format,
+            "output_format": self.options.output_format.value,
             "reason": reason,
             "confidence": outcome.confidence,
             "duration_s": round(outcome.duration_s, 4),
@@ -273,24 +314,12 @@ class EmbeddedRunner:
             "regions": outcome.stats.get("regions", []) if status is Status.REVIEW else [],
         }
         manifest.write(json.dumps(line) + "\n")
-        manifest.flush()
         if self.on_record is not None:
             self.on_record(line)
         self.crosswalk.append([CrosswalkEntry(outcome.input_id, self.job_id, item.path,
-                                              str(self.out_dir / relative) if relative else "",
+                                              self.sink.location(relative) if relative else "",
                                               status.value, outcome.pseudonyms, outcome.crosswalk)])
         return status
-
-    def _differs_on_disk(self, name: str, data: bytes) -> bool:
-        """An earlier run into this folder left an output of this name with other content."""
-        return any(path.exists() and path.read_bytes() != data
-                   for path in (self.out_dir / name, self.out_dir / "review" / name))
-
-    def _write(self, relative: str, data: bytes) -> None:
-        target = self.out_dir / relative
-        tmp = target.with_name(target.name + ".part")
-        tmp.write_bytes(data)
-        os.replace(tmp, target)  # a crash never leaves half an output under its final name
 
     def _progress(self, done: int, total: int, counts: Counter[str], started: float) -> None:
         if not self.progress:

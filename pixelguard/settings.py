@@ -72,6 +72,7 @@ Read where they act, before any settings object exists: ``PIXELGUARD_PROFILES`` 
 ``core/profile.py``), ``PIXELGUARD_AUDIT_FILE`` (``audit.py``), ``PIXELGUARD_TELEMETRY_FILE``
 (``telemetry/setup.py``), ``PIXELGUARD_OCR_THREADS`` (``inference/local_engine.py``) and ``PIXELGUARD_CACHE``
 (``services/paths.py``, where ``pixelguard services`` installs the servers).
+``PIXELGUARD_JAEGER_URL``: Jaeger's query API for ``pixelguard trace`` (``telemetry/jaeger_query.py``).
 
 Deprecated, still read when the ``PIXELGUARD_`` name is unset: ``VAULT_ADDR`` and ``VAULT_TOKEN`` (hvac's
 and the ``bao`` CLI's names, which scripts and the tests' Vault fixtures set).

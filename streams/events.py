@@ -26,7 +26,11 @@ from pixelguard.core.keys import INPUT_ID_SHAPE, ROUTING_KEY_SHAPE
 from . import schemas
 from .schemas import described
 
-SCHEMA_VERSION = 1
+# v2 added ``output_format``. It is a new major version although the field has a default: a v1 worker would
+# ignore it and publish the whole DICOM object where a job asked for pixel-only PNG exports, so a v1 reader
+# must refuse v2 events ("upgrade the workers") rather than read them. v1 events read as output_format original.
+SCHEMA_VERSION = 2
+OUTPUT_FORMATS = ("original", "htj2k", "png", "jpeg")  # pixelguard.core.export.OutputFormat's values
 CONTRACT = "object-event"  # its schema files: streams/schemas/object-event.v<N>.json
 # What a poison event may keep from the message it replaces: opaque ids of our own shape, so the input's job
 # still counts it; anything else (a value that may be PHI) is never copied.
@@ -90,6 +94,11 @@ class ObjectEvent:
     stats: dict[str, Any] = field(default_factory=dict, metadata=described("Counts and codes only, per stage."))
     options: dict[str, str] = field(default_factory=dict, metadata=described(
         "Run options given at submit (redaction, encoding)."))
+    output_format: str = field(default="original", metadata=described(
+        "What the job writes (`pixelguard submit --output-format`): `original` (the input's format; DICOM in "
+        "its transfer syntax), `htj2k` (DICOM as HTJ2K lossless), `png` or `jpeg` (DICOM pixels exported, one "
+        "image per frame; a ZIP of them for several frames). Since v2; a v1 event reads as `original`.",
+        enum=list(OUTPUT_FORMATS)))
     trace: dict[str, str] = field(default_factory=dict, metadata=described(
         "W3C trace context (traceparent, tracestate), as in the Kafka headers."))
     decided_by: str = field(default="", metadata=described(
@@ -126,7 +135,8 @@ class ObjectEvent:
         problem = schemas.violation(doc, CONTRACT, version)
         if problem is not None:
             raise PoisonEvent(problem, **ids)
-        # An older version would be upgraded to the current fields here; version 1 is the current one.
+        # Upgrading an older version: v1 has no output_format, so its events read as the default (`original`:
+        # their job asked for none). They keep their `v`, so the events they lead to still pass their schema.
         known = {f.name for f in fields(cls)}
         return cls(**{k: v for k, v in doc.items() if k in known})
 

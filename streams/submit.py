@@ -103,13 +103,13 @@ def _read(item: Source, limit: int) -> tuple[bytes | None, tuple[str, str] | Non
 
 def submit(paths: list[str], *, bootstrap: str, prefix: str, store: ObjectStore, derive: Derivations,
            profile: str, job_id: str | None = None, options: dict[str, str] | None = None,
-           timeout_s: float = 60.0, store_options: StoreOptions | None = None,
+           output_format: str = "original", timeout_s: float = 60.0, store_options: StoreOptions | None = None,
            max_object_bytes: int = MAX_OBJECT_BYTES) -> SubmitResult:
     result = SubmitResult(job_id or "job-" + uuid.uuid4().hex[:12])
     # The run's own fields, checked once: a job id, profile or option off the contract would spoil every
     # event, so nothing is published and the caller is told which field to fix.
     run_problem = ObjectEvent(job_id=result.job_id, input_id="run", profile=profile, submitted_at=now_iso(),
-                              stage="ingest", options=dict(options or {})).violation()
+                              stage="ingest", options=dict(options or {}), output_format=output_format).violation()
     if run_problem is not None:
         raise ValueError(f"submit: nothing was published: {run_problem}")
     topic = topic_name("ingest", prefix)
@@ -119,9 +119,10 @@ def submit(paths: list[str], *, bootstrap: str, prefix: str, store: ObjectStore,
     for item in sources(paths, store_options):  # an s3:// prefix that cannot be listed stops here: none sent
         input_id = derive.input_id(item.name)
         event = ObjectEvent(job_id=result.job_id, input_id=input_id, profile=profile, submitted_at=now_iso(),
-                            stage="ingest", options=dict(options or {}))
+                            stage="ingest", options=dict(options or {}), output_format=output_format)
+        # The object's root span; its stage is "submit" (``telemetry/stage_costs.py``, ``pixelguard trace``).
         with child_span(f"send {topic}", kind=SpanKind.PRODUCER,
-                        attrs=messaging_attributes("send", topic)) as span:
+                        attrs={**messaging_attributes("send", topic), "pixelguard.agent": "submit"}) as span:
             problem = item.problem
             if problem is None:
                 data, problem = _read(item, max_object_bytes)

@@ -64,7 +64,7 @@ def test_the_wheel_runs_from_a_fresh_venv_outside_the_checkout(installed: Path, 
         "except PoisonEvent as exc:\n"
         "    print(exc)\n")], cwd=tmp_path, capture_output=True, text=True)
     assert contracts.returncode == 0, contracts.stderr
-    assert "object-event.v1.json: " in contracts.stdout
+    assert "object-event.v2.json: " in contracts.stdout
     assert "field 'status' must be string, not integer" in contracts.stdout
 
     listed = _run(installed, tmp_path, "profiles", "list")

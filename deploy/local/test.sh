@@ -2,8 +2,9 @@
 # README command 2: set up everything (venv, pip, Maven jars for Kafka and s3proxy, OpenBao, the Triton server venv,
 # kustomize)
 # and run the whole test suite. `services install` installs every server (Kafka, OpenBao, Triton, Prometheus,
-# s3proxy, Keycloak, PostgreSQL) at once, idempotently; Chromium comes with bootstrap (apt-packages.txt). The
-# tests start the real servers themselves on free 127.0.0.1 ports and stop them by pid.
+# s3proxy, Jaeger, Keycloak, PostgreSQL) at once, idempotently; Jaeger is a `go build` (~11 min on 2 cores, the
+# longest install: the others finish while it builds); Chromium comes with bootstrap (apt-packages.txt). The tests
+# start the real servers themselves on free 127.0.0.1 ports and stop them by pid.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 bash deploy/local/bootstrap.sh

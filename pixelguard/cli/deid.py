@@ -7,13 +7,15 @@ import signal
 import sys
 from pathlib import Path
 
+from pixelguard.cli._common import add_output_format
 from pixelguard.core.vocabulary import RedactionMode
 
 
 def register(sub: argparse._SubParsersAction) -> None:
     deid = sub.add_parser("deid", help="de-identify files, folders and s3:// prefixes in-process (no servers)")
     deid.add_argument("inputs", nargs="+", metavar="INPUT", help="a file, a folder, or s3://BUCKET/PREFIX")
-    deid.add_argument("--out", required=True, type=Path, metavar="DIR")
+    deid.add_argument("--out", required=True, metavar="DIR|s3://BUCKET/PREFIX",
+                      help="a folder, or an S3 prefix (credentials from the standard AWS variables or profile)")
     deid.add_argument("--profile", default="basic", metavar="NAME")
     deid.add_argument("--jobs", type=int, default=os.cpu_count() or 1, metavar="N")
     deid.add_argument("--key-file", type=Path, default=None, help="local key file, kept outside DIR")
@@ -22,6 +24,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                       help="burned-in text: all (default of the profile), phi (only PHI-like text), off")
     deid.add_argument("--pixel-encoding", choices=("original", "htj2k"), default="original",
                       help="re-encode redacted compressed pixels in their own syntax, or HTJ2K lossless")
+    add_output_format(deid)
     deid.add_argument("--time-budget", type=float, default=None, metavar="SECONDS",
                       help="per-object time budget (default 20, or PIXELGUARD_TIME_S); over it: an over-budget error")
     deid.set_defaults(handler=run)
@@ -32,10 +35,10 @@ def run(args: argparse.Namespace) -> int:
 
     if args.jobs < 1:
         raise ValueError("--jobs must be at least 1")
-    if str(args.out).startswith("s3:"):  # Path() would make it a local folder named "s3:"
-        raise ValueError("deid writes its outputs, manifest and crosswalk to a folder: give --out a folder "
-                         "(inputs may be s3:// prefixes); to publish to a bucket, run the streaming workers "
-                         "with PIXELGUARD_OUTPUT_STORE=s3://...")
+    if not args.out.strip():  # Path("") is the current folder: outputs would land wherever deid was started
+        raise ValueError("--out needs a folder or s3://BUCKET/PREFIX")
+    if args.out.startswith("s3:") and not args.out.startswith("s3://"):  # else a local folder named "s3:"
+        raise ValueError("an S3 output is s3://BUCKET/PREFIX")
     from dataclasses import replace
 
     from pixelguard.core.limits import Limits
@@ -48,14 +51,15 @@ def run(args: argparse.Namespace) -> int:
         margin = Limits().hard_time_s - Limits().time_s
         limits = replace(limits, hard_time_s=limits.time_s + margin)
     runner = EmbeddedRunner(args.out, args.key_file or settings.key_file, args.profile, args.jobs, args.job,
-                            options=RunOptions(redaction=args.redaction, encoding=args.pixel_encoding),
+                            options=RunOptions(redaction=args.redaction, encoding=args.pixel_encoding,
+                                               output_format=args.output_format),
                             limits=limits, s3_endpoint=settings.s3_endpoint)
     summary = _run_recorded(runner, args, settings.with_flags(key_file=args.key_file))
     counts = summary.counts
     rate = summary.total / summary.seconds if summary.seconds else 0.0
     print(f"job {runner.job_id}: {summary.total} inputs: clean={counts['clean']} review={counts['review']} "
           f"error={counts['error']} in {summary.seconds:.1f}s ({rate:.1f} files/s); "
-          f"manifest: {runner.out_dir / 'manifest.jsonl'}", file=sys.stderr)
+          f"manifest: {runner.sink.location('manifest.jsonl')}", file=sys.stderr)
     return summary.exit_code
 
 
@@ -68,7 +72,8 @@ def _run_recorded(runner, args: argparse.Namespace, settings):
     from pixelguard.audit import profile_digest
     from pixelguard.jobstore import JobStore
 
-    store = JobStore.open(settings.store_url, outside=[args.out])
+    outside = [] if args.out.startswith("s3://") else [Path(args.out)]  # a bucket cannot hold a local database
+    store = JobStore.open(settings.store_url, outside=outside)
     # SIGTERM (the API stopping, a service manager) unwinds like an error: the worker pool stops its workers
     # and the job is closed with its undecided objects as errors, instead of dying with them pending.
     previous = signal.signal(signal.SIGTERM, _terminate)

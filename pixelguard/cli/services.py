@@ -1,4 +1,4 @@
-"""``pixelguard services``: the real local servers (Kafka, OpenBao, Triton, Prometheus, s3proxy) on 127.0.0.1.
+"""``pixelguard services``: the real local servers (Kafka, OpenBao, Triton, Prometheus, s3proxy, Jaeger) on 127.0.0.1.
 
 ``install`` with several names installs them at once (each is network- or pip-bound on a fresh machine); the
 two that run Maven (Kafka, s3proxy) take turns on its shared local repository (``paths.MAVEN_LOCK``).
@@ -7,19 +7,20 @@ from __future__ import annotations
 
 import argparse
 
-SERVICES = ("kafka", "openbao", "triton", "prometheus", "s3proxy", "keycloak", "postgres")
+SERVICES = ("kafka", "openbao", "triton", "prometheus", "s3proxy", "jaeger", "keycloak", "postgres")
 
 
 def register(sub: argparse._SubParsersAction) -> None:
     services = sub.add_parser("services",
-                              help="local Kafka, OpenBao, Triton, Prometheus, s3proxy, Keycloak and PostgreSQL "
-                                   "servers (127.0.0.1)")
+                              help="local Kafka, OpenBao, Triton, Prometheus, s3proxy, Jaeger, Keycloak and "
+                                   "PostgreSQL servers (127.0.0.1)")
     services.add_argument("action", choices=("install", "start", "stop", "status"))
     services.add_argument("names", nargs="*", metavar="NAME", help=f"any of {', '.join(SERVICES)} (default: all)")
     services.set_defaults(handler=run)
 
 
 def run(args: argparse.Namespace) -> int:
+    from pixelguard.services.jaeger import JaegerService
     from pixelguard.services.registry import get
     from pixelguard.services.s3proxy import S3ProxyService
 
@@ -36,6 +37,9 @@ def run(args: argparse.Namespace) -> int:
             service.install()
             service.start()
             print(service.status())
+            if isinstance(service, JaegerService):
+                print(f"jaeger: query API {service.query_url}; send spans with "
+                      + " ".join(f"{k}={v}" for k, v in service.otel_env().items()))
             if isinstance(service, S3ProxyService):
                 env = service.write_env_file()
                 print(f"s3proxy: clients take its endpoint and key pair from the AWS variables in {env} "

@@ -4,6 +4,7 @@ from __future__ import annotations
 import argparse
 import sys
 
+from pixelguard.cli._common import add_output_format
 from pixelguard.core.vocabulary import RedactionMode
 from streams.config import add_arguments, from_args
 
@@ -15,6 +16,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     parser.add_argument("--job", default=None, metavar="ID")
     parser.add_argument("--profile", default="basic", metavar="NAME")
     parser.add_argument("--redaction", type=RedactionMode, choices=list(RedactionMode), default=None)
+    add_output_format(parser)
     add_arguments(parser)
     parser.set_defaults(handler=run)
 
@@ -48,6 +50,7 @@ def run(args: argparse.Namespace) -> int:
     record_profile_use(profile, audit)  # a feed choosing an edited profile leaves a trace before anything runs
     result = submit(args.inputs, bootstrap=cfg.bootstrap, prefix=cfg.prefix, store=wiring.object_store(cfg),
                     derive=Derivations(keys.hmac), profile=args.profile, job_id=job, options=options,
+                    output_format=args.output_format.value,
                     store_options=wiring.store_options(cfg), max_object_bytes=cfg.limits.max_object_bytes)
     record_audit("submit", "ok" if not result.failed else "error", job_id=result.job_id, log=audit,
                  detail={"objects": result.submitted, "flagged": result.flagged, "failed": result.failed})

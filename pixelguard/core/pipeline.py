@@ -9,7 +9,8 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .detect_memo import DetectorMemo
-from .integrity import check_output, input_shape
+from .export import OutputFormat, check_final, finish, refuse_unsupported, sweep_final
+from .integrity import input_shape
 from .keys import Derivations
 from .limits import DEFAULT, Deadline, Limits
 from .parse import parse
@@ -18,7 +19,7 @@ from .record import Format, ObjectRecord, StageError, Status
 from .redact import Detector, RedactionSettings, redact
 from .regions import Region
 from .scrub import scrub
-from .sweep import SweepTerms, summary, sweep, terms_of
+from .sweep import SweepTerms, summary, terms_of
 from .vocabulary import RedactionMode
 
 
@@ -53,13 +54,16 @@ class RunOptions:
     """Per-run choices that override the profile (CLI flags)."""
 
     redaction: RedactionMode | None = None  # None: the profile's
-    encoding: str = "original"  # original | htj2k
+    encoding: str = "original"  # original | htj2k: how *redacted* compressed pixels are re-encoded
     manual_boxes: tuple[tuple[int, int, int, int, int], ...] = ()  # a reviewer's (frame, x0, y0, x1, y1)
+    output_format: OutputFormat = OutputFormat.ORIGINAL  # what the job writes (core/export.py)
 
     def __post_init__(self) -> None:
         # A caller passing "phi" must not get the default silently: the stages compare members by identity.
         if self.redaction is not None and not isinstance(self.redaction, RedactionMode):
             object.__setattr__(self, "redaction", RedactionMode.parse(self.redaction, "RunOptions"))
+        if not isinstance(self.output_format, OutputFormat):
+            object.__setattr__(self, "output_format", OutputFormat.parse(self.output_format, "RunOptions"))
 
     @classmethod
     def from_event(cls, options: Mapping[str, str]) -> RunOptions:
@@ -67,6 +71,12 @@ class RunOptions:
         redaction = options.get("redaction")
         return cls(redaction=RedactionMode.parse(redaction, "event options") if redaction else None,
                    encoding=options.get("encoding", "original"))
+
+    def with_output_format(self, value: str) -> RunOptions:
+        """These options writing ``value`` (an event's ``output_format``; empty: the original format)."""
+        from dataclasses import replace
+
+        return replace(self, output_format=OutputFormat.parse(value, "event output_format"))
 
 
 def settings_for(profile: Profile, record: ObjectRecord, options: RunOptions = RunOptions(),
@@ -76,8 +86,10 @@ def settings_for(profile: Profile, record: ObjectRecord, options: RunOptions = R
     mode = options.redaction or profile.redaction
     # The pixel search looks for these; with redaction off no pixel is searched.
     terms = handler(record.format).phi_terms(record) if mode is not RedactionMode.OFF else ()
+    # Redacted pixels headed for HTJ2K are encoded once, as HTJ2K, not first in their own syntax.
+    encoding = "htj2k" if options.output_format is OutputFormat.HTJ2K else options.encoding
     return RedactionSettings(mode=mode, review_threshold=profile.review_threshold,
-                             phi_terms=terms, encoding=options.encoding, frame_batch=limits.frame_batch,
+                             phi_terms=terms, encoding=encoding, frame_batch=limits.frame_batch,
                              manual_boxes=options.manual_boxes)
 
 
@@ -90,6 +102,7 @@ def process(input_id: str, data: bytes, profile: Profile, derive: Derivations, d
     try:
         record = parse(input_id, data, derive, limits)
         fmt = record.format
+        refuse_unsupported(options.output_format, fmt)  # before any work on the object
         shape = input_shape(record)
         settings = settings_for(profile, record, options, limits)  # PHI terms are read before scrub removes them
         terms = terms_of(record, profile)
@@ -97,13 +110,14 @@ def process(input_id: str, data: bytes, profile: Profile, derive: Derivations, d
         # Per object: what the search already answered (unchanged frames, verified ones) is not asked again.
         engine = DetectorMemo(detector) if detector is not None else None
         redact(record, engine, settings, deadline)
+        extension = finish(record, options.output_format)  # the job's output format, then verified as written
         # --redaction off leaves the pixels as they came and reads none of them (see release_check).
         pixels = settings.mode is not RedactionMode.OFF
-        check_output(record.format, record.output_bytes, shape, decode_frames=pixels)
-        release_check(record, terms, engine if pixels else None, deadline)
+        check_final(record.format, options.output_format, record.output_bytes, shape, decode_frames=pixels)
+        release_check(record, terms, engine if pixels else None, deadline, options.output_format)
         status, reason = route(record)
         return Outcome(input_id, status, reason, record.confidence, time.perf_counter() - started,
-                       format=fmt.value, output_id=record.output_id, extension=fmt.extension,
+                       format=fmt.value, output_id=record.output_id, extension=extension,
                        output_bytes=record.output_bytes, pseudonyms=record.pseudonyms,
                        crosswalk=record.crosswalk, stats=record.stats, content_id=derive.content_id(data))
     except StageError as exc:
@@ -114,7 +128,8 @@ def process(input_id: str, data: bytes, profile: Profile, derive: Derivations, d
         return _error(input_id, fmt, "internal", f"unexpected {exc.__class__.__name__} while processing", started)
 
 
-def release_check(record: ObjectRecord, terms: SweepTerms, detector: Detector | None, deadline: Deadline) -> None:
+def release_check(record: ObjectRecord, terms: SweepTerms, detector: Detector | None, deadline: Deadline,
+                  output: OutputFormat = OutputFormat.ORIGINAL) -> None:
     """The independent PHI sweep of the finished output (see core.sweep): a hit holds the object for review.
 
     Without a detector (``--redaction off``, whose runs load no engine) the pixels are not read: objects that
@@ -127,7 +142,7 @@ def release_check(record: ObjectRecord, terms: SweepTerms, detector: Detector | 
         deadline.check("sweeping the output for PHI")
         return detector.ocr(frames)  # type: ignore[union-attr]
 
-    hits = sweep(record.output_bytes, record.format, terms, reader if detector is not None else None)
+    hits = sweep_final(record.format, output, record.output_bytes, terms, reader if detector is not None else None)
     record.stats["sweep_hits"] = len(hits)
     record.stats["sweep_kinds"] = dict(Counter(hit.kind for hit in hits))
     if hits:

@@ -127,7 +127,10 @@ def _encode_htj2k(ds: Dataset, arr: np.ndarray) -> None:
     from pydicom.uid import UID
 
     frames = arr if int(ds.get("NumberOfFrames", 1) or 1) > 1 else arr[np.newaxis]
-    ds.PixelData = encapsulate([bytes(imagecodecs.htj2k_encode(np.ascontiguousarray(f))) for f in frames])
+    # Native byte order: pydicom decodes a big-endian object to big-endian arrays, whose bytes OpenJPH would
+    # take for little-endian values.
+    native = [np.ascontiguousarray(f, dtype=f.dtype.newbyteorder("=")) for f in frames]
+    ds.PixelData = encapsulate([bytes(imagecodecs.htj2k_encode(f)) for f in native])
     ds["PixelData"].VR = "OB"
     ds["PixelData"].is_undefined_length = True
     ds.file_meta.TransferSyntaxUID = UID(HTJ2K_LOSSLESS)

@@ -10,6 +10,8 @@ import signal
 import socket
 import subprocess
 import time
+import urllib.error
+import urllib.request
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -34,6 +36,19 @@ def port_open(port: int, host: str = "127.0.0.1", timeout: float = 0.5) -> bool:
             return True
     except OSError:
         return False
+
+
+def http_get(url: str, timeout: float = 5.0, limit: int | None = None) -> tuple[int, bytes]:
+    """(status, body) of a GET; an HTTP error status is an answer too. At most ``limit`` bytes (+1) are read,
+    so a caller can tell an oversized answer from one that fits. Network failures raise (URLError, OSError)."""
+    # No proxy: a developer's HTTP(S)_PROXY must not swallow 127.0.0.1 calls.
+    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+    amount = -1 if limit is None else limit + 1
+    try:
+        with opener.open(url, timeout=timeout) as resp:
+            return int(resp.status), resp.read(amount)
+    except urllib.error.HTTPError as err:
+        return int(err.code), err.read(amount)
 
 
 def wait_until(check: Callable[[], bool], timeout: float, what: str, log: Path | None = None,

@@ -12,12 +12,11 @@ import shutil
 import time
 import urllib.error
 import urllib.parse
-import urllib.request
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from .base import LocalService, ServiceError, free_port
+from .base import LocalService, ServiceError, free_port, http_get
 
 DEBIAN_PACKAGE = "prometheus"
 
@@ -29,16 +28,6 @@ def prometheus_binary() -> Path:
                            f"package {DEBIAN_PACKAGE!r} (deploy/local/apt-packages.txt), or "
                            f"apt-get install {DEBIAN_PACKAGE}")
     return Path(found)
-
-
-def _get(url: str, timeout: float = 5.0) -> tuple[int, bytes]:
-    # No proxy: a developer's HTTP(S)_PROXY must not swallow 127.0.0.1 calls.
-    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
-    try:
-        with opener.open(url, timeout=timeout) as resp:
-            return int(resp.status), resp.read()
-    except urllib.error.HTTPError as err:
-        return int(err.code), err.read()
 
 
 class PrometheusService(LocalService):
@@ -82,13 +71,13 @@ class PrometheusService(LocalService):
 
     def healthy(self) -> bool:
         try:
-            return _get(f"{self.addr}/-/ready", timeout=2.0)[0] == 200
+            return http_get(f"{self.addr}/-/ready", timeout=2.0)[0] == 200
         except (urllib.error.URLError, OSError):
             return False
 
     def query(self, expr: str) -> list[dict[str, Any]]:
         """The instant vector of a PromQL expression (``/api/v1/query``): ``[{"metric": {...}, "value": [t, v]}]``."""
-        status, body = _get(f"{self.addr}/api/v1/query?{urllib.parse.urlencode({'query': expr})}")
+        status, body = http_get(f"{self.addr}/api/v1/query?{urllib.parse.urlencode({'query': expr})}")
         answer = json.loads(body)
         if status != 200 or answer.get("status") != "success":
             raise ServiceError(f"prometheus query {expr!r} failed ({status}): {answer.get('error', body[:200])}")
@@ -97,7 +86,7 @@ class PrometheusService(LocalService):
 
     def targets_up(self) -> list[dict[str, Any]]:
         """The active scrape targets with their health and last error (``/api/v1/targets``)."""
-        _status, body = _get(f"{self.addr}/api/v1/targets")
+        _status, body = http_get(f"{self.addr}/api/v1/targets")
         active: list[dict[str, Any]] = json.loads(body)["data"]["activeTargets"]
         return active
 

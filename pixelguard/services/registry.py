@@ -27,6 +27,11 @@ def get(name: str) -> LocalService:
 
         # Clients take its endpoint and key pair from the aws.env file `services start s3proxy` names.
         return S3ProxyService(port=9000)
+    if name == "jaeger":
+        from .jaeger import JaegerService
+
+        # Workers send spans with OTEL_TRACES_EXPORTER=otlp OTEL_EXPORTER_OTLP_ENDPOINT=http://127.0.0.1:4318.
+        return JaegerService.on_default_ports()
     if name == "keycloak":
         from .keycloak import KeycloakService
 

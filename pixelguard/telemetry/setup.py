@@ -128,10 +128,19 @@ def setup(service: str, span_exporter: SpanExporter | None = None,
 
 
 def shutdown() -> None:
-    """Flush and stop exporters (a worker's clean exit; a SIGKILL loses at most the unflushed batch)."""
-    provider = _STATE.get("tracer_provider")
+    """Flush and stop exporters (a worker's clean exit; a SIGKILL loses at most the unflushed batch).
+
+    ``TracerProvider.shutdown`` drains the BatchSpanProcessor's queue (the OTLP exporter's spans of the last
+    ``OTEL_BSP_SCHEDULE_DELAY``, 5 s by default) before it returns: a short run's spans all reach Jaeger.
+    A second call, or a span ended after it, changes nothing.
+    """
+    with _LOCK:
+        if _STATE.get("shut_down"):
+            return
+        _STATE["shut_down"] = True
+        provider = _STATE.get("tracer_provider")
     if provider is not None:
-        provider.force_flush()  # type: ignore[attr-defined]
+        provider.shutdown()  # type: ignore[attr-defined]
     meter_provider = metrics.get_meter_provider()
-    if hasattr(meter_provider, "force_flush"):
-        meter_provider.force_flush()
+    if hasattr(meter_provider, "shutdown"):
+        meter_provider.shutdown()

@@ -11,7 +11,7 @@ from pathlib import Path
 from confluent_kafka import Producer
 
 from pixelguard.keyservice.local import LocalKeyService
-from streams.events import ObjectEvent, now_iso
+from streams.events import SCHEMA_VERSION, ObjectEvent, now_iso
 from streams.reader import Read, scan
 from streams.topics import ensure_topics, topic_name
 
@@ -50,7 +50,7 @@ def test_events_that_fail_their_schema_go_to_errors_with_a_reason(kafka, tmp_pat
     sent = {
         # at a stage agent's input (parse reads ingest)
         ("ingest", "in-0a0a0a0a0a0a0a0a0a01"): event("in-0a0a0a0a0a0a0a0a0a01", confidence=PHI_LIKE),
-        ("ingest", "in-0a0a0a0a0a0a0a0a0a02"): event("in-0a0a0a0a0a0a0a0a0a02", v=2),
+        ("ingest", "in-0a0a0a0a0a0a0a0a0a02"): event("in-0a0a0a0a0a0a0a0a0a02", v=SCHEMA_VERSION + 1),
         ("ingest", "not-json"): PHI_LIKE.encode(),
         ("ingest", "in-flagged-v1"): stored_v1,  # compatible: read, and routed by its own error
         # at the route hop's input
@@ -78,7 +78,8 @@ def test_events_that_fail_their_schema_go_to_errors_with_a_reason(kafka, tmp_pat
     assert "Fix the producer" in wrong.reason
     future = by_input["in-0a0a0a0a0a0a0a0a0a02"]
     assert future.job_id == JOB and future.error_code == "poison"
-    assert "schema version 2 is newer than this worker reads (1): upgrade the workers" in future.reason
+    assert (f"schema version {SCHEMA_VERSION + 1} is newer than this worker reads ({SCHEMA_VERSION}): "
+            "upgrade the workers") in future.reason
     (garbage,) = [e for i, e in by_input.items() if i.startswith("poison-")]
     assert garbage.job_id == "unknown" and "message body is not JSON" in garbage.reason
     assert garbage.stats["message"].startswith(f"{topic_name('ingest', prefix)}-")  # where the message is

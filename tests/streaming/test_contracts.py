@@ -73,6 +73,24 @@ def test_a_stored_v1_event_is_read_by_the_current_reader(name: str) -> None:
     assert event.v == 1
 
 
+@pytest.mark.parametrize("name", ["object-event.v1.clean.json", "object-event.v1.minimal.json"])
+def test_a_v1_event_reads_as_the_original_output_format_and_stays_v1(name: str) -> None:
+    event = ObjectEvent.from_bytes(stored(name))
+    assert event.output_format == "original"
+    follow = event.next("parsed")  # what a worker writes from it still passes the schema of its version
+    assert follow.v == 1 and ObjectEvent.from_bytes(follow.to_bytes()) == follow
+
+
+def test_a_v2_event_carries_its_output_format() -> None:
+    event = ObjectEvent.from_bytes(stored("object-event.v2.clean-png.json"))
+    assert (event.v, event.output_format, event.extension) == (2, "png", ".png")
+
+
+def test_a_v1_reader_would_refuse_a_v2_event_rather_than_ignore_its_output_format() -> None:
+    doc = json.loads(stored("object-event.v2.clean-png.json"))
+    assert schemas.violation(doc, CONTRACT, 1) is not None  # v is pinned per schema: a v1 worker says upgrade
+
+
 def test_a_v1_event_with_a_field_this_reader_does_not_know_is_still_read() -> None:
     event = ObjectEvent.from_bytes(json.dumps({**good(), "added_in_a_later_minor": {"x": 1}}).encode())
     assert event.input_id == "in-0a1b2c3d4e5f60718293"
@@ -92,11 +110,12 @@ def test_an_unknown_future_major_version_is_refused_with_what_to_do() -> None:
     ({"findings": [{"stage": "redact"}]}, "missing required field(s) 'findings[].reason'"),
     ({"input_id": ""}, "field 'input_id' must not be empty"),
     ({"stage": None}, "field 'stage' must be string, not null"),
+    ({"output_format": PHI_LIKE}, "field 'output_format' must be one of 'original', 'htj2k', 'png', 'jpeg'"),
 ])
 def test_an_off_contract_event_is_refused_naming_the_field_never_the_value(change: dict, named: str) -> None:
     exc = refusal({**good(), **change})
     reason = str(exc)
-    assert reason.startswith(f"event does not match {schemas.file_name(CONTRACT, 1)}: ")
+    assert reason.startswith(f"event does not match {schemas.file_name(CONTRACT, SCHEMA_VERSION)}: ")
     assert named in reason and "Fix the producer" in reason
     for value in ("QUIXOTE", "ZELDA", "19470312"):
         assert value not in reason

@@ -70,3 +70,42 @@ def test_inputs_in_one_bucket_outputs_in_another(kafka, s3proxy, s3_env, s3_buck
     assert not feed.corpus.leaks(said + "\n".join(out_keys + work_keys))
     assert not [k for k in feed.keys if k in said]
     print(f"\ns3 stages: {feed.total + 1} inputs -> {dict(by_topic)}; errors {dict(codes)}")
+
+
+def test_a_jobs_output_format_travels_from_submit_to_the_output_bucket(kafka, s3proxy, s3_env, s3_buckets, derive,
+                                                                         detector) -> None:
+    import io
+
+    import pydicom
+
+    from pixelguard.samples import text_nifti
+    from tests.streaming.harness import patient
+
+    feed_bucket, work, out = s3_buckets("feed", "work", "out")
+    s3 = s3proxy.client()
+    feed = fill(s3, feed_bucket, "batch/", dicoms=2, pngs=0, bad=False)
+    s3.put_object(Bucket=feed_bucket, Key=f"batch/{patient(950).patient_id}.nii.gz", Body=text_nifti(patient(950)))
+    prefix = f"s3fmt-{uuid.uuid4().hex[:8]}"
+    ensure_topics(kafka.bootstrap, prefix, 2)
+    result = submit([f"s3://{feed_bucket}/batch/"], bootstrap=kafka.bootstrap, prefix=prefix,
+                    store=open_store(f"s3://{work}"), derive=derive, profile="basic", job_id="job-ht",
+                    output_format="htj2k")
+    assert result.submitted == feed.total + 1 and result.failed == 0
+    ingest = [r.event for r in scan(kafka.bootstrap, [topic_name("ingest", prefix)]) if r.event is not None]
+    assert {e.output_format for e in ingest} == {"htj2k"} and {e.v for e in ingest} == {2}
+
+    ctx = StageContext(derive, open_store(f"s3://{work}"), detector, outputs=open_store(f"s3://{out}"),
+                       retries=1, backoff_s=0.01)
+    finals = [run_steps(ctx, event) for event in ingest]
+    (refused,) = [e for topic, e in finals if topic == "errors"]  # the NIfTI: HTJ2K is DICOM only
+    assert refused.error_code == "unsupported-output" and "--output-format original" in refused.reason
+    assert "NIFTI" in refused.reason
+    published = open_store(f"s3://{out}")
+    for topic, event in finals:
+        if topic == "errors":
+            continue
+        data = published.get(event.object_uri)
+        ds = pydicom.dcmread(io.BytesIO(data))
+        assert ds.file_meta.TransferSyntaxUID == "1.2.840.10008.1.2.4.201"
+        assert not feed.corpus.leaks(dicom_text(data))
+    assert sum(topic != "errors" for topic, _ in finals) == feed.corpus.good

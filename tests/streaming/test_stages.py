@@ -166,3 +166,35 @@ def test_route_holds_a_conflicting_output_for_review_and_overwrites_nothing(tmp_
     topic_again, again = run_steps(ctx, submitted(store, derive, "a.dcm", first))
     assert (topic_again, again.status, again.object_uri) == (topic_a, a.status, a.object_uri)
     assert "conflict" not in again.reason
+
+
+@pytest.mark.parametrize(("kind", "fmt"), [("dicom-rle", "htj2k"), ("dicom", "png"), ("two-frames", "jpeg"),
+                                           ("nifti", "htj2k")])
+def test_the_events_output_format_is_honoured_as_in_deid(kind: str, fmt: str, tmp_path: Path, derive,
+                                                          detector) -> None:
+    from dataclasses import replace
+
+    from pixelguard.core.export import OutputFormat
+    from pixelguard.core.pipeline import RunOptions
+    from pixelguard.samples import pydicom_test_files
+
+    patient = FakePatient()
+    data = {
+        "dicom-rle": lambda: text_dicom(patient, "1.2.840.10008.1.2.5"),
+        "dicom": lambda: text_dicom(patient),
+        "two-frames": lambda: (pydicom_test_files() / "SC_rgb_rle_2frame.dcm").read_bytes(),
+        "nifti": lambda: text_nifti(patient),
+    }[kind]()
+    store = FileObjectStore(tmp_path / "store")
+    ctx = StageContext(derive, store, detector)
+    event = replace(submitted(store, derive, kind, data), output_format=fmt)
+    topic, final = run_steps(ctx, event)
+    options = RunOptions(output_format=OutputFormat(fmt))
+    expected = process(event.input_id, data, profiles.load("basic"), derive, detector, options)
+    assert (final.status, final.reason) == (expected.status.value, expected.reason)
+    if expected.status.value == "error":
+        assert final.error_code == "unsupported-output" and topic == "errors"
+        return
+    assert final.output_format == fmt and final.extension == expected.extension
+    assert store.get(final.object_uri) == expected.output_bytes
+    assert final.object_uri.endswith(f"/{topic}/{expected.output_id}{expected.extension}")

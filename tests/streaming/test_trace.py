@@ -76,7 +76,7 @@ def test_one_connected_trace_per_object_without_phi(kafka, span_memory, tmp_path
     from streams.topics import topic_name
 
     final = next(r for r in scan(kafka.bootstrap, [topic_name("clean", prefix), topic_name("review", prefix)]))
-    out = subprocess.run([PIXELGUARD, "trace", final.event.output_id, "--bootstrap", kafka.bootstrap,
+    out = subprocess.run([PIXELGUARD, "trace", final.event.output_id, "--id-only", "--bootstrap", kafka.bootstrap,
                           "--prefix", prefix], capture_output=True, text=True, env=env, check=True)
     assert out.stdout.strip() == result.trace_ids[final.event.input_id]
 

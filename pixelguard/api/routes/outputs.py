@@ -18,6 +18,10 @@ from .common import READERS, InputId, JobId, audit, readable_job
 
 router = APIRouter(prefix="/v1/jobs", tags=["outputs"])
 MEDIA = {"dicom": "application/dicom", "png": "image/png", "jpeg": "image/jpeg", "nifti": "application/gzip"}
+# The written file's extension, not the input's format, says what it is: a job may ask for PNG/JPEG exports
+# (``--output-format``), and a multi-frame export is one zip of frames.
+BY_EXTENSION = {".dcm": "application/dicom", ".png": "image/png", ".jpg": "image/jpeg", ".jpeg": "image/jpeg",
+                ".zip": "application/zip", ".nii": "application/octet-stream", ".gz": "application/gzip"}
 BINARY = {"schema": {"type": "string", "format": "binary"}}
 
 
@@ -32,8 +36,12 @@ def download(ctx: ApiContext, who: Caller, job_id: str, input_id: str, as_: str,
     data = output_path(ctx, job_id, obj).read_bytes()
     name = obj.output.rsplit("/", 1)[-1]
     frame_used: int | None = None
+    suffix = "." + name.rsplit(".", 1)[-1].lower() if "." in name else ""
     if as_ == "native":
-        body, media = data, MEDIA.get(obj.format, "application/octet-stream")
+        body, media = data, BY_EXTENSION.get(suffix, MEDIA.get(obj.format, "application/octet-stream"))
+    elif suffix == ".zip":
+        raise ApiError(409, "already-exported", "this output is already the job's exported frames (a zip); "
+                       "download it with as=native")
     else:
         body, frame_used = render(data, ctx.derive, [], frame, "PNG" if as_ == "png" else "JPEG")
         media, name = MEDIA[as_], name.split(".", 1)[0] + (".png" if as_ == "png" else ".jpg")
@@ -46,7 +54,7 @@ def download(ctx: ApiContext, who: Caller, job_id: str, input_id: str, as_: str,
 @router.get("/{job_id}/outputs/{input_id}", summary="Download a clean output (as it is, or one frame as PNG/JPEG)",
             response_class=Response,
             responses={**responses(404, 409, 503), 200: {"description": "The output", "content": {
-                m: BINARY for m in sorted(set(MEDIA.values()))}}})
+                m: BINARY for m in sorted({*MEDIA.values(), *BY_EXTENSION.values()})}}})
 def get_output(job_id: JobId, input_id: InputId, ctx: Annotated[ApiContext, Depends(context)],
                who: Annotated[Caller, Depends(require(*READERS))],
                as_: Annotated[Literal["native", "png", "jpeg"], Query(
