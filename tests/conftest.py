@@ -9,7 +9,8 @@ from pixelguard.core.keys import Derivations
 from pixelguard.core.quiet import silence_value_echoes
 from pixelguard.keyservice.local import LocalKeyService
 
-pytest_plugins = ["tests.fixtures.kafka", "tests.fixtures.openbao", "tests.fixtures.triton", "tests.fixtures.s3"]
+pytest_plugins = ["tests.fixtures.kafka", "tests.fixtures.openbao", "tests.fixtures.triton", "tests.fixtures.s3",
+                  "tests.fixtures.orthanc"]
 
 silence_value_echoes()
 

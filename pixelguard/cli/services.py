@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import argparse
 
-SERVICES = ("kafka", "openbao", "triton", "prometheus", "s3proxy")
+SERVICES = ("kafka", "openbao", "triton", "prometheus", "s3proxy", "orthanc")
 
 
 def register(sub: argparse._SubParsersAction) -> None:

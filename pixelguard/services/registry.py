@@ -27,4 +27,9 @@ def get(name: str) -> LocalService:
 
         # Clients take its endpoint and key pair from the aws.env file `services start s3proxy` names.
         return S3ProxyService(port=9000)
+    if name == "orthanc":
+        from .orthanc import OrthancService
+
+        # A source or research PACS for `pixelguard submit dicomweb://` / `feed orthanc` / `deliver dicomweb://`.
+        return OrthancService(port=8042)
     raise ValueError(f"unknown service {name!r}")
