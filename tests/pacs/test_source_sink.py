@@ -122,3 +122,22 @@ def test_deliver_stores_once_and_sends_poison_to_errors(kafka, orthanc_factory, 
     assert all(e.reason for e in errors) and "MRN5520931" not in "".join(e.reason for e in errors)
     again = deliver()  # offsets were committed after each store: nothing is delivered twice
     assert (again.stored, again.errors) == (0, 0)
+
+
+def test_the_feed_says_when_the_pacs_is_down_or_its_cursor_is_broken(kafka, orthanc_factory, tmp_path: Path) -> None:
+    source = orthanc_factory()
+    source.stop()
+    env = stream_env(tmp_path, f"feed-{uuid.uuid4().hex[:8]}", PIXELGUARD_KAFKA_BOOTSTRAP=kafka.bootstrap,
+                     PIXELGUARD_STORE=str(tmp_path / "store"))
+    state = tmp_path / "cursor.json"
+    feed = [PIXELGUARD, "feed", "orthanc", "--url", source.url, "--state", str(state), "--poll", "0.2",
+            "--until-idle", "1", "--key-file", str(tmp_path / "key.json")]
+    down = subprocess.run(feed, env=env, capture_output=True, text=True, timeout=300)
+    assert down.returncode == 1 and "could not be reached" in down.stderr and "cursor was kept" in down.stderr
+    assert not state.exists()  # nothing handled, nothing recorded
+    state.write_text("{not json")
+    broken = subprocess.run(feed, env=env, capture_output=True, text=True, timeout=300)
+    assert broken.returncode == 2 and "fix or delete it" in broken.stderr, broken.stderr[-2000:]
+    bad_url = subprocess.run([*feed[:4], "ftp://127.0.0.1:1", *feed[5:]], env=env, capture_output=True, text=True,
+                             timeout=300)
+    assert bad_url.returncode == 2 and "--url must be" in bad_url.stderr, bad_url.stderr[-2000:]
