@@ -51,6 +51,7 @@ class Deliverer:
         self.group = group_for(prefix, target)
         self.stop = threading.Event()
         self.result = Delivered()
+        self.retries = 0  # transient faults retried so far (PACS or store down)
 
     def run(self, idle_exit_s: float | None = None) -> Delivered:
         consumer = Consumer({"bootstrap.servers": self.bootstrap, "group.id": self.group,
@@ -105,6 +106,7 @@ class Deliverer:
                 self._error(producer, failed(event, "deliver-refused", f"{exc}; check the PACS's log"))
                 return True
             except StorageUnavailable as exc:  # PACS or store down: retried, the offset held
+                self.retries += 1
                 log.warning("deliver: %s; retrying in %.1fs", exc, delay)
                 self.stop.wait(delay)
                 delay = min(delay * 2, MAX_BACKOFF_S)

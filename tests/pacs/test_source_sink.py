@@ -3,6 +3,7 @@ bad URLs and bad instances are clear errors and nothing is lost; a re-delivered 
 from __future__ import annotations
 
 import subprocess
+import time
 import uuid
 from collections import Counter
 from pathlib import Path
@@ -141,3 +142,35 @@ def test_the_feed_says_when_the_pacs_is_down_or_its_cursor_is_broken(kafka, orth
     bad_url = subprocess.run([*feed[:4], "ftp://127.0.0.1:1", *feed[5:]], env=env, capture_output=True, text=True,
                              timeout=300)
     assert bad_url.returncode == 2 and "--url must be" in bad_url.stderr, bad_url.stderr[-2000:]
+
+
+def test_deliver_holds_its_offset_while_the_pacs_is_down(kafka, orthanc_factory, tmp_path: Path) -> None:
+    import threading
+
+    research = orthanc_factory()
+    research.stop()
+    prefix = f"deliver-{uuid.uuid4().hex[:8]}"
+    ensure_topics(kafka.bootstrap, prefix, 2)
+    outputs = open_store(str(tmp_path / "out"))
+    data = next(iter(make_study(PATIENT, [1]).files.values()))
+    event = ObjectEvent(job_id="job-d", input_id="in-00000000aa", profile="basic", submitted_at=now_iso(),
+                        stage="clean", status="clean", format="dicom", object_uri=outputs.put("clean/a.dcm", data),
+                        key="2.25.1")
+    producer = Producer({"bootstrap.servers": kafka.bootstrap})
+    producer.produce(topic_name("clean", prefix), key=b"2.25.1", value=event.to_bytes())
+    producer.flush(30)
+    target = f"dicomweb://127.0.0.1:{research.port}/dicom-web"
+    down = Deliverer(bootstrap=kafka.bootstrap, prefix=prefix, target=target, pacs=pacs(research), outputs=outputs,
+                     backoff_s=0.2)
+    thread = threading.Thread(target=down.run)
+    thread.start()
+    deadline = time.monotonic() + 120
+    while not down.retries and time.monotonic() < deadline:  # it tried, and is retrying
+        time.sleep(0.2)
+    down.stop.set()
+    thread.join(60)
+    assert down.retries and (down.result.stored, down.result.errors) == (0, 0)
+    research.start()
+    back = Deliverer(bootstrap=kafka.bootstrap, prefix=prefix, target=target, pacs=pacs(research),
+                     outputs=outputs).run(idle_exit_s=5)
+    assert back.stored == 1 and len(pacs(research).search("instances")) == 1  # not committed while down
