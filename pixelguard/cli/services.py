@@ -1,4 +1,4 @@
-"""``pixelguard services``: the real local servers (Kafka, OpenBao, Triton, Prometheus, s3proxy) on 127.0.0.1.
+"""``pixelguard services``: the real local servers (Kafka, OpenBao, Triton, Prometheus, s3proxy, Orthanc) on 127.0.0.1.
 
 ``install`` with several names installs them at once (each is network- or pip-bound on a fresh machine); the
 two that run Maven (Kafka, s3proxy) take turns on its shared local repository (``paths.MAVEN_LOCK``).
@@ -12,7 +12,7 @@ SERVICES = ("kafka", "openbao", "triton", "prometheus", "s3proxy", "orthanc")
 
 def register(sub: argparse._SubParsersAction) -> None:
     services = sub.add_parser("services",
-                              help="local Kafka, OpenBao, Triton, Prometheus and s3proxy servers (127.0.0.1)")
+                              help="local Kafka, OpenBao, Triton, Prometheus, s3proxy and Orthanc servers (127.0.0.1)")
     services.add_argument("action", choices=("install", "start", "stop", "status"))
     services.add_argument("names", nargs="*", metavar="NAME", help=f"any of {', '.join(SERVICES)} (default: all)")
     services.set_defaults(handler=run)
