@@ -1,4 +1,4 @@
-"""``pixelguard services``: the real local servers (Kafka, OpenBao, Triton, Prometheus, s3proxy, Jaeger) on 127.0.0.1.
+"""``pixelguard services``: the real local servers (``SERVICES``), each on 127.0.0.1.
 
 ``install`` with several names installs them at once (each is network- or pip-bound on a fresh machine); the
 two that run Maven (Kafka, s3proxy) take turns on its shared local repository (``paths.MAVEN_LOCK``).
@@ -7,12 +7,12 @@ from __future__ import annotations
 
 import argparse
 
-SERVICES = ("kafka", "openbao", "triton", "prometheus", "s3proxy", "jaeger")
+SERVICES = ("kafka", "openbao", "triton", "prometheus", "s3proxy", "jaeger", "orthanc")
 
 
 def register(sub: argparse._SubParsersAction) -> None:
     services = sub.add_parser("services",
-                              help="local Kafka, OpenBao, Triton, Prometheus, s3proxy and Jaeger servers (127.0.0.1)")
+                              help="the local servers on 127.0.0.1: " + ", ".join(SERVICES))
     services.add_argument("action", choices=("install", "start", "stop", "status"))
     services.add_argument("names", nargs="*", metavar="NAME", help=f"any of {', '.join(SERVICES)} (default: all)")
     services.set_defaults(handler=run)
