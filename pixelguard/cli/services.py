@@ -15,6 +15,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                               help="the local servers on 127.0.0.1: " + ", ".join(SERVICES))
     services.add_argument("action", choices=("install", "start", "stop", "status"))
     services.add_argument("names", nargs="*", metavar="NAME", help=f"any of {', '.join(SERVICES)} (default: all)")
+    services.add_argument("--skip", action="append", default=[], metavar="NAME",
+                          help="leave this one out (repeatable); the test command builds Jaeger beside the suite")
     services.set_defaults(handler=run)
 
 
@@ -23,8 +25,9 @@ def run(args: argparse.Namespace) -> int:
     from pixelguard.services.registry import get
     from pixelguard.services.s3proxy import S3ProxyService
 
-    names = args.names or list(SERVICES)
-    unknown = set(names) - set(SERVICES)
+    unknown = set(args.names) | set(args.skip)
+    unknown -= set(SERVICES)
+    names = [name for name in (args.names or SERVICES) if name not in args.skip]
     if unknown:
         raise ValueError(f"unknown service(s) {sorted(unknown)}; known: {', '.join(SERVICES)}")
     if args.action == "install":
