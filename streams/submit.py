@@ -28,6 +28,7 @@ from pixelguard.telemetry.tracing import (
     set_attributes,
 )
 
+from .dicomweb import DicomWebNotFound, DicomWebRefused, ObjectTooLarge
 from .events import ObjectEvent, now_iso
 from .objectstore import ObjectNotFound, ObjectStore, StorageUnavailable, StoreOptions
 from .sources import Source, sources
@@ -87,12 +88,20 @@ def idempotent_producer(bootstrap: str) -> Producer:
 def _read(item: Source, limit: int) -> tuple[bytes | None, tuple[str, str] | None]:
     """The input's bytes, or the (code, reason) it is published with instead; sizes are checked first."""
     try:
+        if item.fetch is not None:  # remote and streamed: the limit is kept while reading
+            return item.fetch(limit), None
         size = item.size if item.size is not None else os.stat(item.name).st_size
         if size > limit:
             return None, ("oversized", f"object is {size} bytes; the limit is {limit}")
         return item.read(), None
+    except ObjectTooLarge as exc:
+        return None, ("oversized", str(exc))
     except PermissionError:
         return None, ("unreadable", "permission denied")
+    except DicomWebNotFound as exc:  # gone from the PACS after it was listed; our message, no UID
+        return None, ("not-found", str(exc))
+    except DicomWebRefused as exc:
+        return None, ("unreadable", str(exc))
     except ObjectNotFound:
         return None, ("not-found", "the object was removed from its bucket after it was listed")
     except StorageUnavailable as exc:  # our own message: it names the operation and what to do, no key

@@ -2,9 +2,10 @@
 # README command 2: set up everything (venv, pip, Maven jars for Kafka and s3proxy, OpenBao, the Triton server venv,
 # kustomize)
 # and run the whole test suite. `services install` installs every server (Kafka, OpenBao, Triton, Prometheus,
-# s3proxy, Jaeger, Keycloak, PostgreSQL) at once, idempotently; Jaeger is a `go build` (~11 min on 2 cores, the
-# longest install: the others finish while it builds); Chromium comes with bootstrap (apt-packages.txt). The tests
-# start the real servers themselves on free 127.0.0.1 ports and stop them by pid.
+# s3proxy, Orthanc, Keycloak, PostgreSQL, ...) at once, idempotently. Jaeger is a `go build` (~11 min on 2
+# cores, the longest install by far): on a fresh machine it builds at low priority while the suite runs, and the Jaeger tests wait for it (the
+# install lock in pixelguard/services/jaeger.py). The tests start the real servers themselves on free 127.0.0.1
+# ports and stop them by pid.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 bash deploy/local/bootstrap.sh
@@ -13,7 +14,10 @@ bash deploy/local/bootstrap.sh
 kustomize_log="$(mktemp)"
 bash deploy/local/install-kustomize.sh >"$kustomize_log" 2>&1 &
 kustomize_pid=$!
-.venv/bin/pixelguard services install
+jaeger_log="$(mktemp)"
+nice -n 15 .venv/bin/pixelguard services install jaeger >"$jaeger_log" 2>&1 &
+jaeger_pid=$!
+.venv/bin/pixelguard services install --skip jaeger
 if ! wait "$kustomize_pid"; then
   cat "$kustomize_log" >&2; rm -f "$kustomize_log"
   echo "installing kustomize failed (deploy/local/install-kustomize.sh)" >&2; exit 1
@@ -30,7 +34,11 @@ rm -f "$PIXELGUARD_FAULT_REPORT"
 set +e
 .venv/bin/python -m pytest -q "$@"
 code=$?
+if ! wait "$jaeger_pid"; then
+  cat "$jaeger_log" >&2; echo "installing Jaeger failed (pixelguard services install jaeger)" >&2; code=1
+fi
 set -e
+rm -f "$jaeger_log"
 if [ -s "$PIXELGUARD_FAULT_REPORT" ]; then
   echo; echo "Fault matrix of this run:"; cat "$PIXELGUARD_FAULT_REPORT"
 fi

@@ -24,6 +24,8 @@ COMMAND_MODULES = [
     "pixelguard.cli.job",
     "pixelguard.cli.trace",
     "pixelguard.cli.api",
+    "pixelguard.cli.feed",
+    "pixelguard.cli.deliver",
 ]
 
 

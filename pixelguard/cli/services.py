@@ -1,4 +1,4 @@
-"""``pixelguard services``: the real local servers (Kafka, OpenBao, Triton, Prometheus, s3proxy, Jaeger) on 127.0.0.1.
+"""``pixelguard services``: the real local servers (``SERVICES``), each on 127.0.0.1.
 
 ``install`` with several names installs them at once (each is network- or pip-bound on a fresh machine); the
 two that run Maven (Kafka, s3proxy) take turns on its shared local repository (``paths.MAVEN_LOCK``).
@@ -7,15 +7,16 @@ from __future__ import annotations
 
 import argparse
 
-SERVICES = ("kafka", "openbao", "triton", "prometheus", "s3proxy", "jaeger", "keycloak", "postgres")
+SERVICES = ("kafka", "openbao", "triton", "prometheus", "s3proxy", "jaeger", "orthanc", "keycloak", "postgres")
 
 
 def register(sub: argparse._SubParsersAction) -> None:
     services = sub.add_parser("services",
-                              help="local Kafka, OpenBao, Triton, Prometheus, s3proxy, Jaeger, Keycloak and "
-                                   "PostgreSQL servers (127.0.0.1)")
+                              help="the local servers on 127.0.0.1: " + ", ".join(SERVICES))
     services.add_argument("action", choices=("install", "start", "stop", "status"))
     services.add_argument("names", nargs="*", metavar="NAME", help=f"any of {', '.join(SERVICES)} (default: all)")
+    services.add_argument("--skip", action="append", default=[], metavar="NAME",
+                          help="leave this one out (repeatable); the test command builds Jaeger beside the suite")
     services.set_defaults(handler=run)
 
 
@@ -24,8 +25,9 @@ def run(args: argparse.Namespace) -> int:
     from pixelguard.services.registry import get
     from pixelguard.services.s3proxy import S3ProxyService
 
-    names = args.names or list(SERVICES)
-    unknown = set(names) - set(SERVICES)
+    unknown = set(args.names) | set(args.skip)
+    unknown -= set(SERVICES)
+    names = [name for name in (args.names or SERVICES) if name not in args.skip]
     if unknown:
         raise ValueError(f"unknown service(s) {sorted(unknown)}; known: {', '.join(SERVICES)}")
     if args.action == "install":

@@ -10,9 +10,11 @@ from streams.config import add_arguments, from_args
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    parser = sub.add_parser("submit", help="submit files, folders and s3:// prefixes to the streaming workers (Kafka)")
+    parser = sub.add_parser("submit", help="submit files, folders, s3:// prefixes and dicomweb:// studies "
+                                           "to the streaming workers (Kafka)")
     parser.add_argument("inputs", nargs="+", metavar="PATH",
-                        help="a file, a folder, or s3://BUCKET/PREFIX (every object under it)")
+                        help="a file, a folder, s3://BUCKET/PREFIX (every object under it), or "
+                        "dicomweb://HOST:PORT/ROOT/studies/UID[/series/UID[/instances/UID]] (each instance, WADO-RS)")
     parser.add_argument("--job", default=None, metavar="ID")
     parser.add_argument("--profile", default="basic", metavar="NAME")
     parser.add_argument("--redaction", type=RedactionMode, choices=list(RedactionMode), default=None)

@@ -32,6 +32,11 @@ def get(name: str) -> LocalService:
 
         # Workers send spans with OTEL_TRACES_EXPORTER=otlp OTEL_EXPORTER_OTLP_ENDPOINT=http://127.0.0.1:4318.
         return JaegerService.on_default_ports()
+    if name == "orthanc":
+        from .orthanc import OrthancService
+
+        # A source or research PACS for `pixelguard submit dicomweb://` / `feed orthanc` / `deliver dicomweb://`.
+        return OrthancService(port=8042)
     if name == "keycloak":
         from .keycloak import KeycloakService
 

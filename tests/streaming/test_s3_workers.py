@@ -33,6 +33,18 @@ def machine(root: Path, name: str, key_file: Path, env: dict[str, str]) -> tuple
                   "PIXELGUARD_TELEMETRY_FILE": str(home / "telemetry.jsonl"), "HOME": str(home)}
 
 
+def machine_workers(root: Path, key_file: Path, env: dict[str, str], names: tuple[str, ...] = ("w1", "w2")
+                    ) -> list[Worker]:
+    """One worker per name, each on a "machine" of its own (``machine``): nothing shared but Kafka and S3."""
+    workers = []
+    for name in names:
+        home, wenv = machine(root, name, key_file, env)
+        args = ["--key-file", str(home / "keys" / "key.json"), "--name", name, "--web-port", str(free_port()),
+                "--data-dir", str(home / "faust"), "--concurrency", "2", "--threads", "2"]
+        workers.append(Worker(name, args, wenv, home / "worker.log", cwd=home))
+    return workers
+
+
 def test_two_workers_share_nothing_but_s3(kafka, s3proxy, s3_env, s3_buckets, tmp_path: Path) -> None:
     feed_bucket, work, out = s3_buckets("feed", "work", "out")
     feed = fill(s3proxy.client(), feed_bucket, "batch/", dicoms=3, pngs=1)
@@ -44,12 +56,7 @@ def test_two_workers_share_nothing_but_s3(kafka, s3proxy, s3_env, s3_buckets, tm
                      PIXELGUARD_KAFKA_BOOTSTRAP=kafka.bootstrap, PIXELGUARD_STORE=f"s3://{work}",
                      PIXELGUARD_OUTPUT_STORE=f"s3://{out}")
     env.pop("AWS_PROFILE", None)
-    workers = []
-    for name in ("w1", "w2"):
-        home, wenv = machine(tmp_path, name, master_key, env)
-        args = ["--key-file", str(home / "keys" / "key.json"), "--name", name, "--web-port", str(free_port()),
-                "--data-dir", str(home / "faust"), "--concurrency", "2", "--threads", "2"]
-        workers.append(Worker(name, args, wenv, home / "worker.log", cwd=home))
+    workers = machine_workers(tmp_path, master_key, env)
     submitter, senv = machine(tmp_path, "feed-host", master_key, env)
     senv["PIXELGUARD_MAX_OBJECT_BYTES"] = str(OVERSIZE_LIMIT)  # the submitter's limit: the big object is over
     try:
