@@ -48,9 +48,15 @@ PIXELGUARD_REBALANCE_TIMEOUT_S             how long the group waits for a member
 PIXELGUARD_RETRIES, _BACKOFF_S             retries of a transient fault per stage (3), first backoff (0.5)
 PIXELGUARD_LIVENESS_STALL_S, _INTERVAL_S   ``/live`` turns 503 after this long stuck (300); lag sampling (2)
 PIXELGUARD_DATABASE_URL                    the job store, an SQLAlchemy URL (empty: SQLite in ``jobs.sqlite3``
-                                           beside the key file; ``postgresql+psycopg://...`` later)
+                                           beside the key file; PostgreSQL: ``postgresql+psycopg://...``)
 PIXELGUARD_API_HOST, _PORT                 ``pixelguard api`` address (127.0.0.1, 8700); beyond loopback
-                                           is refused until single sign-on exists
+                                           only with single sign-on (never with --no-auth)
+PIXELGUARD_OIDC_ISSUER                     the identity provider's issuer URL, e.g. Keycloak's
+                                           ``https://HOST/realms/REALM`` (empty: none; ``api`` then needs
+                                           --no-auth)
+PIXELGUARD_OIDC_AUDIENCE                   the ``aud`` access tokens must carry (pixelguard-api)
+PIXELGUARD_OIDC_CLIENT_ID, _CLIENT_SECRET  the UI's client for code + PKCE logins (pixelguard-ui; no
+                                           secret: a public client)
 PIXELGUARD_API_DATA                        uploads, outputs and job logs of API jobs (empty: ``api/``
                                            beside the key file)
 PIXELGUARD_API_MAX_UPLOAD_BYTES            one request's body (2 GiB)
@@ -153,6 +159,11 @@ class Settings:
     # Real DICOM compresses 2-10x in a zip; 200x is already far past any study and still stops a bomb early.
     api_max_ratio: float = 200.0
     api_jobs: int = 0
+    # Single sign-on (pixelguard/api/oidc.py, login.py).
+    oidc_issuer: str = ""
+    oidc_audience: str = "pixelguard-api"
+    oidc_client_id: str = "pixelguard-ui"
+    oidc_client_secret: str = ""
     limits: Limits = field(default_factory=Limits)
 
     @property

@@ -11,6 +11,7 @@ from pixelguard.keyservice.local import LocalKeyService
 
 pytest_plugins = ["tests.fixtures.kafka", "tests.fixtures.openbao", "tests.fixtures.triton", "tests.fixtures.s3",
                   "tests.fixtures.jaeger", "tests.fixtures.orthanc"]
+pytest_plugins += ["tests.fixtures.keycloak", "tests.fixtures.postgres"]  # started lazily, when a test asks
 
 silence_value_echoes()
 

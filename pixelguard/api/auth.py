@@ -1,7 +1,9 @@
-"""Who is calling. Until an identity provider exists the only mode is no-auth, on loopback, asked for.
+"""Who is calling, and what they may do: the seam between routes and the identity provider.
 
-Routes depend on ``caller``; the OIDC slice replaces ``app.state.authenticate`` with a bearer-token check
-(issuer, audience, expiry, roles) without touching a route.
+Routes depend on ``caller`` (any authenticated caller) or ``require("role", ...)`` (at least one of those
+roles). Both go through ``app.state.authenticate(request) -> Caller``: ``oidc.py``/``login.py`` set it to
+a check of a bearer token or of the UI's server-side session; ``no_auth`` is the explicit, loopback-only
+mode for a laptop without an identity provider.
 """
 from __future__ import annotations
 
@@ -12,7 +14,10 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 
+from .errors import ApiError
+
 NO_AUTH_ACTOR = "noauth:local"
+ROLES = ("submitter", "reviewer", "profile-admin", "reidentifier", "auditor")
 
 
 @dataclass(frozen=True)
@@ -21,8 +26,16 @@ class Caller:
     roles: frozenset[str] = frozenset()
 
 
+class Unauthenticated(ApiError):
+    """401: no credentials, or ones that cannot be trusted; the reason never quotes the token."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(401, "unauthenticated", reason)
+
+
 def no_auth(_request: Request) -> Caller:
-    return Caller(NO_AUTH_ACTOR, frozenset({"submitter", "reviewer", "auditor", "profile-admin"}))
+    # Every role: one person on their own machine, who asked for this with --no-auth.
+    return Caller(NO_AUTH_ACTOR, frozenset(ROLES))
 
 
 def caller(request: Request) -> Caller:
@@ -31,20 +44,19 @@ def caller(request: Request) -> Caller:
 
 
 def require(*roles: str) -> Callable[..., Caller]:
-    """A dependency: the caller, who must hold at least one of ``roles`` (none given: any caller).
+    """A dependency (``Depends(require("reviewer"))``): the caller, who must hold at least one of ``roles``
+    (none given: any caller). 401 without credentials or with untrusted ones, 403 without the role."""
+    unknown = set(roles) - set(ROLES)
+    if unknown:
+        raise ValueError(f"require() takes roles among {ROLES}, not {sorted(unknown)}")
 
-    401 when there is no caller, 403 when the caller lacks every one of the roles. The OIDC slice keeps
-    this signature; only how a caller is found (``app.state.authenticate``) changes.
-    """
-    from .errors import ApiError
-
-    def dependency(who: Annotated[Caller, Depends(caller)]) -> Caller:
-        if roles and not (who.roles & set(roles)):
-            raise ApiError(403, "forbidden", "your account lacks the role this needs (" + " or ".join(roles)
-                           + "); ask an administrator for it")
+    def check(who: Annotated[Caller, Depends(caller)]) -> Caller:
+        if roles and who.roles.isdisjoint(roles):
+            raise ApiError(403, "forbidden", f"your account lacks the role this needs ({' or '.join(roles)}); "
+                                             "ask an administrator of the identity provider for it")
         return who
 
-    return dependency
+    return check
 
 
 def is_loopback(host: str) -> bool:
@@ -56,12 +68,18 @@ def is_loopback(host: str) -> bool:
         return False  # a host name other than localhost may resolve anywhere
 
 
-def check_bind(host: str, no_auth_flag: bool) -> None:
-    """Refuse a configuration this slice cannot make safe; the message says what to do instead."""
-    if not is_loopback(host):
-        raise ValueError(f"refusing to bind the API to {host}: beyond 127.0.0.1 it needs single sign-on (OIDC), "
-                         "which is not available yet; bind to 127.0.0.1 (the default) and reach it through an "
-                         "SSH tunnel or a reverse proxy that authenticates")
-    if not no_auth_flag:
-        raise ValueError("no identity provider is configured yet: start with --no-auth to serve without "
-                         "authentication on 127.0.0.1 (every caller is recorded as " + NO_AUTH_ACTOR + ")")
+def check_bind(host: str, no_auth_flag: bool, oidc_configured: bool = False) -> None:
+    """Refuse a configuration that cannot be made safe; the message says what to do instead."""
+    if no_auth_flag and oidc_configured:
+        raise ValueError("--no-auth and an OIDC issuer were both given; pick one (drop --no-auth to use "
+                         "single sign-on)")
+    if no_auth_flag:
+        if not is_loopback(host):
+            raise ValueError(f"refusing --no-auth on {host}: without authentication the API may only listen on "
+                             "127.0.0.1; configure single sign-on (--oidc-issuer, --oidc-audience) to bind "
+                             "beyond it")
+        return
+    if not oidc_configured:
+        raise ValueError("no identity provider is configured: give --oidc-issuer and --oidc-audience "
+                         "(PIXELGUARD_OIDC_ISSUER, PIXELGUARD_OIDC_AUDIENCE), or start with --no-auth to serve "
+                         "without authentication on 127.0.0.1 (every caller is recorded as " + NO_AUTH_ACTOR + ")")

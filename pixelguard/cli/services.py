@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import argparse
 
-SERVICES = ("kafka", "openbao", "triton", "prometheus", "s3proxy", "jaeger", "orthanc")
+SERVICES = ("kafka", "openbao", "triton", "prometheus", "s3proxy", "jaeger", "orthanc", "keycloak", "postgres")
 
 
 def register(sub: argparse._SubParsersAction) -> None:

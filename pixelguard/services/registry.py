@@ -37,4 +37,14 @@ def get(name: str) -> LocalService:
 
         # A source or research PACS for `pixelguard submit dicomweb://` / `feed orthanc` / `deliver dicomweb://`.
         return OrthancService(port=8042)
+    if name == "keycloak":
+        from .keycloak import KeycloakService
+
+        # The local test realm (deploy/keycloak); the API takes --oidc-issuer http://127.0.0.1:8080/realms/pixelguard
+        return KeycloakService(port=8080)
+    if name == "postgres":
+        from .postgres import PostgresService
+
+        # The job store takes PIXELGUARD_DATABASE_URL=postgresql+psycopg://pixelguard@127.0.0.1:5433/pixelguard
+        return PostgresService(port=5433)
     raise ValueError(f"unknown service {name!r}")

@@ -19,14 +19,14 @@ import json
 import os
 import secrets
 import shutil
-import subprocess
 import time
 from pathlib import Path
 from typing import Any
 
 from .base import LocalService, ServiceError, free_port, port_open
 from .kafka import java_binary
-from .paths import MAVEN_LOCK, cache_root
+from .maven import maven_copy
+from .paths import cache_root
 
 VERSION = "2.6.0"
 ARTIFACT = f"org.gaul:s3proxy:{VERSION}:jar:jar-with-dependencies"
@@ -42,24 +42,9 @@ def install_s3proxy() -> Path:
     jar = jar_path()
     if jar.is_file():
         return jar
-    mvn = shutil.which("mvn")
-    if mvn is None:
-        raise ServiceError("s3proxy: `mvn` is not on PATH; it is needed once to fetch the s3proxy jar "
-                           "(e.g. `apt-get install maven`)")
-    java_binary()
     scratch = jar.parent / "partial"
-    shutil.rmtree(scratch, ignore_errors=True)
-    cmd = [mvn, "-B", "-q", f"-Dmaven.repo.local={cache_root() / 'm2'}",
-           "org.apache.maven.plugins:maven-dependency-plugin:3.6.1:copy", f"-Dartifact={ARTIFACT}",
-           f"-DoutputDirectory={scratch}"]
-    with MAVEN_LOCK:
-        result = subprocess.run(cmd, capture_output=True, text=True, check=False, cwd=cache_root())
-    fetched = list(scratch.glob("s3proxy-*.jar"))
-    if result.returncode != 0 or len(fetched) != 1:
-        shutil.rmtree(scratch, ignore_errors=True)
-        output = (result.stdout + result.stderr).strip().splitlines()[-30:]
-        raise ServiceError(f"s3proxy: `{' '.join(cmd)}` failed (rc={result.returncode}):\n" + "\n".join(output))
-    fetched[0].replace(jar)
+    fetched = maven_copy("s3proxy", ARTIFACT, scratch, "s3proxy-*.jar")
+    fetched.replace(jar)
     shutil.rmtree(scratch, ignore_errors=True)
     return jar
 

@@ -7,7 +7,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -45,19 +45,20 @@ class LiveApi:
         return httpx.Client(base_url=self.url, timeout=60)
 
 
-def start_api(root: Path, **extra: str) -> LiveApi:
+def start_api(root: Path, auth: Sequence[str] = ("--no-auth",), **extra: str) -> LiveApi:
     root.mkdir(parents=True, exist_ok=True)
     port = free_port()
     log = root / "api.log"
     env = {**os.environ, **api_env(root, **extra)}
     with open(log, "ab") as out:
-        proc = subprocess.Popen([PIXELGUARD, "api", "--no-auth", "--port", str(port)], env=env, stdout=out,
+        proc = subprocess.Popen([PIXELGUARD, "api", *auth, "--port", str(port)], env=env, stdout=out,
                                 stderr=subprocess.STDOUT, start_new_session=True)
     api = LiveApi(f"http://127.0.0.1:{port}", root, log, proc)
     deadline = time.monotonic() + 60
     while True:
         try:
-            if httpx.get(api.url + "/v1/profiles", timeout=2).status_code == 200:
+            # 401: up, behind single sign-on.
+            if httpx.get(api.url + "/v1/profiles", timeout=2).status_code in (200, 401):
                 return api
         except httpx.HTTPError:
             pass

@@ -12,14 +12,15 @@ from pixelguard.audit import profile_digest
 from pixelguard.core import profile as profiles
 from pixelguard.jobstore.custom_profiles import ProfileVersionRow
 
-from ..auth import Caller, require
+from ..auth import Caller, caller, require
 from ..context import ApiContext, context
 from ..custom import NAME_PATTERN, ProfileBody
 from ..errors import ApiError, responses
 from ..schemas import CustomProfileDetail, FieldRow, ProfileDetail, ProfileList, ProfileSummary, ProfileVersionInfo
 from .common import audit
 
-router = APIRouter(prefix="/v1/profiles", tags=["profiles"])
+# Any signed-in caller may read profiles; creating and changing them is profile-admin's (require below).
+router = APIRouter(prefix="/v1/profiles", tags=["profiles"], dependencies=[Depends(caller)])
 Name = Annotated[str, PathParam(pattern=NAME_PATTERN, description="A stored or custom profile's name")]
 
 

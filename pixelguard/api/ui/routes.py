@@ -205,8 +205,19 @@ def install(app: FastAPI) -> None:
     async def ui_or_json(request: Request, exc: Exception) -> Response:
         # The UI's pages answer refusals as a page; /v1 keeps its JSON error body.
         if request.url.path.startswith("/ui/") and isinstance(exc, ApiError):
+            if exc.status == 401 and request.url.path not in SSO_PATHS and _sso_login(request):
+                # Not signed in, or the session ended: to the identity provider's login page, once.
+                return RedirectResponse("/ui/login", status_code=303)
             return page(request, "error.html", status=exc.status, error=exc.error, reason=exc.reason)
         answer = handler(request, exc)
         return await answer if inspect.isawaitable(answer) else answer
 
     app.add_exception_handler(ApiError, ui_or_json)
+
+
+SSO_PATHS = frozenset({"/ui/login", "/ui/callback", "/ui/logout"})  # pixelguard/api/login.py
+
+
+def _sso_login(request: Request) -> bool:
+    """Whether single sign-on's login route is served (not under --no-auth)."""
+    return getattr(request.app.state, "sso", None) is not None
