@@ -2,10 +2,10 @@
 # README command 2: set up everything (venv, pip, Maven jars for Kafka and s3proxy, OpenBao, the Triton server venv,
 # kustomize)
 # and run the whole test suite. `services install` installs every server (Kafka, OpenBao, Triton, Prometheus,
-# s3proxy, Orthanc, Keycloak, PostgreSQL, ...) at once, idempotently. Jaeger is a `go build` (~11 min on 2
-# cores, the longest install by far): on a fresh machine it builds at low priority while the suite runs, and the Jaeger tests wait for it (the
-# install lock in pixelguard/services/jaeger.py). The tests start the real servers themselves on free 127.0.0.1
-# ports and stop them by pid.
+# s3proxy, Orthanc, Keycloak, PostgreSQL) at once, idempotently. Jaeger is a `go build` (~11 min on 2 cores, the
+# longest install by far): on a fresh machine it builds at low priority while the suite runs, and the Jaeger
+# tests wait for it (the install lock in pixelguard/services/jaeger.py). The tests start the real servers
+# themselves on free 127.0.0.1 ports and stop them by pid.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 bash deploy/local/bootstrap.sh
