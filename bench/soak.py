@@ -256,6 +256,7 @@ class FinalEvent:
     ts: float  # broker/producer timestamp, epoch seconds
     submitted_at: float
     error_code: str = ""
+    reason: str = ""  # the route hop's reason code for review (our words, never a value)
 
 
 class FinalReader:
@@ -294,7 +295,8 @@ class FinalReader:
                     continue
                 submitted = datetime.fromisoformat(event.submitted_at).timestamp()
                 self.events.append(FinalEvent(event.dedupe_key, msg.topic().rsplit(".", 1)[-1],
-                                              msg.timestamp()[1] / 1000, submitted, event.error_code))
+                                              msg.timestamp()[1] / 1000, submitted, event.error_code,
+                                              (event.reason or "").split(":")[0]))
                 new += 1
         return new
 

@@ -18,7 +18,7 @@ import scale
 
 def test_a_worker_joining_and_another_leaving_mid_run_loses_and_duplicates_nothing(tmp_path: Path) -> None:
     args = argparse.Namespace(objects=3, workers="1", engines="local", partitions=4, rebalance_objects=9,
-                              profile="basic", sample=1.0, timeout=300, seed=0, redaction="off",
+                              time_budget=600, profile="basic", sample=1.0, timeout=300, seed=0, redaction="off",
                               workdir=tmp_path / "work", json=tmp_path / "scale.json")
     result = scale.scale(args)
 
@@ -31,6 +31,7 @@ def test_a_worker_joining_and_another_leaving_mid_run_loses_and_duplicates_nothi
     assert "SIGTERM with" in leave and not leave.startswith("local0 SIGTERM with 0 ")
     assert rb["leaver_exit"] is not None and rb["workers_after"] == 1
     assert sum(rb["by_topic"].values()) == 9
+    assert "conflict" not in rb["review_reasons"], "new objects, not new pixels under old UIDs"
 
     [one] = result["runs"]
     assert one["workers"] == 1 and one["final"] == 3 and one["lost"] == 0 and one["duplicated"] == 0
