@@ -1,6 +1,7 @@
 """Reading one process's figures from /proc, for the benches that watch worker processes (realfiles, soak)."""
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 
@@ -13,3 +14,12 @@ def status_value(pid: int, field: str) -> int:
     except OSError:
         pass
     return 0
+
+
+def machine_busy_s() -> float:
+    """CPU seconds all cores have spent not idle since boot (/proc/stat): the machine's load, ours included."""
+    fields = Path("/proc/stat").read_text().splitlines()[0].split()[1:]
+    ticks = [int(x) for x in fields]
+    idle = ticks[3] + ticks[4]  # idle + iowait
+    guest = sum(ticks[8:10]) if len(ticks) >= 10 else 0  # already counted in user/nice
+    return (sum(ticks) - idle - guest) / os.sysconf("SC_CLK_TCK")

@@ -87,8 +87,13 @@ def _resize(frame: np.ndarray, width: int, height: int) -> np.ndarray:
     return np.asarray(img).round().clip(np.iinfo(frame.dtype).min, np.iinfo(frame.dtype).max).astype(frame.dtype)
 
 
-def make_dicom(i: int, rng: np.random.Generator) -> tuple[bytes, dict[str, object]]:
-    """One small DICOM: modality, size, transfer syntax and burned-in text vary with ``rng``."""
+def make_dicom(i: int, rng: np.random.Generator, modality: str | None = None,
+               burn_share: float = 0.45) -> tuple[bytes, dict[str, object]]:
+    """One small DICOM: modality (unless given), size, transfer syntax and burned-in text vary with ``rng``.
+
+    ``modality`` "OT" is an 8-bit Secondary Capture (a screen grab); ``burn_share`` of objects carry the
+    header's fake patient burned into the pixels.
+    """
     import pydicom
     from pydicom.uid import (
         ExplicitVRLittleEndian,
@@ -99,13 +104,13 @@ def make_dicom(i: int, rng: np.random.Generator) -> tuple[bytes, dict[str, objec
     )
 
     p = patient(i)
-    modality = str(rng.choice(["CT", "CT", "MR", "MR", "CR", "DX", "XA", "US"]))
+    modality = modality or str(rng.choice(["CT", "CT", "MR", "MR", "CR", "DX", "XA", "US"]))
     base = "MR_small.dcm" if modality == "MR" else "CT_small.dcm"
     ds = pydicom.dcmread(pydicom_test_files() / base)
     width, height = int(rng.choice(SIZES)), int(rng.choice(SIZES))
     frame = _resize(ds.pixel_array, width, height)
     frames = 1
-    if modality in ("CR", "DX", "XA", "US"):
+    if modality in ("CR", "DX", "XA", "US", "OT"):
         # 8-bit projection-style frames from CT_small's pixels (neither test file ships these modalities small).
         f = frame.astype(np.float64)
         frame = ((f - f.min()) / max(1.0, f.max() - f.min()) * 255).astype(np.uint8)
@@ -114,7 +119,7 @@ def make_dicom(i: int, rng: np.random.Generator) -> tuple[bytes, dict[str, objec
             if tag in ds:
                 delattr(ds, tag)
         ds.SOPClassUID = "1.2.840.10008.5.1.4.1.1.7"  # Secondary Capture: valid for any of these
-    burned = rng.random() < 0.45
+    burned = rng.random() < burn_share
     if burned:
         size = max(8, min(width, height) // 14)
         value = int(np.iinfo(frame.dtype).max if frame.dtype == np.uint8 else frame.max())
@@ -251,6 +256,7 @@ class FinalEvent:
     ts: float  # broker/producer timestamp, epoch seconds
     submitted_at: float
     error_code: str = ""
+    reason: str = ""  # the route hop's reason code for review (our words, never a value)
 
 
 class FinalReader:
@@ -265,6 +271,9 @@ class FinalReader:
         self.consumer.assign([TopicPartition(t, p, OFFSET_BEGINNING) for t in topics for p in meta[t].partitions])
         self.events: list[FinalEvent] = []
         self.other = 0  # final events of other jobs (the warm-up) or not ours at all
+
+    def wanted(self, job_id: str) -> bool:
+        return job_id == self.job_id
 
     def drain(self, budget_s: float = 1.0) -> int:
         new = 0
@@ -281,12 +290,13 @@ class FinalReader:
                 except PoisonEvent:
                     self.other += 1
                     continue
-                if event.job_id != self.job_id:
+                if not self.wanted(event.job_id):
                     self.other += 1
                     continue
                 submitted = datetime.fromisoformat(event.submitted_at).timestamp()
                 self.events.append(FinalEvent(event.dedupe_key, msg.topic().rsplit(".", 1)[-1],
-                                              msg.timestamp()[1] / 1000, submitted, event.error_code))
+                                              msg.timestamp()[1] / 1000, submitted, event.error_code,
+                                              (event.reason or "").split(":")[0]))
                 new += 1
         return new
 

@@ -1,0 +1,114 @@
+"""bench/capacity.py's arithmetic: the prediction it checks against bench/scale.py and the plans it prints."""
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "bench"))
+
+import capacity
+
+
+def run(workers: int, objects: int, wall: float, cpu: float, busy: float, engine: str = "local",
+        triton: float = 0.0, class_wall: dict[str, float] | None = None) -> dict[str, Any]:
+    return {"engine": engine, "workers": workers, "objects": objects, "wall_s": wall, "objects_per_s": objects / wall,
+            "cpu_s": {"workers": cpu, "triton": triton, "kafka": 1.0, "bench": 0.5}, "machine_busy_s": busy,
+            "class_wall_s": class_wall or {"ct": 1.0, "us": 2.0, "sc": 3.0}}
+
+
+def result(*runs: dict[str, Any]) -> dict[str, Any]:
+    return {"machine": {"cores": 2, "uptime_before": "load 1.0"}, "corpus": {"mix": {"ct": 1 / 3, "us": 1 / 3,
+                                                                                      "sc": 1 / 3}},
+            "runs": list(runs)}
+
+
+# One worker: 20 objects, 1 CPU-s each, in 25 s (0.8 cores) on an otherwise idle 2-core machine.
+ONE = run(1, 20, 25.0, 20.0, 20.0)
+
+
+def test_on_two_cores_four_workers_are_capped_by_the_cores_not_four_times_one_worker() -> None:
+    four = run(4, 20, 10.0, 20.0, 20.0)  # idle machine: 2 cores for the pipeline
+    [row] = capacity.check(result(ONE, four))
+    assert row["ceiling_cores"] == pytest.approx(0.8)  # one worker left 1.2 cores idle: its own ceiling
+    assert row["cores_available"] == pytest.approx(2.0)
+    assert row["predicted"] == pytest.approx(2.0)  # min(4 x 0.8, 2) / 1 CPU-s, not 4 x 0.8
+    assert row["error"] == pytest.approx(0.0)
+
+
+def test_two_workers_below_the_core_count_scale_with_the_worker_ceiling() -> None:
+    two = run(2, 20, 12.5, 20.0, 20.0)
+    [row] = capacity.check(result(ONE, two))
+    assert row["predicted"] == pytest.approx(1.6)
+    assert row["measured"] == pytest.approx(1.6)
+
+
+def test_other_load_on_the_machine_leaves_fewer_cores_and_the_prediction_follows() -> None:
+    # Other processes used 1.5 cores during the run (busy 35 CPU-s in 10 s, 20 of them ours).
+    four = run(4, 10, 10.0, 5.0, 20.0)
+    [row] = capacity.check(result(ONE, four))
+    assert row["cores_available"] == pytest.approx(0.5)
+    assert row["predicted"] == pytest.approx(0.5)
+    assert row["predicted_idle_machine"] == pytest.approx(2.0)
+    assert row["error"] == pytest.approx(-0.5)  # measured 1.0/s: twice the prediction
+
+
+def test_a_one_worker_run_the_machine_bounded_takes_the_stage_threads_as_ceiling() -> None:
+    starved = run(1, 10, 10.0, 10.0, 20.0)  # used 1 core while others took the other: no idle core
+    ceiling, why = capacity.worker_ceiling(starved, 2, capacity.Params())
+    assert ceiling == 2.0 and "stage threads" in why
+
+
+def test_triton_cpu_counts_in_the_cost_of_an_object() -> None:
+    one = run(1, 10, 10.0, 4.0, 10.0, engine="triton", triton=6.0)
+    assert capacity.cost_per_object(one) == pytest.approx(1.0)
+
+
+def test_class_weights_are_relative_to_the_bench_corpus_average_and_the_mix_weights_them() -> None:
+    weights = capacity.class_weights(result(ONE), "local")
+    assert weights == pytest.approx({"ct": 0.5, "us": 1.0, "sc": 1.5})
+    assert capacity.mix_cost(1.0, weights, {"ct": 0.8, "us": 0.1, "sc": 0.1}) == pytest.approx(0.65)
+    assert capacity.mix_cost(1.0, weights, {"ct": 8, "us": 1, "sc": 1}) == pytest.approx(0.65)  # shares normalised
+
+
+def test_a_plan_rounds_pods_gpus_and_partitions_up() -> None:
+    flat = {"ct": 1.0, "us": 1.0, "sc": 1.0}
+    res = result(run(1, 20, 25.0, 20.0, 20.0, class_wall=flat),
+                 run(1, 20, 25.0, 10.0, 30.0, engine="triton", triton=10.0, class_wall=flat))
+    plan = capacity.plan(res, 1000, {"ct": 1.0}, capacity.Params())
+    cpu = plan["cpu_only"]
+    assert cpu["objects_per_s_per_pod"] == pytest.approx(0.8 * 0.7)
+    assert cpu["pods"] == 1786  # ceil(1000 / 0.56)
+    assert cpu["partitions"] == 3576  # >= 2 x pods, a multiple of 12
+    gpu = plan["gpu"]
+    assert gpu["worker_cpu_s_per_object"] == pytest.approx(0.5)
+    assert gpu["objects_per_s_per_gpu_ASSUMED"] == pytest.approx(0.7 / 0.006)
+    assert gpu["gpus"] == 9
+    assert capacity.partitions_for(1, capacity.Params()) == 12
+
+
+@pytest.mark.parametrize(("content", "says"), [
+    ("", "not bench/scale.py output"),
+    ('{"machine": {"cores": 2}, "runs": [', "not bench/scale.py output"),
+    ("[1, 2, 3]", "not bench/scale.py output"),
+    ('{"runs": "x"}', "not bench/scale.py output"),
+])
+def test_an_empty_truncated_or_foreign_json_file_is_refused_with_what_to_run(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, content: str, says: str) -> None:
+    path = tmp_path / "scale.json"
+    path.write_text(content)
+    monkeypatch.setattr(sys, "argv", ["capacity.py", str(path)])
+    with pytest.raises(SystemExit, match=says):
+        capacity.main()
+
+
+def test_a_missing_file_or_a_bad_mix_names_the_fix(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(sys, "argv", ["capacity.py", str(tmp_path / "none.json")])
+    with pytest.raises(SystemExit, match="run bench/scale.py first"):
+        capacity.main()
+    with pytest.raises(SystemExit, match="unknown class 'mr'"):
+        capacity.parse_mix("ct=0.5,mr=0.5")
+    with pytest.raises(SystemExit, match="not a number"):
+        capacity.parse_mix("ct=lots")
