@@ -14,6 +14,7 @@ from pixelguard.core.record import Status
 from pixelguard.core.redact import _store_pixels
 from pixelguard.core.vocabulary import RedactionMode
 from pixelguard.samples import FakePatient, burn_text, pydicom_test_files, text_dicom
+from pixelguard_testkit.engines import DropsOneCall
 
 PATIENT = FakePatient()
 
@@ -271,3 +272,17 @@ def test_text_left_after_the_last_pass_is_found_by_verification() -> None:
                                            RedactionSettings(passes=1), 255)  # a fill the detector still sees
     assert detector.runs == ["detect", "detect"]
     assert problems == ["text still detected after 1 redaction passes"]
+
+
+def test_an_object_whose_verification_cannot_run_is_never_released_clean(basic, derive, detector) -> None:
+    """Every engine call after the first fill (the look around the fills, the PHI sweep) is verification:
+    when any one of them cannot run, the object is not clean and no output is released with it."""
+    data = _us_with_banner_and_marker()
+    healthy_engine = DropsOneCall(detector, 0)
+    healthy = process("in-ok", data, basic, derive, healthy_engine)
+    assert healthy.status is Status.CLEAN and healthy.stats["pixels"] == "verified", healthy.reason
+    assert healthy_engine.calls >= 2  # a search, then a look at what it filled
+    for fail_at in range(2, healthy_engine.calls + 1):
+        outcome = process("in-lost", data, basic, derive, DropsOneCall(detector, fail_at))
+        assert outcome.status is not Status.CLEAN, fail_at
+        assert not outcome.output_bytes, fail_at

@@ -10,6 +10,7 @@ from agents.stages import StageContext, decide, parse_step, redact_step, scrub_s
 from pixelguard.core import profile as profiles
 from pixelguard.core.pipeline import process
 from pixelguard.samples import FakePatient, text_dicom, text_jpeg, text_nifti, text_png
+from pixelguard_testkit.engines import DropsOneCall
 from streams.events import ObjectEvent, PoisonEvent, now_iso
 from streams.objectstore import FileObjectStore
 from tests.streaming.harness import patient
@@ -85,30 +86,6 @@ def test_engine_unavailable_never_routes_clean(tmp_path: Path, derive) -> None:
     ctx = StageContext(derive, store, Down(), retries=1, backoff_s=0.01)
     topic, final = run_steps(ctx, submitted(store, derive, "b", text_dicom(FakePatient())))
     assert topic == "errors" and final.error_code == "engine-unavailable"
-
-
-class DropsOneCall:
-    """The engine, except that call number ``fail_at`` (detect, read or ocr) finds Triton gone."""
-
-    def __init__(self, engine, fail_at: int) -> None:
-        self.engine, self.fail_at, self.calls = engine, fail_at, 0
-
-    def _call(self, name: str, *args):
-        from inference.base import EngineUnavailable
-
-        self.calls += 1
-        if self.calls == self.fail_at:
-            raise EngineUnavailable("Triton did not answer")
-        return getattr(self.engine, name)(*args)
-
-    def detect(self, frames):
-        return self._call("detect", frames)
-
-    def read(self, frames, found):
-        return self._call("read", frames, found)
-
-    def ocr(self, frames):
-        return self._call("ocr", frames)
 
 
 @pytest.mark.parametrize("syntax", [None, "1.2.840.10008.1.2.5"], ids=["native", "rle"])
