@@ -246,6 +246,7 @@ def test_one_search_then_looks_only_around_what_it_found(with_text, runs) -> Non
     """Detect-first: one detection pass over the frames, no reading of a sure region; small type is searched
     again at 2x only around where it was found, and the verification looks only around the fills: both on
     canvases of the detector's size, never the frames again."""
+    from pixelguard.core import mosaic
     from pixelguard.core.textsearch import RedactionSettings, detect_and_fill
 
     stored = np.full((3, 512, 640), 40, dtype=np.uint8)
@@ -257,7 +258,11 @@ def test_one_search_then_looks_only_around_what_it_found(with_text, runs) -> Non
     assert detector.runs == runs
     assert detector.shapes[:3] == [(512, 640, 3)] * 3
     canvases = detector.shapes[3:]
-    assert all(s[:2] == (768, 768) for s in canvases) and len(canvases) == (2 if with_text else 0)
+    # Cut to what they hold (three neighbourhoods side by side), never below the detector's working side:
+    # it would enlarge them to it, searching them at another scale than their frames
+    side = RedactionSettings().detector_short_side
+    assert all(min(s[:2]) == side and max(s[:2]) < mosaic.CANVAS for s in canvases), canvases
+    assert len(canvases) == (2 if with_text else 0)
     assert changed is with_text and problems == []
     assert stored[:, 13:17, 14:76].max() < 250 if with_text else stored.min() == 40
 

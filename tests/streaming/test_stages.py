@@ -89,7 +89,7 @@ def test_engine_unavailable_never_routes_clean(tmp_path: Path, derive) -> None:
 
 
 @pytest.mark.parametrize("syntax", [None, "1.2.840.10008.1.2.5"], ids=["native", "rle"])
-@pytest.mark.parametrize("fail_at", [1, 2, 3])
+@pytest.mark.parametrize("fail_at", [1, 2])  # the search, then the look around its fill
 def test_a_redaction_retried_after_an_outage_writes_the_same_redacted_pixels(
         syntax: str | None, fail_at: int, tmp_path: Path, derive, detector) -> None:
     # Seen in the Triton restart fault run: an attempt that failed after filling some text left its fills in
