@@ -18,7 +18,7 @@ from .regions import Region
 
 Box = tuple[int, int, int, int]  # x0, y0, x1, y1 (exclusive), frame pixels
 
-CANVAS = 768  # a multiple of 32 above DBNet's 736 px working side: canvases are searched as they are
+CANVAS = 768  # the width a canvas starts at (then cut down to what it holds, see pack)
 MAX_CANVAS = 1984  # below the detector's 2000 px cap, so a canvas is never shrunk either
 GAP = 32  # empty canvas between neighbourhoods: no detected line can span two of them
 
@@ -72,10 +72,13 @@ def neighbourhoods(covers: list[Box], width: int, height: int, margin: float, mi
     return [(a[0], a[1], a[2], a[3]) for a in grown]
 
 
-def pack(wanted: list[tuple[int, Box, float]]) -> tuple[list[Slot], list[tuple[int, int]], list[int]]:
+def pack(wanted: list[tuple[int, Box, float]], floor: int = 0) -> tuple[list[Slot], list[tuple[int, int]], list[int]]:
     """Shelf-pack (frame, box, scale) neighbourhoods; returns slots, canvas sizes, and frames that did not fit.
 
-    A neighbourhood too big for the largest canvas is not cut: its frame is verified whole instead.
+    A neighbourhood too big for the largest canvas is not cut: its frame is verified whole instead. Each
+    canvas is then cut down to the part its slots use (detector cost grows with the pixels searched), but
+    no side below ``floor``: a detector that enlarges short sides below its working side would search a
+    smaller canvas at another scale than its frame was searched at.
     """
     slots: list[Slot] = []
     sizes: list[tuple[int, int]] = []
@@ -99,6 +102,12 @@ def pack(wanted: list[tuple[int, Box, float]]) -> tuple[list[Slot], list[tuple[i
         slots.append(Slot(frame, box, canvas, x, y, scale))
         x += w + GAP
         shelf = max(shelf, h)
+    used = [(0, 0)] * len(sizes)
+    for slot in slots:
+        w = int(np.ceil((slot.source[2] - slot.source[0]) * slot.scale))
+        h = int(np.ceil((slot.source[3] - slot.source[1]) * slot.scale))
+        used[slot.canvas] = (max(used[slot.canvas][0], slot.x + w), max(used[slot.canvas][1], slot.y + h))
+    sizes = [(max(floor, _round32(uw)), max(floor, _round32(uh))) for uw, uh in used]
     return slots, sizes, sorted(set(too_big))
 
 

@@ -244,7 +244,7 @@ def _first_look(frames: list[np.ndarray], scales: list[tuple[float, ...]], detec
         for box in mosaic.neighbourhoods(small, width, height, settings.small_type_margin, settings.verify_min_margin):
             wanted.append((index, box, scale))
     if wanted:
-        for index, regions in enumerate(_mosaic_look(frames, wanted, look, scales)):
+        for index, regions in enumerate(_mosaic_look(frames, wanted, look, scales, settings)):
             found[index] = found[index] + regions
     if settings.mode is not RedactionMode.PHI:
         unsure = [[r for r in regions if _needs_reading(r, height, width, settings)] for regions in found]
@@ -334,14 +334,15 @@ def _look_around(frames: list[np.ndarray], scales: list[tuple[float, ...]], cove
         scale = _seen_at((height, width), max(scales[index]), settings)
         for box in mosaic.neighbourhoods(boxes, width, height, settings.verify_margin, settings.verify_min_margin):
             wanted.append((index, box, scale))
-    return _mosaic_look(frames, wanted, detector.ocr if settings.mode is RedactionMode.PHI else detector.detect, scales)
+    look = detector.ocr if settings.mode is RedactionMode.PHI else detector.detect
+    return _mosaic_look(frames, wanted, look, scales, settings)
 
 
 def _mosaic_look(frames: list[np.ndarray], wanted: list[tuple[int, Box, float]], look: Look,
-                 scales: list[tuple[float, ...]]) -> list[list[Region]]:
+                 scales: list[tuple[float, ...]], settings: RedactionSettings) -> list[list[Region]]:
     """Regions ``look`` finds in the wanted neighbourhoods, in frame coordinates; a frame whose neighbourhood
     fits no canvas is searched whole instead."""
-    slots, sizes, whole = mosaic.pack(wanted)
+    slots, sizes, whole = mosaic.pack(wanted, floor=settings.detector_short_side)
     slots = [s for s in slots if s.frame not in whole]
     found = mosaic.back_to_frames(look(mosaic.paint(frames, slots, sizes)) if slots else [], slots, len(frames))
     if whole:

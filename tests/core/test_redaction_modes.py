@@ -14,6 +14,7 @@ from pixelguard.core.record import Status
 from pixelguard.core.redact import _store_pixels
 from pixelguard.core.vocabulary import RedactionMode
 from pixelguard.samples import FakePatient, burn_text, pydicom_test_files, text_dicom
+from pixelguard_testkit.engines import DropsOneCall
 
 PATIENT = FakePatient()
 
@@ -245,6 +246,7 @@ def test_one_search_then_looks_only_around_what_it_found(with_text, runs) -> Non
     """Detect-first: one detection pass over the frames, no reading of a sure region; small type is searched
     again at 2x only around where it was found, and the verification looks only around the fills: both on
     canvases of the detector's size, never the frames again."""
+    from pixelguard.core import mosaic
     from pixelguard.core.textsearch import RedactionSettings, detect_and_fill
 
     stored = np.full((3, 512, 640), 40, dtype=np.uint8)
@@ -256,7 +258,11 @@ def test_one_search_then_looks_only_around_what_it_found(with_text, runs) -> Non
     assert detector.runs == runs
     assert detector.shapes[:3] == [(512, 640, 3)] * 3
     canvases = detector.shapes[3:]
-    assert all(s[:2] == (768, 768) for s in canvases) and len(canvases) == (2 if with_text else 0)
+    # Cut to what they hold (three neighbourhoods side by side), never below the detector's working side:
+    # it would enlarge them to it, searching them at another scale than their frames
+    side = RedactionSettings().detector_short_side
+    assert all(min(s[:2]) == side and max(s[:2]) < mosaic.CANVAS for s in canvases), canvases
+    assert len(canvases) == (2 if with_text else 0)
     assert changed is with_text and problems == []
     assert stored[:, 13:17, 14:76].max() < 250 if with_text else stored.min() == 40
 
@@ -271,3 +277,17 @@ def test_text_left_after_the_last_pass_is_found_by_verification() -> None:
                                            RedactionSettings(passes=1), 255)  # a fill the detector still sees
     assert detector.runs == ["detect", "detect"]
     assert problems == ["text still detected after 1 redaction passes"]
+
+
+def test_an_object_whose_verification_cannot_run_is_never_released_clean(basic, derive, detector) -> None:
+    """Every engine call after the first fill (the look around the fills, the PHI sweep) is verification:
+    when any one of them cannot run, the object is not clean and no output is released with it."""
+    data = _us_with_banner_and_marker()
+    healthy_engine = DropsOneCall(detector, 0)
+    healthy = process("in-ok", data, basic, derive, healthy_engine)
+    assert healthy.status is Status.CLEAN and healthy.stats["pixels"] == "verified", healthy.reason
+    assert healthy_engine.calls >= 2  # a search, then a look at what it filled
+    for fail_at in range(2, healthy_engine.calls + 1):
+        outcome = process("in-lost", data, basic, derive, DropsOneCall(detector, fail_at))
+        assert outcome.status is not Status.CLEAN, fail_at
+        assert not outcome.output_bytes, fail_at
