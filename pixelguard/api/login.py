@@ -157,7 +157,8 @@ class Sso:
             response.delete_cookie(LOGIN_COOKIE, path="/ui/callback")
             return response
 
-        @router.get("/logout", name="oidc_logout")
+        # POST only: the session cookie is SameSite=Lax, so another site cannot sign a user out with a link.
+        @router.post("/logout", name="oidc_logout")
         def logout(request: Request) -> Response:
             sid = request.cookies.get(SESSION_COOKIE, "")
             session = self.sessions.drop(sid) if sid else None

@@ -88,7 +88,9 @@ def test_a_reviewer_logs_in_on_keycloaks_page_and_lands_on_the_ui_with_a_server_
     # ...and only from this browser's session: the cookie's value alone, replayed after logout, is dead.
     jar = {SESSION_COOKIE: session["value"]}
     assert httpx.get(sso_api.url + "/v1/jobs", cookies=jar).status_code == 200
-    page.goto(sso_api.url + "/ui/logout")
+    assert httpx.get(sso_api.url + "/ui/logout", cookies=jar).status_code == 405  # a link cannot sign anyone out
+    page.goto(sso_api.url + "/ui/jobs")
+    page.click("#logout")
     page.wait_for_selector("#kc-login")
     page.screenshot(path=str(ARTIFACTS / "4-after-logout.png"))
     assert httpx.get(sso_api.url + "/v1/jobs", cookies=jar).status_code == 401
