@@ -39,7 +39,7 @@ SCHEMA_VERSION = 1
 ACTIONS = frozenset({
     "submit", "output.read", "review.decision", "crosswalk.lookup", "crosswalk.export",
     "profile.change", "key.rotate", "crosswalk.setup", "job.read", "report.read",
-    "login", "audit.read",
+    "login", "audit.read", "access.denied",
 })
 OUTCOMES = frozenset({"ok", "denied", "not-found", "error"})
 _NAME = re.compile(r"^[a-z][a-z0-9_.-]{0,63}$")

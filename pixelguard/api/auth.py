@@ -7,7 +7,9 @@ mode for a laptop without an identity provider.
 """
 from __future__ import annotations
 
+import contextlib
 import ipaddress
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Annotated
@@ -50,13 +52,26 @@ def require(*roles: str) -> Callable[..., Caller]:
     if unknown:
         raise ValueError(f"require() takes roles among {ROLES}, not {sorted(unknown)}")
 
-    def check(who: Annotated[Caller, Depends(caller)]) -> Caller:
+    def check(request: Request, who: Annotated[Caller, Depends(caller)]) -> Caller:
         if roles and who.roles.isdisjoint(roles):
+            _audit_denied(request, who, roles)
             raise ApiError(403, "forbidden", f"your account lacks the role this needs ({' or '.join(roles)}); "
                                              "ask an administrator of the identity provider for it")
         return who
 
     return check
+
+
+def _audit_denied(request: Request, who: Caller, roles: tuple[str, ...]) -> None:
+    """A refused attempt by a known caller is part of the trail an auditor reads (probing shows up there).
+    The route's template, never its filled-in path: ids only, and no value a caller typed."""
+    from pixelguard.audit import AuditError, record_audit
+
+    template = re.sub(r"\{(\w+)\}", r":\1", getattr(request.scope.get("route"), "path", "unknown"))
+    # The caller is refused either way; a trail that cannot be written fails the accesses that proceed.
+    with contextlib.suppress(AuditError):
+        record_audit("access.denied", "denied", actor=who.actor, log=request.app.state.context.audit,
+                     detail={"method": request.method, "route": template, "needs": "/".join(roles)})
 
 
 def is_loopback(host: str) -> bool:

@@ -177,6 +177,19 @@ def test_the_audit_trail_names_callers_by_subject_id_never_by_name(sso_app: Test
         assert leak not in trail
 
 
+def test_a_refused_attempt_is_in_the_audit_trail_with_the_route_template_not_its_ids(
+        sso_app: TestClient, tokens: dict[str, str]) -> None:
+    path = "/v1/review/job-0123456789ab/in-0123456789abcdef/original.png"
+    assert sso_app.get(path, headers=bearer(tokens["submitter1"])).status_code == 403
+    events = sso_app.get("/v1/audit", headers=bearer(tokens["auditor1"])).json()["events"]
+    sub = jwt.decode(tokens["submitter1"], options={"verify_signature": False})["sub"]
+    denied = [e for e in events if e["action"] == "access.denied" and e["actor"] == f"oidc:{sub}"]
+    assert denied and denied[-1]["outcome"] == "denied"
+    assert denied[-1]["detail"] == {"method": "GET", "route": "/v1/review/:job_id/:input_id/original.png",
+                                    "needs": "reviewer"}
+    assert "0123456789ab" not in json.dumps(denied)
+
+
 def test_no_auth_mode_warns_and_listens_on_loopback_only(tmp_path: Path) -> None:
     from .conftest import start_api, stop_api
 
