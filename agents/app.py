@@ -20,7 +20,7 @@ from pixelguard.core.quiet import silence_value_echoes
 from pixelguard.settings import Settings
 from streams.topics import ensure_topics, topic_name
 
-from . import faust_offsets, parse, redact, scrub
+from . import faust_offsets, health_http, parse, redact, scrub
 from .liveness import LagSampler, ProgressTracker
 from .route import RouteHop
 from .runtime import Runtime
@@ -124,13 +124,13 @@ def register_liveness(app: faust.App, cfg: Settings, tracker: ProgressTracker) -
 
     @app.page("/live")
     async def live(view, _request):
-        verdict = tracker.verdict()
-        return view.json({"live": verdict.live, **verdict.body}, status=200 if verdict.live else 503)
+        status, body = health_http.answer(tracker, "/live")
+        return view.json(body, status=status)
 
     @app.page("/ready")
     async def ready(view, _request):
-        verdict = tracker.verdict()
-        return view.json({"ready": verdict.ready, **verdict.body}, status=200 if verdict.ready else 503)
+        status, body = health_http.answer(tracker, "/ready")
+        return view.json(body, status=status)
 
     return sampler
 

@@ -16,8 +16,9 @@ import logging
 import threading
 import time
 from dataclasses import dataclass
+from typing import Protocol
 
-from confluent_kafka import Consumer, KafkaException, Message, Producer
+from confluent_kafka import Consumer, KafkaException, Message, Producer, TopicPartition
 
 from .dicomweb import DicomWeb, StoreRefused
 from .events import ObjectEvent, PoisonEvent, poison_event
@@ -35,6 +36,17 @@ class Delivered:
     errors: int = 0  # sent to errors with a reason
 
 
+class Progress(Protocol):
+    """What deliver reports for its liveness (``agents/liveness.py``'s ProgressTracker is one)."""
+
+    def assigned(self, stage: str, partitions: list[int]) -> None: ...
+    def progress(self, stage: str, partition: int) -> None: ...
+    def loop_beat(self, loop: str) -> None: ...
+
+
+STAGE = "deliver"  # its name in the liveness verdict
+
+
 def group_for(prefix: str, target: str) -> str:
     """One consumer group per target PACS: two research PACSes each get every clean object."""
     return f"{prefix}.deliver.{hashlib.sha256(target.encode()).hexdigest()[:12]}"
@@ -42,7 +54,7 @@ def group_for(prefix: str, target: str) -> str:
 
 class Deliverer:
     def __init__(self, *, bootstrap: str, prefix: str, target: str, pacs: DicomWeb, outputs: ObjectStore,
-                 backoff_s: float = 0.5) -> None:
+                 backoff_s: float = 0.5, tracker: Progress | None = None) -> None:
         self.bootstrap = bootstrap
         self.prefix = prefix
         self.pacs = pacs
@@ -52,16 +64,18 @@ class Deliverer:
         self.stop = threading.Event()
         self.result = Delivered()
         self.retries = 0  # transient faults retried so far (PACS or store down)
+        self.tracker = tracker
 
     def run(self, idle_exit_s: float | None = None) -> Delivered:
         consumer = Consumer({"bootstrap.servers": self.bootstrap, "group.id": self.group,
                              "isolation.level": "read_committed", "enable.auto.commit": False,
                              "auto.offset.reset": "earliest", "max.poll.interval.ms": 600000})
         producer = Producer({"bootstrap.servers": self.bootstrap, "enable.idempotence": True, "acks": "all"})
-        consumer.subscribe([topic_name("clean", self.prefix)])
+        consumer.subscribe([topic_name("clean", self.prefix)], on_assign=self._on_assign)
         idle_since = time.monotonic()
         try:
             while not self.stop.is_set():
+                self._beat()
                 msg = consumer.poll(0.5)
                 if msg is None or msg.error():
                     if idle_exit_s is not None and time.monotonic() - idle_since >= idle_exit_s:
@@ -73,6 +87,8 @@ class Deliverer:
                 producer.flush(30)  # an error event is on errors before its offset is committed
                 try:
                     consumer.commit(message=msg, asynchronous=False)
+                    if self.tracker is not None:
+                        self.tracker.progress(STAGE, located(msg)[1])
                 except KafkaException as exc:  # a rebalance took the partition: redelivered, stored once
                     log.warning("deliver: offset commit failed (%s); the event will be delivered again",
                                 exc.args[0].name())
@@ -80,6 +96,14 @@ class Deliverer:
             consumer.close()
             producer.flush(30)
         return self.result
+
+    def _on_assign(self, _consumer: Consumer, partitions: list[TopicPartition]) -> None:
+        if self.tracker is not None:
+            self.tracker.assigned(STAGE, [tp.partition for tp in partitions])
+
+    def _beat(self) -> None:
+        if self.tracker is not None:
+            self.tracker.loop_beat(f"{STAGE}-loop")
 
     def _deliver(self, producer: Producer, msg: Message) -> bool:
         """Handle one message; False when stopped before it was handled."""
@@ -108,6 +132,7 @@ class Deliverer:
             except StorageUnavailable as exc:  # PACS or store down: retried, the offset held
                 self.retries += 1
                 log.warning("deliver: %s; retrying in %.1fs", exc, delay)
+                self._beat()  # waiting for a server that is down is not a blocked loop (lag still shows it)
                 self.stop.wait(delay)
                 delay = min(delay * 2, MAX_BACKOFF_S)
         return False

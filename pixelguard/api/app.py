@@ -13,7 +13,7 @@ from .auth import Caller, no_auth
 from .context import ApiContext
 from .login import Sso
 from .routes import audit as audit_routes
-from .routes import jobs, outputs, review
+from .routes import health, jobs, outputs, review
 from .routes import profiles as profile_routes
 
 TITLE = "PixelGuard"
@@ -46,6 +46,7 @@ def create_app(ctx: ApiContext, authenticate: Callable[[Request], Caller] = no_a
     app.state.authenticate = sso.authenticate if sso is not None else authenticate
     app.state.sso = sso  # None under --no-auth: the UI then has no login page to send anyone to
     errors.install(app)
+    app.include_router(health.router)  # unauthenticated: the kubelet's probes
     app.include_router(jobs.build(profiles.available()))
     app.include_router(profile_routes.router)
     app.include_router(outputs.router)

@@ -41,4 +41,5 @@ def test_no_server_error_and_no_undeclared_status(live_api: LiveApi, mode: Gener
             check()
         except Unsatisfiable:
             # An operation with nothing to break (no parameter, no body) has no negative case.
-            assert (mode, operation.method.upper(), operation.path) == (GenerationMode.NEGATIVE, "GET", "/v1/profiles")
+            assert mode == GenerationMode.NEGATIVE and operation.method.upper() == "GET"
+            assert operation.path in ("/v1/profiles", "/healthz", "/readyz")

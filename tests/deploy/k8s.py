@@ -6,9 +6,7 @@ without it fails with the command that installs it rather than skipping, so the 
 from __future__ import annotations
 
 import functools
-import os
 import subprocess
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -19,8 +17,6 @@ from pixelguard.services.paths import REPO_ROOT, cache_root
 K8S = REPO_ROOT / "deploy" / "k8s"
 KUSTOMIZE_VERSION = "5.8.1"
 OVERLAYS = ("dev", "gpu")
-# The pending API and deliver Deployments, built on top of dev until an overlay takes them in.
-WITH_PENDING = "dev+api-deliver"
 
 
 def kustomize() -> Path:
@@ -39,16 +35,7 @@ def _run(folder: Path) -> list[dict[str, Any]]:
 
 @functools.cache
 def build(name: str) -> tuple[dict[str, Any], ...]:
-    """The objects of overlay ``name`` (or of WITH_PENDING), built once per test session."""
-    if name == WITH_PENDING:
-        # The dev overlay with the component taken in, as an overlay would take it (its images, namespace
-        # and patches apply to the component too); kustomize takes relative paths only.
-        dev = yaml.safe_load((K8S / "overlays" / "dev" / "kustomization.yaml").read_text())
-        with tempfile.TemporaryDirectory() as tmp:
-            dev["resources"] = [os.path.relpath(K8S / "overlays" / "dev" / r, tmp) for r in dev["resources"]]
-            dev["components"] = [os.path.relpath(K8S / "components" / "api-deliver", tmp)]
-            Path(tmp, "kustomization.yaml").write_text(yaml.safe_dump(dev))
-            return tuple(_run(Path(tmp)))
+    """The objects of overlay ``name``, built once per test session."""
     return tuple(_run(K8S / "overlays" / name))
 
 

@@ -40,3 +40,5 @@ def test_keycloak_is_pinned_non_root_and_holds_no_password() -> None:
     assert values["securityContext"]["capabilities"]["drop"] == ["ALL"]
     assert values["database"]["existingSecret"] and "password" not in values["database"]
     assert {"requests", "limits"} <= set(values["resources"])
+    # The API's issuer (base/config.yaml) and the NetworkPolicies name Keycloak by these fixed names.
+    assert values["fullnameOverride"] == values["nameOverride"] == "keycloak"

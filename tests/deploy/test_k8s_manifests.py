@@ -10,14 +10,14 @@ from __future__ import annotations
 import pytest
 from kubernetes_validate import SchemaNotFoundError, validate
 
-from .k8s import OVERLAYS, WITH_PENDING, build
+from .k8s import OVERLAYS, build
 
 # The range of Kubernetes releases the manifests are meant for (Strimzi 0.47 needs 1.25+, KEDA 2.17 1.30+).
 KUBERNETES = ("1.31.0", "1.37.0")
 CUSTOM_KINDS = {"Kafka", "KafkaNodePool", "KafkaTopic", "ScaledObject"}
 
 
-@pytest.mark.parametrize("overlay", (*OVERLAYS, WITH_PENDING))
+@pytest.mark.parametrize("overlay", OVERLAYS)
 @pytest.mark.parametrize("version", KUBERNETES)
 def test_every_built_object_validates_against_the_api_schema(overlay: str, version: str) -> None:
     skipped = set()
@@ -35,18 +35,13 @@ def test_each_overlay_has_the_pieces_the_deployment_needs(overlay: str) -> None:
     assert {("Deployment", "pixelguard-worker"), ("Deployment", "pixelguard-triton"),
             ("Kafka", "pixelguard"), ("KafkaNodePool", "combined"), ("ScaledObject", "pixelguard-worker"),
             ("PodDisruptionBudget", "pixelguard-worker"), ("PodDisruptionBudget", "pixelguard-triton"),
-            ("NetworkPolicy", "default-deny"), ("ConfigMap", "pixelguard-config")} <= kinds
-    # Only the pending component brings the API and deliver, so no overlay runs a command main lacks.
-    assert not {name for kind, name in kinds if name in ("pixelguard-api", "pixelguard-deliver")}
+            ("NetworkPolicy", "default-deny"), ("ConfigMap", "pixelguard-config"),
+            ("Deployment", "pixelguard-api"), ("Service", "pixelguard-api"), ("PodDisruptionBudget", "pixelguard-api"),
+            ("NetworkPolicy", "api"), ("Deployment", "pixelguard-deliver"), ("ScaledObject", "pixelguard-deliver"),
+            ("PodDisruptionBudget", "pixelguard-deliver"), ("NetworkPolicy", "deliver-egress")} <= kinds
 
 
-def test_the_pending_component_adds_the_api_and_deliver() -> None:
-    kinds = {(o["kind"], o["metadata"]["name"]) for o in build(WITH_PENDING)}
-    assert {("Deployment", "pixelguard-api"), ("Deployment", "pixelguard-deliver"),
-            ("ScaledObject", "pixelguard-deliver")} <= kinds
-
-
-@pytest.mark.parametrize("overlay", (*OVERLAYS, WITH_PENDING))
+@pytest.mark.parametrize("overlay", OVERLAYS)
 def test_every_object_lands_in_the_pixelguard_namespace(overlay: str) -> None:
     for obj in build(overlay):
         if obj["kind"] != "Namespace":

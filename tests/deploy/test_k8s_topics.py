@@ -8,9 +8,11 @@ from __future__ import annotations
 import pytest
 
 from pixelguard.settings import Settings
+from streams.deliver import group_for
+from streams.dicomweb import parse
 from streams.topics import catalogue, topic_name
 
-from .k8s import OVERLAYS, WITH_PENDING, build, config, named, of_kind
+from .k8s import OVERLAYS, build, config, named, of_kind
 
 
 @pytest.mark.parametrize("overlay", OVERLAYS)
@@ -47,7 +49,7 @@ def test_kafka_runs_kraft_with_a_node_pool(overlay: str) -> None:
     assert bootstrap == f"{kafka['metadata']['name']}-kafka-bootstrap:{kafka['spec']['kafka']['listeners'][0]['port']}"
 
 
-@pytest.mark.parametrize("overlay", (*OVERLAYS, WITH_PENDING))
+@pytest.mark.parametrize("overlay", OVERLAYS)
 def test_keda_scales_the_worker_on_the_lag_of_both_of_its_groups(overlay: str) -> None:
     objects = build(overlay)
     settings = Settings.from_env(config(objects))
@@ -65,9 +67,24 @@ def test_keda_scales_the_worker_on_the_lag_of_both_of_its_groups(overlay: str) -
     assert all(t.get("topic", topic_name("ingest", settings.prefix)) in topics for t in triggers.values())
 
 
-def test_the_pending_deliver_consumer_scales_on_the_clean_topic() -> None:
-    objects = build(WITH_PENDING)
-    settings = Settings.from_env(config(objects))
-    trigger = named(objects, "ScaledObject", "pixelguard-deliver")["spec"]["triggers"][0]["metadata"]
-    assert trigger["topic"] == topic_name("clean", settings.prefix)
-    assert trigger["bootstrapServers"] == settings.bootstrap
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_keda_scales_deliver_on_the_lag_of_the_group_its_target_gives_it(overlay: str) -> None:
+    objects = build(overlay)
+    data = config(objects)
+    settings = Settings.from_env(data)
+    scaled = named(objects, "ScaledObject", "pixelguard-deliver")["spec"]
+    assert scaled["scaleTargetRef"] == {"name": "pixelguard-deliver"}
+    [trigger] = scaled["triggers"]
+    # The group `pixelguard deliver` joins for the configured target (pixelguard/cli/deliver.py normalises
+    # the URL, streams/deliver.py hashes it): a KEDA trigger on any other group reads a lag nobody makes.
+    target = parse(data["PIXELGUARD_DELIVER_TARGET"], need_study=False)
+    group = group_for(settings.prefix, target.uri())
+    assert trigger["type"] == "kafka" and trigger["metadata"]["consumerGroup"] == group, (
+        f"scaling.yaml's deliver trigger must name consumerGroup {group} for {target.uri()}")
+    assert trigger["metadata"]["topic"] == topic_name("clean", settings.prefix)
+    assert trigger["metadata"]["bootstrapServers"] == settings.bootstrap
+    assert scaled["minReplicaCount"] >= 1 and scaled["maxReplicaCount"] <= settings.partitions
+    # The Deployment runs deliver on that very target.
+    deliver = named(objects, "Deployment", "pixelguard-deliver")["spec"]["template"]["spec"]["containers"][0]
+    assert deliver["command"] == ["pixelguard", "deliver"]
+    assert deliver["args"][0] == "$(PIXELGUARD_DELIVER_TARGET)"
