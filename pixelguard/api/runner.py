@@ -140,8 +140,10 @@ class KafkaJobs(_JobQueue):
 
     name = "kafka"
 
-    def __init__(self, settings: Settings, store: JobStore, uploads: Path, derive: Derivations) -> None:
+    def __init__(self, settings: Settings, store: JobStore, uploads: Path, derive: Derivations,
+                 publish_timeout_s: float = 60.0) -> None:
         super().__init__(store)
+        self.publish_timeout_s = publish_timeout_s  # how long the broker has to acknowledge a job's events
         self.settings = settings
         self.uploads = uploads
         self.derive = derive
@@ -171,7 +173,7 @@ class KafkaJobs(_JobQueue):
         result = submit([str(self.uploads / job_id)], bootstrap=cfg.bootstrap, prefix=cfg.prefix,
                         store=wiring.object_store(cfg), derive=self.derive, profile=view.profile_name,
                         job_id=job_id, options=options, store_options=wiring.store_options(cfg),
-                        max_object_bytes=cfg.limits.max_object_bytes)
+                        max_object_bytes=cfg.limits.max_object_bytes, timeout_s=self.publish_timeout_s)
         if result.failed:
             raise RuntimeError(f"{result.failed} objects not acknowledged by Kafka")
         self.store.mark_running(job_id)

@@ -218,3 +218,38 @@ def test_a_final_event_becomes_a_store_row_without_values() -> None:
                         object_uri="file:///o/ingest/j/i")
     line = final_line(event)
     assert (line["status"], line["reason"], line["output"]) == ("error", "truncated: file ends early", "")
+
+
+def test_a_broker_that_cannot_be_reached_fails_the_job_with_every_object_accounted_for(tmp_path: Path) -> None:
+    """Nothing acknowledged the events: the job is closed as failed, each object an error that says what to do."""
+    from pixelguard.api.runner import KafkaJobs
+    from pixelguard.core.keys import Derivations
+    from pixelguard.services.base import free_port
+    from pixelguard.settings import Settings
+
+    keys = LocalKeyService.open(tmp_path / "keys" / "key.json")
+    uploads = tmp_path / "uploads"
+    (uploads / "job-nobroker").mkdir(parents=True)
+    paths = [uploads / "job-nobroker" / f"obj-{i}" for i in range(2)]
+    for i, path in enumerate(paths):
+        path.write_bytes(text_dicom(patient(950 + i)))
+    derive = Derivations(keys.hmac)
+    store = JobStore.open(f"sqlite:///{tmp_path / 'jobs.sqlite3'}")
+    store.create_job("job-nobroker", "basic", "digest", source="api", runner="kafka",
+                     input_ids=[derive.input_id(str(p)) for p in paths])
+    settings = Settings.from_env({"PIXELGUARD_KAFKA_BOOTSTRAP": f"127.0.0.1:{free_port()}",
+                                  "PIXELGUARD_STORE": str(tmp_path / "store")})
+    jobs = KafkaJobs(settings, store, uploads, derive, publish_timeout_s=3)
+    jobs.start()  # the queued job is picked up at start, as after an API restart
+    try:
+        deadline = time.monotonic() + 60
+        while store.job("job-nobroker").state == "queued":
+            assert time.monotonic() < deadline, "the job was never closed"
+            time.sleep(0.2)
+    finally:
+        jobs.stop()
+    view = store.job("job-nobroker")
+    assert view.state == "failed" and "check the broker" in view.reason, view
+    assert [o.status for o in store.objects("job-nobroker")] == ["error", "error"]
+    assert all("submit the study again" in o.reason for o in store.objects("job-nobroker"))
+    store.close()
