@@ -21,6 +21,7 @@ from pixelguard.settings import Settings
 from streams.topics import ensure_topics, topic_name
 
 from . import faust_offsets, health_http, parse, redact, scrub
+from .jobrecord import recorder_for
 from .liveness import LagSampler, ProgressTracker
 from .route import RouteHop
 from .runtime import Runtime
@@ -56,7 +57,7 @@ def build_app(cfg: Settings, ctx: StageContext | None = None) -> tuple[faust.App
     parse.register(app, rt, cfg.concurrency)
     scrub.register(app, rt, cfg.concurrency)
     redact.register(app, rt, cfg.concurrency)
-    hop = RouteHop(cfg, ctx, tracker)
+    hop = RouteHop(cfg, ctx, tracker, recorder_for(cfg))
     register_liveness(app, cfg, tracker)
 
     @app.task

@@ -40,6 +40,7 @@ from pixelguard.telemetry.tracing import (
 from streams.events import ObjectEvent, PoisonEvent, age_seconds, poison_event
 from streams.topics import FINAL_TOPICS, located, topic_name
 
+from .jobrecord import JobRecorder
 from .liveness import ProgressTracker
 from .stages import StageContext, decide
 
@@ -133,8 +134,10 @@ def read_final_keys(bootstrap: str, prefix: str, partition: int, timeout_s: floa
 
 
 class RouteHop:
-    def __init__(self, cfg: Settings, ctx: StageContext, tracker: ProgressTracker | None = None) -> None:
+    def __init__(self, cfg: Settings, ctx: StageContext, tracker: ProgressTracker | None = None,
+                 recorder: JobRecorder | None = None) -> None:
         self.cfg = cfg
+        self.recorder = recorder  # the job store's view of final states (agents/jobrecord.py), if configured
         self.ctx = ctx
         self.tracker = tracker
         self.group = f"{cfg.prefix}.route"
@@ -196,6 +199,8 @@ class RouteHop:
                     self._transact(consumer, producer, batch)
         finally:
             consumer.close()
+            if self.recorder is not None:
+                self.recorder.stop()
 
     def _transact(self, consumer: Consumer, producer: Producer, batch: list[Message]) -> None:
         decided: list[tuple[int, str, ObjectEvent]] = []
@@ -233,6 +238,8 @@ class RouteHop:
             self._seen(partition).add(key)
             metrics.object_decided(event.status or "error", event.format, event.profile,
                                    age_seconds(event.submitted_at))
+            if self.recorder is not None:  # after the commit: the topics hold it whatever the store does
+                self.recorder.record(event)
 
     def _decide_one(self, producer: Producer, msg: Message, pending: set[str]) -> tuple[str, ObjectEvent] | None:
         carrier = headers_dict(msg.headers())

@@ -14,7 +14,7 @@ from pixelguard.keyservice.local import LocalKeyService
 from pixelguard.settings import Settings
 
 from .custom import CustomProfiles
-from .runner import EmbeddedJobs
+from .runner import EmbeddedJobs, KafkaJobs
 from .uploads import UploadLimits
 
 
@@ -22,7 +22,7 @@ from .uploads import UploadLimits
 class ApiContext:
     settings: Settings
     store: JobStore
-    jobs: EmbeddedJobs
+    jobs: EmbeddedJobs | KafkaJobs
     audit: AuditLog
     derive: Derivations
     uploads: Path
@@ -31,7 +31,8 @@ class ApiContext:
     custom: CustomProfiles
 
     @classmethod
-    def build(cls, settings: Settings) -> ApiContext:
+    def build(cls, settings: Settings, kafka: bool = False) -> ApiContext:
+        """``kafka``: jobs go to the ingest topic for the workers (``KafkaJobs``), else the embedded runner."""
         if settings.vault.configured:
             raise ValueError("the API runs jobs on the embedded runner with the local key file; unset "
                              "PIXELGUARD_VAULT_ADDR (Vault-backed jobs come with the Kafka runner)")
@@ -49,8 +50,13 @@ class ApiContext:
         limits = UploadLimits(settings.api_max_upload_bytes, settings.api_max_objects,
                               settings.api_max_inflated_bytes, settings.api_max_ratio)
         custom = CustomProfiles(CustomProfileStore(store), data / "profiles")
-        jobs = EmbeddedJobs(settings, store, uploads, outputs, data / "logs", custom.folder)
-        return cls(settings, store, jobs, audit, Derivations(keys.hmac), uploads, outputs, limits, custom)
+        derive = Derivations(keys.hmac)
+        jobs: EmbeddedJobs | KafkaJobs
+        if kafka:
+            jobs = KafkaJobs(settings, store, uploads, derive)
+        else:
+            jobs = EmbeddedJobs(settings, store, uploads, outputs, data / "logs", custom.folder)
+        return cls(settings, store, jobs, audit, derive, uploads, outputs, limits, custom)
 
 
 def context(request: Request) -> ApiContext:

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 
 
@@ -16,6 +17,10 @@ def register(sub: argparse._SubParsersAction) -> None:
                      help="the audience access tokens must carry (PIXELGUARD_OIDC_AUDIENCE, pixelguard-api)")
     api.add_argument("--no-auth", action="store_true",
                      help="serve without authentication, when no identity provider is configured; loopback only")
+    api.add_argument("--bootstrap", default=None,
+                     help="Kafka bootstrap: jobs go to the ingest topic for `pixelguard worker`s instead of the "
+                          "embedded runner (PIXELGUARD_KAFKA_BOOTSTRAP; also --prefix, PIXELGUARD_STORE)")
+    api.add_argument("--prefix", default=None, help="topic prefix (PIXELGUARD_TOPIC_PREFIX)")
     api.set_defaults(handler=run)
 
 
@@ -24,7 +29,9 @@ def run(args: argparse.Namespace) -> int:
     from pixelguard.settings import Settings
 
     settings = Settings.from_env().with_flags(api_host=args.host, api_port=args.port, oidc_issuer=args.oidc_issuer,
-                                              oidc_audience=args.oidc_audience)
+                                              oidc_audience=args.oidc_audience,
+                                              bootstrap=args.bootstrap, prefix=args.prefix)
+    kafka = bool(args.bootstrap or os.environ.get("PIXELGUARD_KAFKA_BOOTSTRAP"))
     # --no-auth wins over an issuer left in the environment only when asked explicitly: check_bind refuses both.
     check_bind(settings.api_host, args.no_auth, bool(settings.oidc_issuer))  # ValueError: printed, exit 2
     if args.no_auth:
@@ -41,7 +48,7 @@ def run(args: argparse.Namespace) -> int:
     silence_value_echoes()
     sso = None if args.no_auth else Sso(OidcConfig(settings.oidc_issuer, settings.oidc_audience,
                                                    settings.oidc_client_id, settings.oidc_client_secret))
-    app = create_app(ApiContext.build(settings), sso=sso)
+    app = create_app(ApiContext.build(settings, kafka=kafka), sso=sso)
     # Access log lines hold method, path (job ids) and status only: no body, no file name. The callback's
     # query string (code, state) is single use and bound to the browser's cookie.
     uvicorn.run(app, host=settings.api_host, port=settings.api_port, log_level="info", server_header=False)

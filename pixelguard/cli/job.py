@@ -1,6 +1,9 @@
 """``pixelguard job status ID``: counts per final status.
 
-Embedded jobs (``deid``, the API) are read from the job store; any other id from the topics (read_committed).
+Jobs the job store knows (``deid``, the API on either runner) are read from it; any other id from the topics
+(read_committed). A Kafka-runner job the store still shows in flight is also read from the topics, which are
+the record of truth: the route hop writes the store after its transaction, and a write lost to a store outage
+(a worker stopped while the store was down) must not leave the job looking unfinished.
 """
 from __future__ import annotations
 
@@ -25,6 +28,11 @@ def run_status(args: argparse.Namespace) -> int:
 
     cfg = from_args(args)
     doc = _from_store(cfg.store_url, args.job_id)
+    if doc is not None and doc.pop("runner") == "kafka" and doc["in_flight"]:
+        topics = job_status(cfg.bootstrap, cfg.prefix, args.job_id)
+        if topics.submitted >= int(str(doc["submitted"])) and topics.in_flight == 0:
+            doc.update(clean=topics.counts["clean"], review=topics.counts["review"], error=topics.counts["error"],
+                       in_flight=0)
     if doc is None:
         st = job_status(cfg.bootstrap, cfg.prefix, args.job_id)
         doc = {"job_id": st.job_id, "submitted": st.submitted, "clean": st.counts["clean"],
@@ -51,6 +59,7 @@ def _from_store(url: str, job_id: str) -> dict[str, object] | None:
         return None
     finally:
         store.close()
-    return {"job_id": view.job_id, "state": view.state, "profile": view.profile_name, "submitted": view.total,
+    return {"runner": view.runner, "job_id": view.job_id, "state": view.state, "profile": view.profile_name,
+            "submitted": view.total,
             "clean": view.counts["clean"], "review": view.counts["review"], "error": view.counts["error"],
             "in_flight": view.counts["pending"]}

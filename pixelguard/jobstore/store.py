@@ -180,6 +180,12 @@ class JobStore:
                 session.execute(update(Job).where(Job.id == job_id)
                                 .values(state="running", started_at=_now(), finished_at=None, reason=""))
 
+    def mark_running(self, job_id: str) -> None:
+        """A queued job's objects were handed on (published); one already closed stays closed."""
+        with self._session.begin() as session:
+            session.execute(update(Job).where(Job.id == job_id, Job.state == "queued")
+                            .values(state="running", started_at=_now()))
+
     def record_object(self, job_id: str, line: Mapping[str, Any]) -> None:
         """One object's final state (a ``manifest.jsonl`` line); inserts it if the job did not list it."""
         values = {"status": str(line["status"]), "reason": str(line.get("reason") or ""),
@@ -196,6 +202,25 @@ class JobStore:
             seq = (session.scalar(select(func.max(JobObject.seq)).where(JobObject.job_id == job_id)) or 0) + 1
             session.add(JobObject(job_id=job_id, seq=seq, input_id=str(line["input_id"]), **values))
             session.execute(update(Job).where(Job.id == job_id, Job.total < seq).values(total=seq))
+
+    def record_final(self, job_id: str, line: Mapping[str, Any]) -> bool:
+        """A streaming object's final state, for a job the store knows (False: not one of its jobs).
+
+        An upsert by (job, input), so a replayed final event changes nothing; the job closes as done once no
+        object is pending. The check runs after this write committed, so of two hops finishing a job's last
+        objects at once, the later one sees none pending and closes it.
+        """
+        with self._session() as session:
+            if session.get(Job, job_id) is None:
+                return False
+        self.record_object(job_id, line)
+        with self._session.begin() as session:
+            pending = session.scalar(select(func.count()).where(JobObject.job_id == job_id,
+                                                                JobObject.status == "pending"))
+            if not pending:
+                session.execute(update(Job).where(Job.id == job_id, Job.state.in_(("queued", "running")))
+                                .values(state="done", finished_at=_now()))
+        return True
 
     def decide_object(self, job_id: str, input_id: str, status: str, reason: str, output: str,
                       confidence: float | None = None) -> None:

@@ -7,7 +7,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -66,6 +66,20 @@ def start_api(root: Path, auth: Sequence[str] = ("--no-auth",), **extra: str) ->
             stop_api(api)
             raise AssertionError("the API did not start: " + log.read_text(errors="replace")[-3000:])
         time.sleep(0.3)
+
+
+def wait_done(api: LiveApi, job_id: str, timeout_s: float, alive: Callable[[], str] | None = None) -> dict:
+    """The job once done or failed; ``alive``: what to fail with when a process it needs has died ("": alive)."""
+    deadline = time.monotonic() + timeout_s
+    with api.client() as http:
+        while True:
+            job = http.get(f"/v1/jobs/{job_id}").json()
+            if job["state"] in ("done", "failed"):
+                return job
+            dead = alive() if alive is not None else ""
+            assert not dead, dead
+            assert time.monotonic() < deadline, f"job not done in {timeout_s}s: {job}\n{api.logs()[-3000:]}"
+            time.sleep(1)
 
 
 def stop_api(api: LiveApi) -> None:

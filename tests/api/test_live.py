@@ -7,21 +7,10 @@ import json
 import time
 from pathlib import Path
 
-from .conftest import LiveApi
+from .conftest import LiveApi, wait_done
 from .study import fifty_file_corpus, zip_of
 
 FINAL = {"clean", "review", "error"}
-
-
-def _wait_done(api: LiveApi, job_id: str, timeout_s: float) -> dict:
-    deadline = time.monotonic() + timeout_s
-    with api.client() as http:
-        while True:
-            job = http.get(f"/v1/jobs/{job_id}").json()
-            if job["state"] in ("done", "failed"):
-                return job
-            assert time.monotonic() < deadline, f"job not done in {timeout_s}s: {job}\n{api.logs()[-3000:]}"
-            time.sleep(1)
 
 
 def test_a_fifty_file_zip_gives_a_report_of_fifty_final_states_and_no_phi(live_api: LiveApi, tmp_path: Path) -> None:
@@ -37,7 +26,7 @@ def test_a_fifty_file_zip_gives_a_report_of_fifty_final_states_and_no_phi(live_a
         accepted = response.json()
         assert accepted["objects"] == 50
         job_id = accepted["job_id"]
-        job = _wait_done(live_api, job_id, timeout_s=600)
+        job = wait_done(live_api, job_id, timeout_s=600)
         seen.append(json.dumps(job))
         assert job["state"] == "done" and job["total"] == 50 and job["counts"]["pending"] == 0, job
         assert job["progress"] == 1.0

@@ -64,7 +64,7 @@ async def accept(request: Request, ctx: ApiContext, who: Caller) -> JobAccepted:
     # The ids the runner will derive from the same paths (EmbeddedRunner walks the folder as given).
     input_ids = [ctx.derive.input_id(os.path.abspath(path)) for path in received.objects]
     await run_in_threadpool(ctx.store.create_job, job_id, profile.name, profile_digest(profile), source="api",
-                            redaction=redaction, input_ids=input_ids, actor=who.actor)
+                            runner=ctx.jobs.name, redaction=redaction, input_ids=input_ids, actor=who.actor)
     audit(ctx, who, "submit", "ok", job_id, objects=len(input_ids), archives=received.archives,
           profile=profile.name)
     ctx.jobs.submit(job_id)
@@ -76,6 +76,9 @@ def _profile(ctx: ApiContext, name: str) -> profiles.Profile:
     """A stored profile, or the latest version of a custom one (the job records which, by its digest)."""
     if name in profiles.available():
         return profiles.load(name)
+    if ctx.jobs.name == "kafka":  # the workers load profiles by name, from their own stored set
+        raise ApiError(422, "invalid", "this API submits to Kafka workers, which run the stored profiles only; "
+                                       "pick one from GET /v1/profiles that is not custom")
     custom = ctx.custom.load(name) if re.fullmatch(NAME_PATTERN, name) else None
     if custom is None:
         raise ApiError(422, "invalid", "unknown profile; pick one from GET /v1/profiles")
