@@ -20,7 +20,8 @@ from pixelguard.core.record import Format, StageError
 
 from .errors import ApiError
 
-COLOURS = {"filled": (0, 200, 0), "left": (230, 30, 30), "rule": (40, 120, 255), "manual": (255, 150, 0)}
+COLOURS = {"filled": (0, 200, 0), "refilled": (0, 140, 0), "left": (230, 30, 30), "rule": (40, 120, 255),
+           "manual": (255, 150, 0)}
 
 
 def frames_of(data: bytes, derive: Derivations) -> tuple[Format, int, Any]:

@@ -132,7 +132,8 @@ class Region(BaseModel):
     frame: int = Field(description="Frame index; -1: every frame (a fixed banner rule)")
     box: list[int] = Field(description="x0, y0, x1, y1 in pixels, x1 and y1 exclusive")
     score: float = Field(description="How sure the search was that this was text")
-    kind: str = Field(description="filled, left (for a reviewer), rule or manual (a reviewer's box)")
+    kind: str = Field(description="filled, refilled (what a later pass found left of a filled line; not in the "
+                                  "confidence), left (for a reviewer), rule or manual (a reviewer's box)")
 
 
 class ReviewAct(BaseModel):

@@ -303,8 +303,10 @@ def _fill(stored: np.ndarray, frames: list[np.ndarray], chosen: list[list[Region
             box = tighten(region.cover(width, height), frames[index])
             stored[index, box[1]:box[3], box[0]:box[2]] = fill
             covers.append((index, box, attempt))
-            tally.region(index, box, _confidence(region, settings), "filled")
-            if first:  # a later fill removes what is left of a line already filled, and is looked at again
+            # A later fill removes what is left of a line already filled (a reviewer sees it apart), and is
+            # looked at again; only first fills say how sure the search was.
+            tally.region(index, box, _confidence(region, settings), "filled" if first else "refilled")
+            if first:
                 tally.scores.append(_confidence(region, settings))
 
 
