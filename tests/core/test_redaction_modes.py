@@ -303,7 +303,6 @@ def test_an_object_whose_phi_sweep_cannot_run_goes_to_review(basic, derive, dete
     """The sweep reads the finished output again (here the search's memory cannot answer for it): when the
     engine is gone by then, the written output is held for review as unverified."""
     from inference.base import EngineUnavailable
-
     from pixelguard.core.limits import Deadline
     from pixelguard.core.parse import parse
     from pixelguard.core.pipeline import release_check
