@@ -10,10 +10,11 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, TypeVar
 
 from pixelguard.core import profile as profiles
+from pixelguard.core import unverified
 from pixelguard.core.detect_memo import DetectorMemo
 from pixelguard.core.export import OutputFormat, check_final, finish, refuse_unsupported
 from pixelguard.core.export import extension as export_extension
@@ -45,7 +46,8 @@ class TransientExhausted(Exception):
 
 def _transient_kinds() -> dict[type[BaseException], str]:
     # Subclasses before their base: the first match names the fault.
-    kinds: dict[type[BaseException], str] = {StorageFull: "storage-full", StorageUnavailable: "storage-unavailable"}
+    kinds: dict[type[BaseException], str] = {StorageFull: "storage-full", StorageUnavailable: "storage-unavailable",
+                                             unverified.Unverified: "engine-unavailable"}
     try:
         from inference.base import EngineUnavailable
 
@@ -230,15 +232,20 @@ def _redact_step(ctx: StageContext, event: ObjectEvent) -> tuple[str, ObjectEven
         redact(fresh, engine, settings, deadline)
         return fresh
 
-    record = ctx.retrying("redact", "text detection", attempt)
+    record = _until_verified(ctx, "text detection", attempt, "redact")
     finish(record, options.output_format)  # the job's output format; what follows checks these bytes
     pixels = settings.mode is not RedactionMode.OFF  # off: pixels left as they came and not read, as in deid
     with child_span("integrity re-read", attrs={"pixelguard.stage": "redact"}):
         check_final(record.format, options.output_format, record.output_bytes, shape, decode_frames=pixels)
     reader = engine if pixels else None
+
+    def swept() -> ObjectRecord:
+        checked = replace(record, findings=list(record.findings), stats=dict(record.stats))  # a retry starts over
+        release_check(checked, terms, reader, deadline, options.output_format)
+        return checked
+
     with child_span("phi sweep", attrs={"pixelguard.stage": "redact"}):
-        ctx.retrying("redact", "the PHI sweep",
-                     lambda: release_check(record, terms, reader, deadline, options.output_format))
+        record = _until_verified(ctx, "the PHI sweep", swept, "sweep")
     for kind, count in record.stats.get("sweep_kinds", {}).items():
         for _ in range(count):
             metrics.sweep_hit(kind, "streaming")
@@ -247,6 +254,30 @@ def _redact_step(ctx: StageContext, event: ObjectEvent) -> tuple[str, ObjectEven
     return "routing", event.next("redacted", object_uri=uri, confidence=record.confidence,
                                  findings=[{"stage": f.stage, "reason": f.reason} for f in record.findings],
                                  stats={**event.stats, **_safe_stats(record.stats)})
+
+
+def _until_verified(ctx: StageContext, what: str, attempt: Callable[[], ObjectRecord], stage: str) -> ObjectRecord:
+    """``attempt()``, retried like an engine outage while the engine fails verifying (core.unverified).
+
+    An outage before anything was filled raises (``EngineUnavailable``) and, once retries are spent, ends as an
+    error: there is nothing to review. One that leaves the record unverified is retried the same way; once
+    retries are spent, the last unverified record is kept, and its finding holds the object for review.
+    """
+    kept: list[ObjectRecord] = []
+
+    def checked() -> ObjectRecord:
+        record = attempt()
+        if unverified.is_unverified(record, stage):
+            kept[:] = [record]
+            raise unverified.Unverified(what)
+        return record
+
+    try:
+        return ctx.retrying("redact", what, checked)
+    except TransientExhausted:
+        if not kept:
+            raise
+        return kept[0]
 
 
 def _safe_stats(stats: dict[str, Any]) -> dict[str, Any]:

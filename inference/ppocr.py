@@ -29,18 +29,53 @@ def models_dir():
 
 
 def crop(frame: np.ndarray, quad: tuple[tuple[float, float], ...]) -> np.ndarray:
-    """Warp a quadrilateral to an upright rectangle; tall crops (vertical text) are turned to horizontal."""
+    """Warp a quadrilateral to an upright rectangle; tall crops (vertical text) are turned to horizontal.
+
+    The warp is our own (``_warp``), not OpenCV's: OpenCV 4.10 (the Triton server's venv, pinned for numpy
+    1.x) and 5.0 (the project's venv) sample the same map differently, up to 6 grey levels on text edges, and
+    that flipped a borderline 10 px digit between the two engines.
+    """
     pts = np.asarray(quad, dtype=np.float32)
     width = int(max(np.linalg.norm(pts[0] - pts[1]), np.linalg.norm(pts[2] - pts[3])))
     height = int(max(np.linalg.norm(pts[0] - pts[3]), np.linalg.norm(pts[1] - pts[2])))
     width, height = max(width, 1), max(height, 1)
     target = np.array([[0, 0], [width, 0], [width, height], [0, height]], dtype=np.float32)
-    matrix = cv2.getPerspectiveTransform(pts, target)
-    out = cv2.warpPerspective(frame, matrix, (width, height), borderMode=cv2.BORDER_REPLICATE,
-                              flags=cv2.INTER_CUBIC)
+    out = _warp(frame, cv2.getPerspectiveTransform(target, pts), width, height)
     if height >= width * 1.5:
         out = np.rot90(out)
     return np.ascontiguousarray(out)
+
+
+def _cubic(t: np.ndarray) -> np.ndarray:
+    """Keys' cubic convolution weights (a = -0.75, OpenCV's INTER_CUBIC kernel) at distances ``t``."""
+    a, t = -0.75, np.abs(t)
+    near = ((a + 2) * t - (a + 3)) * t * t + 1
+    far = ((a * t - 5 * a) * t + 8 * a) * t - 4 * a
+    return np.where(t <= 1, near, np.where(t < 2, far, 0.0))
+
+
+def _warp(frame: np.ndarray, matrix: np.ndarray, width: int, height: int) -> np.ndarray:
+    """Bicubic sample of ``frame`` at ``matrix`` (output -> frame) applied to every output pixel; edges
+    replicated. Plain float64 numpy, so any numpy gives the same crop."""
+    ys, xs = np.mgrid[0:height, 0:width].astype(np.float64)
+    den = matrix[2, 0] * xs + matrix[2, 1] * ys + matrix[2, 2]
+    sx = (matrix[0, 0] * xs + matrix[0, 1] * ys + matrix[0, 2]) / den
+    sy = (matrix[1, 0] * xs + matrix[1, 1] * ys + matrix[1, 2]) / den
+    x0, y0 = np.floor(sx), np.floor(sy)
+    fx, fy = sx - x0, sy - y0
+    rows, cols = frame.shape[0], frame.shape[1]
+    source = frame.astype(np.float64).reshape(rows, cols, -1)
+    out = np.zeros((height, width, source.shape[2]), dtype=np.float64)
+    for j in range(-1, 3):
+        yi = np.clip(y0 + j, 0, rows - 1).astype(np.intp)
+        wy = _cubic(fy - j)
+        for i in range(-1, 3):
+            xi = np.clip(x0 + i, 0, cols - 1).astype(np.intp)
+            out += (wy * _cubic(fx - i))[..., None] * source[yi, xi]
+    if np.issubdtype(frame.dtype, np.integer):
+        info = np.iinfo(frame.dtype)
+        out = np.clip(np.rint(out), info.min, info.max)
+    return out.astype(frame.dtype).reshape((height, width) + frame.shape[2:])
 
 
 def _normalise(img: np.ndarray, height: int, width: int) -> np.ndarray:

@@ -24,7 +24,8 @@ header in place) take ``terms = terms_of(record, profile)``; after ``redact`` ca
 counted with ``pixelguard.telemetry.metrics.sweep_hit(hit.kind, runner)``. In the embedded runner that is
 ``core/pipeline.process``; in the streaming runner the redact step already parses the original for its PHI
 terms (``agents/stages.py``), so ``terms_of`` and ``sweep`` go there, after ``redact``. The reader's own
-exceptions (``EngineUnavailable`` from Triton) pass through, to be retried like redaction's. The terms stay
+exceptions pass through; ``release_check`` turns an engine failure into an ``unverified`` finding (review),
+which the streaming step retries first like redaction's (see ``core.unverified``). The terms stay
 in the caller's memory; never log, store or send them.
 """
 from __future__ import annotations

@@ -9,12 +9,13 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import Enum
+from functools import partial
 from typing import Protocol
 
 import cv2
 import numpy as np
 
-from . import mosaic, phi
+from . import mosaic, phi, unverified
 from .limits import Deadline
 from .record import ObjectRecord
 from .regions import Region, tighten
@@ -77,7 +78,7 @@ class RedactionSettings:
     # working sides (inference.dbnet.DetectorSettings limit_side_len and max_side_len) fix that scale.
     verify_margin: float = 1.0
     verify_min_margin: int = 24
-    detector_short_side: int = 736
+    detector_short_side: int = 640
     detector_long_side: int = 2000
     # Frames searched at once: bounds the renderings (and their enlargements) held in memory.
     frame_batch: int = 8
@@ -175,7 +176,13 @@ def _detect_and_fill_batch(stored: np.ndarray, render: Render, detector: Detecto
         if not covers:
             break  # nothing was filled: the first look, on exactly these pixels, is the verification
         frames = render(stored)
-        seen = _look_around(frames, scales, [c for c in covers if c[2] >= attempt], detector, settings)
+        try:
+            pending = [c for c in covers if c[2] >= attempt]
+            seen = unverified.verifying(partial(_look_around, frames, scales, pending, detector, settings))
+        except unverified.EngineFailed:
+            # The fills so far stay (they only remove text); what they left is unknown, so a person looks.
+            problems, final = [unverified.reason(unverified.LOOK_AROUND)], None
+            break
         left = seen
         if settings.mode is RedactionMode.PHI:
             problems = _phi_problems(seen, covers, width, height, settings)
@@ -412,7 +419,9 @@ def _overlaps(a: tuple[int, int, int, int], b: tuple[int, int, int, int]) -> boo
 def score(record: ObjectRecord, scores: list[float], problems: list[str], settings: RedactionSettings) -> None:
     record.confidence = round(min(scores), 4) if scores else 1.0
     record.stats["text_regions"] = len(scores)
-    record.stats["pixels"] = "verified"  # called only after the search looked at the final pixels again
+    # Called only after the search looked at the final pixels again, or failed to (an unverified problem).
+    failed = any(p.startswith(unverified.PREFIX) for p in problems)
+    record.stats["pixels"] = "unverified" if failed else "verified"
     for problem in problems:
         record.add_finding("redact", problem)
     if scores and record.confidence < settings.review_threshold:

@@ -279,9 +279,9 @@ def test_text_left_after_the_last_pass_is_found_by_verification() -> None:
     assert problems == ["text still detected after 1 redaction passes"]
 
 
-def test_an_object_whose_verification_cannot_run_is_never_released_clean(basic, derive, detector) -> None:
+def test_an_object_whose_verification_cannot_run_goes_to_review(basic, derive, detector) -> None:
     """Every engine call after the first fill (the look around the fills, the PHI sweep) is verification:
-    when any one of them cannot run, the object is not clean and no output is released with it."""
+    when any one of them cannot run, the object is held for review, saying so, never released clean."""
     data = _us_with_banner_and_marker()
     healthy_engine = DropsOneCall(detector, 0)
     healthy = process("in-ok", data, basic, derive, healthy_engine)
@@ -289,5 +289,34 @@ def test_an_object_whose_verification_cannot_run_is_never_released_clean(basic, 
     assert healthy_engine.calls >= 2  # a search, then a look at what it filled
     for fail_at in range(2, healthy_engine.calls + 1):
         outcome = process("in-lost", data, basic, derive, DropsOneCall(detector, fail_at))
-        assert outcome.status is not Status.CLEAN, fail_at
-        assert not outcome.output_bytes, fail_at
+        assert outcome.status is Status.REVIEW, (fail_at, outcome.reason)
+        assert "unverified: the text engine failed during" in outcome.reason, fail_at
+        assert outcome.reason.endswith("; retry or review"), fail_at
+        assert outcome.output_bytes, fail_at  # the reviewer gets the object as far as it was redacted
+        assert outcome.stats["pixels"] == "unverified" or outcome.stats["sweep"] == "unverified", fail_at
+    # The search itself (nothing filled yet, nothing to review) failing stays an error.
+    lost_first = process("in-down", data, basic, derive, DropsOneCall(detector, 1))
+    assert lost_first.status is Status.ERROR and not lost_first.output_bytes
+
+
+def test_an_object_whose_phi_sweep_cannot_run_goes_to_review(basic, derive, detector) -> None:
+    """The sweep reads the finished output again (here the search's memory cannot answer for it): when the
+    engine is gone by then, the written output is held for review as unverified."""
+    from inference.base import EngineUnavailable
+    from pixelguard.core.limits import Deadline
+    from pixelguard.core.parse import parse
+    from pixelguard.core.pipeline import release_check
+    from pixelguard.core.sweep import terms_of
+
+    class Gone:
+        def ocr(self, frames):
+            raise EngineUnavailable("Triton did not answer")
+
+    data = text_dicom(PATIENT)
+    record = parse("in-sweep", data, derive)
+    terms = terms_of(record, basic)
+    record.output_bytes = data
+    release_check(record, terms, Gone(), Deadline(60))
+    assert record.stats["sweep"] == "unverified"
+    assert [(f.stage, f.reason) for f in record.findings] == [
+        ("sweep", "unverified: the text engine failed during the PHI sweep; retry or review")]

@@ -40,3 +40,23 @@ def test_the_tensor_is_the_published_normalisation_to_the_bit(model: str, shape:
     tensor = dbnet.preprocess(frame, settings)
     assert tensor.dtype == np.float32 and tensor.flags.c_contiguous
     assert np.array_equal(tensor, _plain(frame, settings))
+
+
+def test_a_crop_is_the_same_in_any_opencv_and_close_to_its_warp() -> None:
+    """Crops are warped by our own bicubic: an upright box is cut out exactly, and a skewed one stays within a
+    grey level or so of OpenCV's warp (whose builds disagree with each other by several; see ppocr.crop)."""
+    import cv2
+
+    from inference import ppocr
+
+    rng = np.random.default_rng(3)
+    frame = cv2.GaussianBlur(rng.integers(0, 256, (80, 120, 3), dtype=np.uint8), (5, 5), 0)
+    upright = ppocr.crop(frame, ((10.0, 5.0), (60.0, 5.0), (60.0, 25.0), (10.0, 25.0)))
+    assert np.array_equal(upright, frame[5:25, 10:60])
+    quad = ((12.3, 8.7), (70.1, 14.2), (67.4, 33.9), (9.6, 28.1))
+    ours = ppocr.crop(frame, quad)
+    pts = np.asarray(quad, dtype=np.float32)
+    h, w = ours.shape[:2]
+    matrix = cv2.getPerspectiveTransform(pts, np.array([[0, 0], [w, 0], [w, h], [0, h]], dtype=np.float32))
+    theirs = cv2.warpPerspective(frame, matrix, (w, h), flags=cv2.INTER_CUBIC, borderMode=cv2.BORDER_REPLICATE)
+    assert np.abs(ours.astype(int) - theirs.astype(int)).max() <= 2

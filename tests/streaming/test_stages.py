@@ -107,6 +107,30 @@ def test_a_redaction_retried_after_an_outage_writes_the_same_redacted_pixels(
     assert store.get(final.object_uri) == healthy.output_bytes
 
 
+def test_an_outage_that_outlasts_the_retries_of_verification_goes_to_review(tmp_path: Path, derive, detector) -> None:
+    """The search ran and filled; the engine is then gone for every retry: the object is held for review,
+    saying it is unverified, and nothing is published clean."""
+    from inference.base import EngineUnavailable
+
+    class GoneAfterTheSearch(DropsOneCall):
+        def _call(self, name, *args):
+            self.calls += 1
+            if self.calls > 1 and not self.searching:
+                raise EngineUnavailable("Triton did not answer")
+            self.searching = False
+            return getattr(self.engine, name)(*args)
+
+    data = text_dicom(patient(6))
+    store = FileObjectStore(tmp_path / "store")
+    engine = GoneAfterTheSearch(detector, 0)
+    engine.searching = True
+    ctx = StageContext(derive, store, engine, retries=1, backoff_s=0.01)
+    topic, final = run_steps(ctx, submitted(store, derive, "lost", data))
+    assert topic == "review" and final.status == "review", final.reason
+    assert "unverified: the text engine failed during the look around the fills; retry or review" in final.reason
+    assert not [p for p in (tmp_path / "store").rglob("*") if p.is_file() and p.parts[-2] == "clean"]
+
+
 def test_poison_and_versions() -> None:
     with pytest.raises(PoisonEvent):
         ObjectEvent.from_bytes(b"\x00\x01")
