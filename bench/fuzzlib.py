@@ -297,7 +297,7 @@ def dicom_seed(src: Source) -> DicomSeed:
     little = ts != EXPLICIT_BE
     samples = src.choice((1, 1, 3))
     bits = 8 if samples == 3 or ts == JPEG_BASELINE else src.choice((8, 16))
-    # Near-square frames: the detector scales the short side up to 640 px, so a thin frame costs as much
+    # Near-square frames: the detector scales the short side up to 736 px, so a thin frame costs as much
     # as a 2000 px one and would dominate the run without finding anything new.
     rows = src.integer(8, 96)
     cols = max(8, rows * src.integer(75, 133) // 100)

@@ -20,7 +20,7 @@ from . import models
 
 @dataclass(frozen=True)
 class DetectorSettings:
-    limit_side_len: int = 640  # short side is scaled up to this: small burned-in text needs the pixels
+    limit_side_len: int = 736  # short side is scaled up to this: small burned-in text needs the pixels
     max_side_len: int = 2000
     thresh: float = 0.3  # probability-map binarisation
     box_thresh: float = 0.4  # lower than PP-OCR's 0.5: a missed box leaks, an extra box only costs pixels

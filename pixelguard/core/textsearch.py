@@ -78,7 +78,7 @@ class RedactionSettings:
     # working sides (inference.dbnet.DetectorSettings limit_side_len and max_side_len) fix that scale.
     verify_margin: float = 1.0
     verify_min_margin: int = 24
-    detector_short_side: int = 640
+    detector_short_side: int = 736
     detector_long_side: int = 2000
     # Frames searched at once: bounds the renderings (and their enlargements) held in memory.
     frame_batch: int = 8
