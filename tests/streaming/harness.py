@@ -194,3 +194,31 @@ def dicom_text(data: bytes) -> str:
     walk(ds.file_meta)
     walk(ds)
     return "\n".join(parts)
+
+
+def wait_for_members(bootstrap: str, prefix: str, count: int, timeout_s: float = 180.0) -> None:
+    """Until the agents' and the route hop's groups are Stable with ``count`` members, each holding partitions:
+    a test about several workers sharing the work submits only then (else the first to join may take it all)."""
+    import gc
+
+    from confluent_kafka import ConsumerGroupState
+    from confluent_kafka.admin import AdminClient
+
+    admin = AdminClient({"bootstrap.servers": bootstrap})
+    groups = [f"{prefix}-agents", f"{prefix}.route"]
+    deadline = time.monotonic() + timeout_s
+    try:
+        while True:
+            try:
+                described = [f.result() for f in admin.describe_consumer_groups(groups, request_timeout=10).values()]
+                if all(g.state == ConsumerGroupState.STABLE and len(g.members) == count
+                       and all(m.assignment.topic_partitions for m in g.members) for g in described):
+                    return
+            except Exception:  # noqa: BLE001 - a group that does not exist yet
+                pass
+            if time.monotonic() > deadline:
+                raise AssertionError(f"{count} workers not all assigned in {timeout_s:.0f}s")
+            time.sleep(1)
+    finally:
+        del admin  # freed while the broker is up (tests/faults/run.py says why)
+        gc.collect()

@@ -20,7 +20,7 @@ from pixelguard.services.base import free_port
 from streams.objectstore import open_store
 from streams.reader import scan
 from streams.topics import FINAL_TOPICS, STAGE_TOPICS, ensure_topics, topic_name
-from tests.streaming.harness import PIXELGUARD, Worker, dicom_text, stream_env, wait_for_job
+from tests.streaming.harness import PIXELGUARD, Worker, dicom_text, stream_env, wait_for_job, wait_for_members
 from tests.streaming.s3feed import OVERSIZE_LIMIT, fill
 
 
@@ -62,6 +62,7 @@ def test_two_workers_share_nothing_but_s3(kafka, s3proxy, s3_env, s3_buckets, tm
     try:
         for w in workers:
             w.start()
+        wait_for_members(kafka.bootstrap, prefix, len(workers))  # both hold partitions before any object is sent
         sent = subprocess.run([PIXELGUARD, "submit", f"s3://{feed_bucket}/batch/", "--job", "job-s3w",
                                "--key-file", str(submitter / "keys" / "key.json")],
                               env=senv, cwd=submitter, capture_output=True, text=True, timeout=300)
