@@ -8,7 +8,6 @@ twice, no stranger, every error with a reason, and exactly one object in the sto
 """
 from __future__ import annotations
 
-import gc
 import json
 import time
 import uuid
@@ -24,7 +23,7 @@ from streams.reader import Read, scan
 from streams.status import JobStatus, job_status
 from streams.submit import SubmitResult, submit
 from streams.topics import FINAL_TOPICS, ensure_topics, topic_name
-from tests.streaming.harness import Corpus, Worker, dicom_text, make_corpus, stream_env, worker
+from tests.streaming.harness import Corpus, Worker, dicom_text, make_corpus, stream_env, wait_for_members, worker
 
 from . import matrix
 
@@ -70,34 +69,10 @@ class FaultRun:
         """Submit only once every worker holds its share of the stage partitions (agents' group and the route
         hop's group both Stable with ``count`` members): objects flowing through the join rebalance can be
         stranded by Faust (see tests/faults/README.md), and that start-up flaw is not the fault under test."""
-        from confluent_kafka import ConsumerGroupState
-        from confluent_kafka.admin import AdminClient
-
-        admin = AdminClient({"bootstrap.servers": self.bootstrap})
-        groups = [f"{self.prefix}-agents", f"{self.prefix}.route"]
-        deadline = time.monotonic() + timeout_s
         try:
-            while True:
-                try:
-                    futures = admin.describe_consumer_groups(groups, request_timeout=10)
-                    described = [f.result() for f in futures.values()]
-                    if all(g.state == ConsumerGroupState.STABLE and len(g.members) == count
-                           and all(m.assignment.topic_partitions for m in g.members) for g in described):
-                        return
-                except Exception:  # noqa: BLE001 - a group that does not exist yet
-                    pass
-                self.supervise()
-                if time.monotonic() > deadline:
-                    raise AssertionError(f"{self.fault}: workers not all assigned in {timeout_s:.0f}s"
-                                         + self.log_tail())
-                time.sleep(1)
-        finally:
-            # The futures keep the client alive in a reference cycle; freed later by the garbage collector,
-            # after a private broker is stopped, librdkafka's destroy waits on the dead broker for good
-            # (seen: the next test hung in Admin_dealloc). Free it now, while its broker is up.
-            del admin
-            futures = described = None
-            gc.collect()
+            wait_for_members(self.bootstrap, self.prefix, count, timeout_s, tick=self.supervise)
+        except AssertionError as exc:
+            raise AssertionError(f"{self.fault}: {exc}" + self.log_tail()) from None
 
     def submit(self) -> SubmitResult:
         self.result = submit([str(self.corpus.root)], bootstrap=self.bootstrap, prefix=self.prefix,

@@ -9,7 +9,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -196,9 +196,11 @@ def dicom_text(data: bytes) -> str:
     return "\n".join(parts)
 
 
-def wait_for_members(bootstrap: str, prefix: str, count: int, timeout_s: float = 180.0) -> None:
+def wait_for_members(bootstrap: str, prefix: str, count: int, timeout_s: float = 180.0,
+                     tick: Callable[[], None] | None = None) -> None:
     """Until the agents' and the route hop's groups are Stable with ``count`` members, each holding partitions:
-    a test about several workers sharing the work submits only then (else the first to join may take it all)."""
+    a test about several workers sharing the work submits only then (else the first to join may take it all).
+    ``tick`` runs once a second while waiting (a fault harness restarts its workers there)."""
     import gc
 
     from confluent_kafka import ConsumerGroupState
@@ -216,9 +218,14 @@ def wait_for_members(bootstrap: str, prefix: str, count: int, timeout_s: float =
                     return
             except Exception:  # noqa: BLE001 - a group that does not exist yet
                 pass
+            if tick is not None:
+                tick()
             if time.monotonic() > deadline:
                 raise AssertionError(f"{count} workers not all assigned in {timeout_s:.0f}s")
             time.sleep(1)
     finally:
-        del admin  # freed while the broker is up (tests/faults/run.py says why)
+        # The futures keep the client alive in a reference cycle; freed later by the garbage collector, after a
+        # private broker is stopped, librdkafka's destroy waits on the dead broker for good (seen: the next test
+        # hung in Admin_dealloc). Free it now, while its broker is up.
+        del admin
         gc.collect()
