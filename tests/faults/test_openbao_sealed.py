@@ -80,6 +80,7 @@ def test_openbao_sealed_then_unsealed_mid_run_loses_and_duplicates_nothing(kafka
             assert sealed_at is not None and decided_at_seal < corpus.total, "the job ended before the seal"
             if unsealed_at is None:  # the job finished while sealed (only errors could): unseal to read back
                 bao.unseal()
+                decided_at_unseal = corpus.total  # every object after the seal was decided while sealed
             assert all(w.proc.poll() is None for w in workers), "a worker died during the outage"
         finally:
             for w in workers:
