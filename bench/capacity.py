@@ -11,7 +11,11 @@ The model (deploy/capacity.md says why each piece is there):
 - one worker keeps at most ``u`` cores busy (its stage threads): measured at one worker when the machine
   had cores to spare, else the configured stage threads;
 - N workers on a machine that leaves the pipeline ``C`` cores run ``min(N * u, C) / c`` objects/s: on 2
-  cores, 4 workers cannot be 4x one worker.
+  cores, 4 workers cannot be 4x one worker;
+- a server the workers share (Triton) gives at most ``S`` objects/s however many workers call it: each model
+  runs ``instances`` batches at a time, each taking its busy seconds (Triton's own statistics), so
+  ``S = min over models of instances / (busy seconds per object)``, measured in the 1-worker run. The
+  prediction is ``min(min(N * u, C) / c, S)``.
 
 The check compares that prediction for 2 and 4 workers with scale.py's measured objects/s. ``C`` is the
 cores the pipeline could have had during each run: the machine's cores minus what other processes used
@@ -69,9 +73,23 @@ def worker_ceiling(one: dict[str, Any], cores: int, params: Params) -> tuple[flo
     return params.stage_threads, "stage threads: the machine, not the worker, bounded the 1-worker run"
 
 
-def predict(workers: int, ceiling: float, cores: float, cost: float) -> float:
-    """objects/s of ``workers`` workers with ``cores`` cores between them."""
-    return min(workers * ceiling, cores) / cost
+def server_ceiling(one: dict[str, Any]) -> tuple[float, str]:
+    """The most objects/s the shared server's busiest model can give, and which model that is (``inf`` and ""
+    without a shared server). Measured in the 1-worker run: a model's busy time per object is what one of its
+    instances spends on an object, however many workers queue requests behind it."""
+    objects = max(1, int(one["objects"]))
+    best, name = math.inf, ""
+    for model, m in (one.get("triton_models") or {}).items():
+        busy = float(m["busy_s"]) / objects
+        if busy > 0 and float(m["instances"]) / busy < best:
+            best, name = float(m["instances"]) / busy, model
+    return best, name
+
+
+def predict(workers: int, ceiling: float, cores: float, cost: float, server: float = math.inf) -> float:
+    """objects/s of ``workers`` workers with ``cores`` cores between them, calling a server that gives at most
+    ``server`` objects/s."""
+    return min(min(workers * ceiling, cores) / cost, server)
 
 
 def check(result: dict[str, Any], params: Params = Params()) -> list[dict[str, Any]]:
@@ -84,15 +102,17 @@ def check(result: dict[str, Any], params: Params = Params()) -> list[dict[str, A
             continue
         cost = cost_per_object(runs[1])
         ceiling, why = worker_ceiling(runs[1], cores, params)
+        server, model = server_ceiling(runs[1])
         for n, run in sorted(runs.items()):
             if n == 1:
                 continue
             avail = cores_available(run, cores)
-            predicted = predict(n, ceiling, avail, cost)
+            predicted = predict(n, ceiling, avail, cost, server)
             measured = float(run["objects_per_s"])
             rows.append({"engine": engine, "workers": n, "cost_cpu_s": cost, "ceiling_cores": ceiling,
-                         "ceiling_from": why, "cores_available": avail, "predicted": predicted,
-                         "predicted_idle_machine": predict(n, ceiling, cores, cost),
+                         "ceiling_from": why, "cores_available": avail, "server_ceiling": server,
+                         "server_bound_by": model, "predicted": predicted,
+                         "predicted_idle_machine": predict(n, ceiling, cores, cost, server),
                          "measured": measured, "error": predicted / measured - 1 if measured else math.inf})
     return rows
 
@@ -173,12 +193,14 @@ def report(result: dict[str, Any], mix: dict[str, float], targets: list[float], 
              f"{result['machine'].get('uptime_before', '?')}"]
     lines.append("check: predicted vs measured objects/s (prediction uses the 1-worker cost and ceiling and the "
                  "cores the run could have had)")
-    lines.append(f"{'engine':8} {'workers':>7} {'c CPU-s/obj':>11} {'ceiling':>7} {'cores':>6} {'predicted':>9} "
-                 f"{'measured':>8} {'error':>7}  idle-2-core prediction")
+    lines.append(f"{'engine':8} {'workers':>7} {'c CPU-s/obj':>11} {'ceiling':>7} {'cores':>6} {'server/s':>8} "
+                 f"{'predicted':>9} {'measured':>8} {'error':>7}  idle-2-core prediction")
     for row in check(result, params):
+        server = (f"{row['server_ceiling']:>8.3f}" if math.isfinite(row["server_ceiling"]) else f"{'-':>8}")
+        bound = f"; server ceiling from {row['server_bound_by']}" if row["server_bound_by"] else ""
         lines.append(f"{row['engine']:8} {row['workers']:>7} {row['cost_cpu_s']:>11.3f} {row['ceiling_cores']:>7.2f} "
-                     f"{row['cores_available']:>6.2f} {row['predicted']:>9.3f} {row['measured']:>8.3f} "
-                     f"{row['error']:>+7.1%}  {row['predicted_idle_machine']:.3f}  ({row['ceiling_from']})")
+                     f"{row['cores_available']:>6.2f} {server} {row['predicted']:>9.3f} {row['measured']:>8.3f} "
+                     f"{row['error']:>+7.1%}  {row['predicted_idle_machine']:.3f}  ({row['ceiling_from']}{bound})")
     for engine in ("local", "triton"):
         if any(r["engine"] == engine for r in result["runs"]):
             w = class_weights(result, engine)

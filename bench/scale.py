@@ -103,6 +103,36 @@ def tree_cpu(pid: int | None, table: dict[int, int]) -> float:
     return sum(_cpu_s(p) for p in _descendants(pid, table)) if pid else 0.0
 
 
+def triton_model_stats(http_url: str) -> dict[str, dict[str, float]]:
+    """Per model: executions, inferences and busy seconds (compute input + infer + output, Triton's own
+    statistics) so far, with the model's instance count. One Python-backend instance runs one batch at a time,
+    so ``instances / (busy seconds per object)`` is the most objects/s that model can give, however many
+    workers share it: the server's ceiling the capacity model needs."""
+    if not http_url:
+        return {}
+    import tritonclient.http as httpclient
+
+    client = httpclient.InferenceServerClient(http_url, connection_timeout=5.0, network_timeout=30.0)
+    try:
+        out: dict[str, dict[str, float]] = {}
+        for m in client.get_inference_statistics().get("model_stats", []):
+            stats = m.get("inference_stats", {})
+            busy_ns = sum(int(stats.get(k, {}).get("ns", 0)) for k in ("compute_input", "compute_infer",
+                                                                        "compute_output"))
+            groups = client.get_model_config(m["name"]).get("instance_group", [])
+            out[m["name"]] = {"executions": float(m.get("execution_count", 0)),
+                              "inferences": float(m.get("inference_count", 0)), "busy_s": busy_ns / 1e9,
+                              "instances": float(sum(int(g.get("count", 1)) for g in groups) or 1)}
+        return out
+    finally:
+        client.close()
+
+
+def stats_delta(after: dict[str, dict[str, float]], before: dict[str, dict[str, float]]) -> dict[str, Any]:
+    return {name: {k: (v - before.get(name, {}).get(k, 0.0) if k != "instances" else v) for k, v in m.items()}
+            for name, m in after.items() if m["executions"] > before.get(name, {}).get("executions", 0.0)}
+
+
 class Bench:
     def __init__(self, args: argparse.Namespace, work: Path, kafka: KafkaService) -> None:
         self.args, self.work, self.kafka = args, work, kafka
@@ -113,13 +143,14 @@ class Bench:
         self.spent: dict[str, float] = {}  # last CPU seen per worker (a stopped one reads 0 afterwards)
         self.prefix = ""
         self.triton_pid: int | None = None
+        self.triton_http = ""
         self.env: dict[str, str] = {}
 
     # -- workers ------------------------------------------------------------------------------------
-    def begin(self, engine: str, triton_url: str, triton_pid: int | None) -> None:
+    def begin(self, engine: str, triton_url: str, triton_pid: int | None, triton_http: str = "") -> None:
         self.prefix = f"scale-{engine}-{uuid.uuid4().hex[:6]}"
         ensure_topics(self.kafka.bootstrap, self.prefix, self.args.partitions)
-        self.triton_pid = triton_pid
+        self.triton_pid, self.triton_http = triton_pid, triton_http
         self.env = dict(os.environ)
         self.env.update({"PIXELGUARD_PARTITIONS": str(self.args.partitions), "PIXELGUARD_OCR_THREADS": "1",
                          "PIXELGUARD_AUDIT_FILE": str(self.work / "audit.jsonl"),
@@ -199,6 +230,7 @@ class Bench:
         cpu0 = {"workers": self.worker_cpu(), "triton": tree_cpu(self.triton_pid, table),
                 "kafka": tree_cpu(kafka_pid, table), "bench": _self_cpu()}
         busy0 = machine_busy_s()
+        models0 = triton_model_stats(self.triton_http)
         t0 = time.time()
         submitted: dict[str, str] = {}  # dedupe key -> class
         pending = list(corpus) if isinstance(corpus, list) else [corpus]
@@ -243,6 +275,7 @@ class Bench:
                "triton": tree_cpu(self.triton_pid, table) - cpu0["triton"],
                "kafka": tree_cpu(kafka_pid, table) - cpu0["kafka"], "bench": _self_cpu() - cpu0["bench"]}
         busy = machine_busy_s() - busy0
+        models = stats_delta(triton_model_stats(self.triton_http), models0)
         lag.close()
         reader.close()
         per_key = Counter(e.key for e in reader.events)
@@ -261,7 +294,7 @@ class Bench:
                 "review_reasons": dict(Counter(e.reason for e in ours if e.topic == "review")),
                 "cpu_s": {k: round(v, 2) for k, v in cpu.items()},
                 "machine_busy_s": round(busy * wall / max(0.001, end - t0), 2),  # scaled to the timed window
-                "cpu_s_per_object": cpu["workers"] / len(submitted),
+                "cpu_s_per_object": cpu["workers"] / len(submitted), "triton_models": models,
                 "lag": series, "classes": {k: cls for k, cls in submitted.items()}}
 
 
@@ -352,6 +385,15 @@ def print_table(runs: list[dict[str, Any]]) -> None:
               + "/".join(str(r["by_topic"].get(t, 0)) for t in ("clean", "review", "errors"))
               + (f" errors {r['error_codes']}" if r["error_codes"] else "")
               + (f" review {r['review_reasons']}" if r["review_reasons"] else ""))
+    if any(r.get("triton_models") for r in runs):
+        print("\nTriton's own statistics per object (busy s per object of each model, instances; the busiest "
+              "model's instances / busy s is the server's ceiling)")
+        for r in runs:
+            if r.get("triton_models"):
+                n = max(1, r["objects"])
+                print(f"  {r['workers']} workers: " + "; ".join(
+                    f"{name} {m['busy_s'] / n:.3f} s x{m['instances']:.0f} ({m['executions'] / n:.1f} executions)"
+                    for name, m in sorted(r["triton_models"].items())))
     print("\nconsumer lag (seconds since first submit: agents/route messages behind)")
     for r in runs:
         print(f"  {r['engine']:7} {r['workers']} workers: {lag_series(r['lag'])}")
@@ -436,7 +478,7 @@ def scale(args: argparse.Namespace) -> dict[str, Any]:
     try:
         kafka.start()
         for engine in args.engines.split(","):
-            url, pid = "", None
+            url, pid, http = "", None, ""
             if engine == "triton":
                 from pixelguard.services.triton import TritonService
 
@@ -444,10 +486,10 @@ def scale(args: argparse.Namespace) -> dict[str, Any]:
                                        state_dir=work / "triton")
                 triton.install()
                 triton.start()
-                url, pid = triton.grpc_url, triton.process.running_pid()
+                url, pid, http = triton.grpc_url, triton.process.running_pid(), triton.http_url
             elif engine != "local":
                 raise SystemExit(f"scale: unknown engine {engine!r}; use local or triton")
-            bench.begin(engine, url, pid)
+            bench.begin(engine, url, pid, http)
             for n in counts:
                 bench.add_workers(n - len(bench.alive()))
                 settle = bench.wait_members(n)

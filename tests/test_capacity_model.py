@@ -1,6 +1,7 @@
 """bench/capacity.py's arithmetic: the prediction it checks against bench/scale.py and the plans it prints."""
 from __future__ import annotations
 
+import math
 import sys
 from pathlib import Path
 from typing import Any
@@ -112,3 +113,25 @@ def test_a_missing_file_or_a_bad_mix_names_the_fix(tmp_path: Path, monkeypatch: 
         capacity.parse_mix("ct=0.5,mr=0.5")
     with pytest.raises(SystemExit, match="not a number"):
         capacity.parse_mix("ct=lots")
+
+
+def test_a_shared_server_caps_the_prediction_however_many_workers_call_it() -> None:
+    # One Triton instance busy 2 s per object: at most 0.5 objects/s, though 4 workers' cores allow 2/s.
+    one = run(1, 10, 20.0, 2.0, 22.0, engine="triton", triton=8.0)
+    one["triton_models"] = {"text_detector": {"executions": 10, "inferences": 10, "busy_s": 20.0, "instances": 1},
+                            "region_reader": {"executions": 10, "inferences": 10, "busy_s": 2.0, "instances": 1}}
+    four = run(4, 10, 20.0, 2.0, 22.0, engine="triton", triton=8.0)
+    [row] = capacity.check(result(one, four))
+    assert row["server_ceiling"] == pytest.approx(0.5)
+    assert row["server_bound_by"] == "text_detector"
+    assert row["predicted"] == pytest.approx(0.5)
+    assert row["error"] == pytest.approx(0.0)
+    # A second instance doubles the ceiling; the cores then bound it: min(4 x 2, 2) cores / 1 CPU-s.
+    one["triton_models"]["text_detector"]["instances"] = 2
+    [row] = capacity.check(result(one, four))
+    assert row["server_ceiling"] == pytest.approx(1.0)
+    assert row["predicted_idle_machine"] == pytest.approx(1.0)
+
+
+def test_without_a_shared_server_only_the_cores_bound_the_prediction() -> None:
+    assert capacity.server_ceiling(ONE) == (math.inf, "")
