@@ -34,6 +34,8 @@ class LocalDetector:
         # One thread per worker process: the embedded runner already runs one process per core.
         options.intra_op_num_threads = threads or int(os.environ.get("PIXELGUARD_OCR_THREADS", "1"))
         options.inter_op_num_threads = 1
+        # With more than one thread, idle ones would spin for work, taking CPU from the other processes.
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         options.log_severity_level = 3
         # onnxruntime's CPU arena keeps every block it ever grew to, per input shape: frames of many sizes
         # (and text lines of many widths) made workers grow past 2.5 GB. Without it, freed is freed.
