@@ -306,10 +306,12 @@ def bench_batch_sizes(url: str, server_pid: int | None, sizes: list[int], client
 
 # -- report ------------------------------------------------------------------------------------------------
 def table(runs: list[Run], product: Run | None) -> None:
-    print(f"\n{'engine':<62} {'images/s':>9} {'CPU-s/img':>10} {'vs product':>11} {'regions':>8}")
+    print(f"\n{'engine':<62} {'images/s':>9} {'CPU-s/img':>10} {'vs product':>11} {'CPU vs product':>15} "
+          f"{'regions':>8}")
     for run in runs:
         ratio = f"{run.rate / product.rate:10.2f}x" if product else f"{'-':>11}"
-        print(f"{run.name:<62} {run.rate:9.2f} {run.cpu_per_image:10.3f} {ratio} "
+        cpu = f"{run.cpu_per_image / product.cpu_per_image:14.2f}x" if product else f"{'-':>15}"
+        print(f"{run.name:<62} {run.rate:9.2f} {run.cpu_per_image:10.3f} {ratio} {cpu} "
               f"{sum(len(r) for r in run.found):8d}")
         if run.note:
             print(f"    {run.note}")
@@ -385,7 +387,9 @@ def main(argv: list[str] | None = None) -> int:
         table(runs, reference)
         if reference is not None:
             print("\n'vs product' = images/s / images/s of in-process as `pixelguard deid` runs it "
-                  "(2 processes x 1 thread), same frames, same cores, measured in this run")
+                  "(2 processes x 1 thread), same frames, same cores, measured in this run; 'CPU vs product' the "
+                  "same for CPU-s per image (the fairer figure on shared cores: more runnable threads get a "
+                  "larger share of a loaded machine)")
     if batch_lines:
         print(f"\n{'batch':>6} {'images':>7} {'wall s':>8} {'images/s':>9} {'server CPU-s/img':>16}")
         print("\n".join(batch_lines))
