@@ -282,6 +282,20 @@ def bench_triton(url: str, server_pid: int | None, clients: int, per_request: in
     return Run(name, len(_FRAMES), wall, cpu, found, note)
 
 
+def check_max_batch(url: str, largest: int, model: str = "text_detector") -> None:
+    """Stop with what to do when the server's detector cannot take the largest batch asked for."""
+    import tritonclient.grpc as grpcclient
+
+    client = grpcclient.InferenceServerClient(url)
+    try:
+        allowed = int(client.get_model_config(model, as_json=True)["config"].get("max_batch_size", 0))
+    finally:
+        client.close()
+    if largest > allowed:
+        raise SystemExit(f"{model} on {url} takes batches of up to {allowed} frames, not {largest}: serve the GPU "
+                         f"configs of deploy/k8s/overlays/gpu (max_batch_size 64) or pass smaller --batch-sizes")
+
+
 def bench_batch_sizes(url: str, server_pid: int | None, sizes: list[int], clients: int, rounds: int) -> list[str]:
     """Images/s for requests of B frames (``rounds`` requests per client per size after one warm-up)."""
     from inference.triton_client import TritonDetector
@@ -370,6 +384,7 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"triton {instances}x{threads}: started on {url} in {time.perf_counter() - started:.1f}s")
             pid = service.process.running_pid() if service else None
             if sizes:
+                check_max_batch(url, max(sizes))
                 batch_lines.append(f"{label}, {args.batch_clients} client(s), {args.rounds} request(s) each per size")
                 batch_lines.extend(bench_batch_sizes(url, pid, sizes, args.batch_clients, args.rounds))
             else:
