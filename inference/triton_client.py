@@ -22,6 +22,11 @@ from .base import EngineUnavailable
 _TRACER = trace.get_tracer("pixelguard.inference")
 
 
+def _stack(frames: list[np.ndarray]) -> np.ndarray:
+    """One contiguous uint8 batch: np.stack already copies, so 8-bit frames are not copied a second time."""
+    return np.stack(frames).astype(np.uint8, copy=False)
+
+
 class TritonDetector:
     name = "triton"
 
@@ -46,7 +51,7 @@ class TritonDetector:
         for indexes in by_shape.values():
             for start in range(0, len(indexes), self.max_batch):
                 chunk = indexes[start:start + self.max_batch]
-                batch = np.ascontiguousarray(np.stack([frames[i] for i in chunk]).astype(np.uint8))
+                batch = _stack([frames[i] for i in chunk])
                 for i, regions in zip(chunk, self._infer(batch, model or self.model), strict=True):
                     results[i] = regions
         return results
@@ -72,7 +77,7 @@ class TritonDetector:
                         table[row, k, :8] = np.asarray(region.quad, dtype=np.float32).ravel()
                         table[row, k, 8] = region.score
                 counts = np.array([[len(found[i])] for i in chunk], dtype=np.int32)
-                batch = np.ascontiguousarray(np.stack([frames[i] for i in chunk]).astype(np.uint8))
+                batch = _stack([frames[i] for i in chunk])
                 texts, scores = self._read(batch, table, counts)
                 for row, i in enumerate(chunk):
                     results[i] = [Region(r.quad, r.score, texts[row, k].decode(), float(scores[row, k]))
