@@ -116,9 +116,10 @@ class _GroupedRecorder:
             self.flush()
 
     def flush(self) -> None:
-        lines, self.lines = self.lines, []
+        # Emptied only once written: a SIGTERM that lands mid-write leaves the group for the final flush.
+        self.store.record_objects(self.job_id, self.lines)
+        self.lines = []
         self.since = time.monotonic()
-        self.store.record_objects(self.job_id, lines)
 
 
 def _terminate(signum: int, _frame: object) -> None:
