@@ -27,7 +27,7 @@ from .core.record import Status
 from .core.vocabulary import RedactionMode
 from .crosswalk.local import CrosswalkEntry, LocalCrosswalk, crosswalk_path
 from .keyservice.local import LocalKeyService
-from .memory import freeze_startup_objects, release_memory
+from .memory import freeze_startup_objects, keep_working_memory, release_memory
 from .outputs import FolderSink, OutputSink, open_sink
 from .telemetry import metrics
 from .workerpool import WorkerPool
@@ -125,6 +125,7 @@ def _init_worker(key_file: str, profile_name: str, options: RunOptions, limits: 
     from inference.base import engine  # each worker loads its own model
 
     silence_value_echoes()
+    keep_working_memory()
     keys = LocalKeyService.open(Path(key_file), create=False)
     _WORKER["derive"] = Derivations(keys.hmac)
     profile = profiles.load(profile_name)

@@ -40,6 +40,23 @@ def test_deid_records_each_object_and_job_status_reads_the_store(tmp_path: Path,
     assert store.job("job-cli-1").source == "cli"
 
 
+def test_objects_recorded_in_one_group_read_as_if_recorded_one_by_one(store_url: str) -> None:
+    store = JobStore.open(store_url)
+    store.create_job("job-group", "basic", "d1", source="api", input_ids=["in-a", "in-b"], state="running")
+    store.record_objects("job-group", [
+        {"input_id": "in-b", "status": "review", "reason": "sweep: name", "output": "review/b.dcm"},
+        {"input_id": "in-new", "status": "clean", "output": "n.dcm", "sweep_hits": 0},
+        {"input_id": "in-a", "status": "clean", "output": "a.dcm"},
+    ])
+    store.record_objects("job-group", [])  # an empty group (a run that decided nothing since) changes nothing
+    store.record_objects("job-group", [{"input_id": "in-new", "status": "error", "reason": "internal: x"}])
+    objects = {o.input_id: o for o in store.objects("job-group")}
+    assert [(o.seq, o.status) for o in sorted(objects.values(), key=lambda o: o.seq)] == [
+        (1, "clean"), (2, "review"), (3, "error")]  # listed objects keep their place; a new one is added once
+    assert objects["in-b"].output == "review/b.dcm" and objects["in-new"].reason == "internal: x"
+    assert store.job("job-group").counts == {"pending": 0, "clean": 1, "review": 1, "error": 1}
+
+
 def test_a_store_inside_the_output_folder_is_refused(tmp_path: Path, monkeypatch, capsys) -> None:
     monkeypatch.setenv("PIXELGUARD_DATABASE_URL", f"sqlite:///{tmp_path / 'out' / 'jobs.sqlite3'}")
     (tmp_path / "in").mkdir()
