@@ -103,18 +103,18 @@ class Patch:
 
 def line_patch(region: Region, frame: np.ndarray, margin: float = 0.15, min_margin: int = 2,
                end_margin: float = 0.5, pad_fraction: float = 0.25, border_agreement: float = 0.8,
-               colour_distance: int = 48, solid: float = 0.95) -> Patch:
+               colour_distance: int = 48) -> Patch:
     """The pixels to fill for one detected line: its quad grown by margins, then shrunk to the strokes in it.
 
     The margins are :meth:`Region.cover`'s (a share of the text height across, ``end_margin`` of it at
     each end), but measured and laid in the line's own frame: a skewed line is filled by a rotated
     rectangle, not by the axis-aligned box around it (whose corners hold no text). Strokes are split from
     background as :func:`tighten` does, in that frame. When the band along the line's two long sides is
-    not one background (anatomy or a plate's edge crosses it), each long side moves inward a pixel at a
-    time to where it is (see _split); the ends drop only a solid field of the strokes' class. A side that a
-    stroke-class pixel touches stays where the margin put it, and every other stroke-class pixel inside
-    widens the result, so the error is always toward filling more; the verification pass then looks
-    around the fill. ``frame`` is the 8-bit rendering the detector saw (RGB, or grey).
+    not one background (anatomy or a plate's edge crosses it), both long sides move inward a pixel at a
+    time to the first place where it is. The ends never move inward this way: a character the detector fell
+    short of may sit there. A side that a stroke-class pixel touches stays where the margin put it, and
+    every stroke-class pixel inside widens the result, so the error is always toward filling more; the
+    verification pass then looks around the fill. ``frame`` is the 8-bit rendering the detector saw.
     """
     height, width = frame.shape[:2]
     centre, u, v, along, across = _line_axes(region.quad)
@@ -133,7 +133,7 @@ def line_patch(region: Region, frame: np.ndarray, margin: float = 0.15, min_marg
     offsets = np.stack([xs - centre[0], ys - centre[1]], axis=-1)
     pu, pv = offsets @ u, offsets @ v
     grown = (np.abs(pu) <= half_u) & (np.abs(pv) <= half_v)
-    split = _split(frame[y0:y1, x0:x1], grown, pu, pv, half_v, border_agreement, colour_distance, solid)
+    split = _split(frame[y0:y1, x0:x1], grown, pv, half_v, border_agreement, colour_distance)
     if split is None:
         return _patch(x0, y0, grown)
     strokes, low, high = split
@@ -158,15 +158,13 @@ def _line_axes(quad: tuple[tuple[float, float], ...]) -> tuple[np.ndarray, np.nd
     return centre, u, v, float(np.abs((pts - centre) @ u).max()), float(np.abs((pts - centre) @ v).max())
 
 
-def _split(colour: np.ndarray, grown: np.ndarray, pu: np.ndarray, pv: np.ndarray, half_v: float,
-           border_agreement: float, colour_distance: int, solid: float) -> tuple[np.ndarray, float, float] | None:
+def _split(colour: np.ndarray, grown: np.ndarray, pv: np.ndarray, half_v: float, border_agreement: float,
+           colour_distance: int) -> tuple[np.ndarray, float, float] | None:
     """(stroke-class pixels, the band's reach below and above the centre line), or None: no safe guess.
 
     Otsu's threshold within the band; the background is the class that owns each of the band's two long
     edges (at least ``border_agreement`` of it). An edge that no class owns, or that the other edge's class
-    does not, moves inward a pixel at a time. The ends do not move this way (a character the detector fell
-    short of may sit there); only what lies beyond the last column across the band that is not solid
-    stroke class is dropped (see _beyond_solid_ends).
+    does not, moves inward a pixel at a time.
     """
     grey = cv2.cvtColor(colour, cv2.COLOR_RGB2GRAY) if colour.ndim == 3 else colour
     grey = np.ascontiguousarray(grey, dtype=np.uint8)
@@ -183,7 +181,6 @@ def _split(colour: np.ndarray, grown: np.ndarray, pu: np.ndarray, pv: np.ndarray
         if all(owned) and (rings[0] > 0.5) == (rings[1] > 0.5):
             edge = below | above
             strokes = band & (~bright if rings[0] > 0.5 else bright)
-            strokes &= _beyond_solid_ends(pu, band, strokes, solid)
             if colour.ndim == 3:
                 strokes = _far_in_hue(colour, grey, band, edge, strokes, colour_distance)
             return (strokes, low, high) if strokes.any() else None
@@ -191,26 +188,6 @@ def _split(colour: np.ndarray, grown: np.ndarray, pu: np.ndarray, pv: np.ndarray
             owned = [False, False]  # one class above the line and another below: neither is the background
         low, high = low - (not owned[0]), high - (not owned[1])
     return None
-
-
-def _beyond_solid_ends(pu: np.ndarray, band: np.ndarray, strokes: np.ndarray, solid: float) -> np.ndarray:
-    """False beyond either end's run of columns (pixels across the band, a pixel wide) that are at least
-    ``solid`` stroke class; True elsewhere.
-
-    Dark type on a light plate: past the plate's end the anatomy or the black background is of the
-    strokes' class, and would carry the fill to the quad's end margin. A column of type is never solid:
-    the band's long edges are background. So a solid run at an end is no type, and is dropped; the first
-    column that is not solid, and everything inward of it, is kept.
-    """
-    columns = np.floor(pu[band] + 0.5).astype(np.int64)
-    first = int(columns.min())
-    totals = np.bincount(columns - first)
-    marked = np.bincount(columns - first, weights=strokes[band].astype(np.float64), minlength=len(totals))
-    full = (totals >= 3) & (marked >= solid * np.maximum(totals, 1))
-    kept = np.nonzero(~full & (totals > 0))[0]
-    if len(kept) == 0:
-        return np.ones_like(band)
-    return (pu >= first + int(kept[0]) - 0.5) & (pu < first + int(kept[-1]) + 0.5)
 
 
 def _far_in_hue(colour: np.ndarray, grey: np.ndarray, band: np.ndarray, edge: np.ndarray, strokes: np.ndarray,

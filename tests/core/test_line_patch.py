@@ -177,20 +177,3 @@ def test_what_a_short_skewed_fill_leaves_is_found_and_filled_by_the_look_around(
     assert changed and problems == []
     assert {r["kind"] for r in regions} == {"filled", "refilled"}  # the remnant was found, then filled
     assert not (strokes & (stored[0] != 0)).any()  # every stroke pixel is now the fill value
-
-
-@pytest.mark.parametrize("beyond", [0, 60])
-def test_a_plate_ending_before_the_quad_ends_stops_the_fill_there(beyond: int) -> None:
-    """Dark type on a light plate, black (or dark anatomy) past the plate's end, inside the quad's end
-    margin: that field is of the strokes' class but solid, so it is no type, and the fill stops at the
-    plate where the upright tightening ran on to the margin's end."""
-    base = np.full((90, 240), beyond, dtype=np.uint16)
-    base[:, 40:200] = 235
-    gray = burn_text(base.copy(), "MRN 6697432", (48, 38), 14, 10).astype(np.uint8)
-    strokes = gray != base.astype(np.uint8)
-    region = _detected(strokes, 9)
-    patch = line_patch(region, gray)
-    assert not (strokes & ~_filled(patch, gray.shape)).any()
-    box = region.cover(240, 90)
-    assert box[0] < 40 and tighten(box, gray)[0] < 40  # the margin reaches past the plate's end
-    assert patch.box[0] >= 40
