@@ -110,10 +110,10 @@ def line_patch(region: Region, frame: np.ndarray, margin: float = 0.15, min_marg
     each end), but measured and laid in the line's own frame: a skewed line is filled by a rotated
     rectangle, not by the axis-aligned box around it (whose corners hold no text). Strokes are split from
     background as :func:`tighten` does, in that frame. When the band along the line's two long sides is
-    not one background (anatomy or a plate's edge crosses it), both long sides move inward a pixel at a
-    time to the first place where it is. The ends never move inward this way: a character the detector fell
-    short of may sit there. A side that a stroke-class pixel touches stays where the margin put it, and
-    every stroke-class pixel inside widens the result, so the error is always toward filling more; the
+    not one background (anatomy or a plate's edge crosses it), each long side moves inward a pixel at a
+    time to where it is (see _split). The ends never move inward: a character the detector fell short of
+    may sit there. A side that a stroke-class pixel touches stays where the margin put it, and every other
+    stroke-class pixel inside widens the result, so the error is always toward filling more; the
     verification pass then looks around the fill. ``frame`` is the 8-bit rendering the detector saw.
     """
     height, width = frame.shape[:2]
