@@ -252,13 +252,6 @@ def _first_look(frames: list[np.ndarray], scales: list[tuple[float, ...]], detec
         if len(scales[index]) < 2:
             continue
         scale = _seen_at((height, width), scales[index][-1], settings)
-        if settings.mode is RedactionMode.PHI:
-            # phi mode fills only what it reads as PHI, and its verification reads only around fills: a
-            # line the first look did not find at all is never read, and the object would go clean with
-            # it (bench/phi_mode.py: a 9 px birth date, a 10 px ID). So the whole frame is searched
-            # enlarged, not only the neighbourhoods of small regions the 1x pass found.
-            wanted.append((index, (0, 0, width, height), scale))
-            continue
         # Hints count here: a line of 8-10 px type is sometimes only a weak outline at 1x, nothing else.
         small = [r.cover(width, height) for r in seen[index] if r.short_side() <= settings.small_type_side]
         for box in mosaic.neighbourhoods(small, width, height, settings.small_type_margin, settings.verify_min_margin):
