@@ -52,10 +52,28 @@ def label_lines(rng: np.random.Generator) -> list[tuple[str, str]]:
     return [(str(kind), str(rng.choice(LABELS[str(kind)]))) for kind in kinds]
 
 
+def phi_sample(index: int, seed: int):
+    """Object ``index``: the synthetic DICOM and its burned-in lines as (text, "phi" or the label's kind)."""
+    from pixelguard_testkit import synthetic
+
+    rng = np.random.default_rng([seed, index, 23])
+    patient = synthetic.fake_patient(seed, index)
+    labels = label_lines(rng)
+    texts = [(text, "phi") for text in phi_lines(patient, rng)] + [(text, kind) for kind, text in labels]
+    order = rng.permutation(len(texts))
+    texts = [texts[int(k)] for k in order]
+    angle = str(rng.choice(["0", "0", "0", "skew"]))
+    sample = synthetic.generate(index, seed, script="latin", fmt="dicom", angle=angle,
+                                texts=tuple(text for text, _ in texts))
+    return sample, texts
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--count", type=int, default=80)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--objects", help="only these object indexes (comma-separated), e.g. the ones a full run "
+                                          "missed: for diagnosis, its shares are not the corpus's")
     args = parser.parse_args()
 
     from inference.local_engine import LocalDetector
@@ -78,16 +96,9 @@ def main() -> int:
     statuses: Counter[str] = Counter()
     missed: list[str] = []
     seconds = 0.0
-    for index in range(args.count):
-        rng = np.random.default_rng([args.seed, index, 23])
-        patient = synthetic.fake_patient(args.seed, index)
-        labels = label_lines(rng)
-        texts = [(text, "phi") for text in phi_lines(patient, rng)] + [(text, kind) for kind, text in labels]
-        order = rng.permutation(len(texts))
-        texts = [texts[int(k)] for k in order]
-        sample = synthetic.generate(index, args.seed, script="latin", fmt="dicom",
-                                    angle=str(rng.choice(["0", "0", "0", "skew"])),
-                                    texts=tuple(text for text, _ in texts))
+    indexes = [int(i) for i in args.objects.split(",")] if args.objects else list(range(args.count))
+    for index in indexes:
+        sample, texts = phi_sample(index, args.seed)
         started = time.perf_counter()
         outcome = process(f"in-{index}", sample.data, basic, derive, detector, options)
         seconds += time.perf_counter() - started
@@ -114,8 +125,8 @@ def main() -> int:
                 seen[kind] += 1
                 kept[kind] += redacted is not None and all(t <= (1 - KEPT_SHARE) * strokes for t in touched)
     labels_seen, labels_kept = sum(seen.values()), sum(kept.values())
-    print(f"--redaction phi on {args.count} synthetic DICOM objects (seed {args.seed}), in-process engine, "
-          f"{seconds:.1f} s ({args.count / seconds:.2f} objects/s)")
+    print(f"--redaction phi on {len(indexes)} synthetic DICOM objects (seed {args.seed}), in-process engine, "
+          f"{seconds:.1f} s ({len(indexes) / seconds:.2f} objects/s)")
     print(f"  outcomes: {dict(statuses)}")
     print(f"  header PHI lines removed: {phi_removed}/{phi_total}")
     for line in missed:

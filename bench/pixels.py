@@ -358,11 +358,20 @@ def start_triton():
     return service
 
 
+def _in_cell(obj: dict, rule: str) -> bool:
+    field_name, _, values = rule.partition("=")
+    return bool(obj["boxes"]) and str(obj["boxes"][0].get(field_name)) in values.split(",")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="Redaction recall/precision: PixelGuard vs presidio-image-redactor")
     parser.add_argument("--count", type=int, default=DEFAULT_COUNT, help="corpus size (default 320)")
     parser.add_argument("--limit", type=int, help="use only the first N objects")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--only", action="append", default=[], metavar="FIELD=V1,V2",
+                        help="keep only objects whose first line's FIELD (script, size_bucket, angle_bucket, "
+                             "polarity) is one of the values; repeated: an object kept by any (a cell subset, "
+                             "for diagnosis: its precision and speed are not the corpus's)")
     parser.add_argument("--engine", choices=("local", "triton"), default="local")
     parser.add_argument("--triton-url", help="gRPC host:port of a running Triton (default: start one here)")
     parser.add_argument("--no-presidio", action="store_true")
@@ -375,6 +384,9 @@ def main(argv: list[str] | None = None) -> int:
     except synthetic.FontsMissing as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    if args.only:
+        objects = [o for o in objects if any(_in_cell(o, rule) for rule in args.only)]
+        print(f"--only {' '.join(args.only)}: {len(objects)} objects, {sum(len(o['boxes']) for o in objects)} lines")
     service = None
     url = args.triton_url
     if args.engine == "triton" and not url:

@@ -27,6 +27,13 @@ class DetectorSettings:
     unclip_ratio: float = 1.6
     max_candidates: int = 1000
     min_side: float = 3.0
+    # Weaker outlines (box score from hint_thresh up to box_thresh, short side from hint_min_side) are
+    # returned too, as hints: small type the network only half sees at its working size (an 8-10 px line
+    # with box scores of 0.2-0.36 in bench/pixels.py). The text search never fills a hint; it searches its
+    # neighbourhood again enlarged, where such a line scores as text (core.textsearch.RedactionSettings
+    # .region_min_score must equal box_thresh). hint_thresh >= box_thresh turns hints off.
+    hint_thresh: float = 0.2
+    hint_min_side: float = 1.0
     model: str = models.DEFAULT_DETECTOR  # a name in inference.models.DETECTORS
 
 
@@ -78,11 +85,14 @@ def postprocess(prob: np.ndarray, height: int, width: int,
     regions: list[Region] = []
     for contour in contours[: settings.max_candidates]:
         (cx, cy), (rw, rh), angle = cv2.minAreaRect(contour)
-        if min(rw, rh) < settings.min_side:
+        if min(rw, rh) < min(settings.min_side, settings.hint_min_side):
             continue
         score = _box_score(pred, cv2.boxPoints(((cx, cy), (rw, rh), angle)))
-        if score < settings.box_thresh:
+        text = score >= settings.box_thresh and min(rw, rh) >= settings.min_side
+        if not text and not settings.hint_thresh <= score < settings.box_thresh:
             continue
+        if not text:
+            score = min(score, settings.box_thresh - 1e-3)  # a hint, whatever its size: never taken for text
         # Unclip: DBNet predicts a shrunk text kernel; grow it back by area * ratio / perimeter.
         grow = rw * rh * settings.unclip_ratio / (2 * (rw + rh))
         box = cv2.boxPoints(((cx, cy), (rw + 2 * grow, rh + 2 * grow), angle))

@@ -73,6 +73,10 @@ class RedactionSettings:
     small_frame_scale: float = 2.0
     small_type_side: float = 28.0
     small_type_margin: float = 2.0
+    # The detector also returns weak outlines (inference.dbnet.DetectorSettings.hint_thresh) with scores
+    # below its box threshold: hints, never filled, whose small ones also seed the enlarged search above.
+    # Equal to DetectorSettings.box_thresh.
+    region_min_score: float = 0.4
     # Verification looks again only around each fill: the fill grown by verify_margin of its short side
     # (at least verify_min_margin px), searched at the scale its frame was searched at. The detector's
     # working sides (inference.dbnet.DetectorSettings limit_side_len and max_side_len) fix that scale.
@@ -241,17 +245,19 @@ def _first_look(frames: list[np.ndarray], scales: list[tuple[float, ...]], detec
     """
     height, width = frames[0].shape[:2]
     look = detector.ocr if settings.mode is RedactionMode.PHI else detector.detect
-    found = look(frames)
+    seen = look(frames)
+    found = _confident(seen, settings)
     wanted = []
-    for index, regions in enumerate(found):
+    for index in range(len(found)):
         if len(scales[index]) < 2:
             continue
-        small = [r.cover(width, height) for r in regions if r.short_side() <= settings.small_type_side]
         scale = _seen_at((height, width), scales[index][-1], settings)
+        # Hints count here: a line of 8-10 px type is sometimes only a weak outline at 1x, nothing else.
+        small = [r.cover(width, height) for r in seen[index] if r.short_side() <= settings.small_type_side]
         for box in mosaic.neighbourhoods(small, width, height, settings.small_type_margin, settings.verify_min_margin):
             wanted.append((index, box, scale))
     if wanted:
-        for index, regions in enumerate(_mosaic_look(frames, wanted, look, scales, settings)):
+        for index, regions in enumerate(_confident(_mosaic_look(frames, wanted, look, scales, settings), settings)):
             found[index] = found[index] + regions
     if settings.mode is not RedactionMode.PHI:
         unsure = [[r for r in regions if _needs_reading(r, height, width, settings)] for regions in found]
@@ -347,7 +353,12 @@ def _look_around(frames: list[np.ndarray], scales: list[tuple[float, ...]], cove
         for box in mosaic.neighbourhoods(boxes, width, height, settings.verify_margin, settings.verify_min_margin):
             wanted.append((index, box, scale))
     look = detector.ocr if settings.mode is RedactionMode.PHI else detector.detect
-    return _mosaic_look(frames, wanted, look, scales, settings)
+    return _confident(_mosaic_look(frames, wanted, look, scales, settings), settings)
+
+
+def _confident(found: list[list[Region]], settings: RedactionSettings) -> list[list[Region]]:
+    """The regions that are text to the detector, without its hints (see RedactionSettings.region_min_score)."""
+    return [[r for r in regions if r.score >= settings.region_min_score] for regions in found]
 
 
 def _mosaic_look(frames: list[np.ndarray], wanted: list[tuple[int, Box, float]], look: Look,
