@@ -25,18 +25,20 @@ def test_the_generated_files_are_current() -> None:
     assert not stale, f"run `python deploy/k8s/generate.py`: {stale}"
 
 
-def test_a_gpu_config_moves_only_the_instance_group_the_provider_and_the_batch() -> None:
+def test_a_gpu_config_moves_only_the_instance_group_the_provider_the_batch_and_its_wait() -> None:
     generate = _generate()
     for model in generate.GPU_MODELS:
         cpu = (generate.MODELS / model / "config.pbtxt").read_text()
         gpu = generate.gpu_config(cpu)
         assert "KIND_GPU" in gpu and "KIND_CPU" not in gpu and "CUDAExecutionProvider" in gpu
         assert f"max_batch_size: {generate.GPU_MAX_BATCH}" in gpu  # the GPU bench's batches up to 64 fit
+        assert f"max_queue_delay_microseconds: {generate.GPU_QUEUE_DELAY_US}" in gpu  # batches form on a GPU
 
         def meaning(text: str) -> str:
             text = re.sub(r"#.*", "", text)
             text = re.sub(r"instance_group\s*\[.*?\]", "", text, flags=re.S)
             text = re.sub(r"max_batch_size:\s*\d+", "", text)
+            text = re.sub(r"max_queue_delay_microseconds:\s*\d+", "", text)
             return " ".join(text.replace("CUDAExecutionProvider", "CPUExecutionProvider").split())
 
         assert meaning(gpu) == meaning(cpu), model
