@@ -15,7 +15,9 @@ The model (deploy/capacity.md says why each piece is there):
 - a server the workers share (Triton) gives at most ``S`` objects/s however many workers call it: each model
   runs ``instances`` batches at a time, each taking its busy seconds (Triton's own statistics), so
   ``S = min over models of instances / (busy seconds per object)``, measured in the 1-worker run. The
-  prediction is ``min(min(N * u, C) / c, S)``.
+  prediction is ``min(min(N * u, C) / c, S)``;
+- every worker uses ``i`` cores with nothing to do (Kafka polling, heartbeats), sampled before each timed
+  run: ``c`` is then the cost beyond that, and N workers have ``min(N * u, C) - N * i`` cores for objects.
 
 The check compares that prediction for 2 and 4 workers with scale.py's measured objects/s. ``C`` is the
 cores the pipeline could have had during each run: the machine's cores minus what other processes used
@@ -86,10 +88,21 @@ def server_ceiling(one: dict[str, Any]) -> tuple[float, str]:
     return best, name
 
 
-def predict(workers: int, ceiling: float, cores: float, cost: float, server: float = math.inf) -> float:
-    """objects/s of ``workers`` workers with ``cores`` cores between them, calling a server that gives at most
-    ``server`` objects/s."""
-    return min(min(workers * ceiling, cores) / cost, server)
+def marginal_cost(one: dict[str, Any]) -> tuple[float, float]:
+    """(CPU-s per object beyond the workers' fixed cost, cores one idle worker uses), from the 1-worker run.
+
+    A worker polls Kafka and heartbeats whatever it does: ``idle_cores`` (bench/scale.py samples it before
+    each timed run) is paid by every worker, so N workers leave ``N * idle`` fewer cores for objects."""
+    idle = float(one.get("idle_cores", 0.0))
+    fixed = idle * float(one["wall_s"]) / max(1, int(one["objects"]))
+    return max(1e-6, cost_per_object(one) - fixed), idle
+
+
+def predict(workers: int, ceiling: float, cores: float, cost: float, server: float = math.inf,
+            idle: float = 0.0) -> float:
+    """objects/s of ``workers`` workers with ``cores`` cores between them, each using ``idle`` cores with
+    nothing to do, calling a server that gives at most ``server`` objects/s."""
+    return min(max(0.0, min(workers * ceiling, cores) - workers * idle) / cost, server)
 
 
 def check(result: dict[str, Any], params: Params = Params()) -> list[dict[str, Any]]:
@@ -100,19 +113,20 @@ def check(result: dict[str, Any], params: Params = Params()) -> list[dict[str, A
         runs = {int(r["workers"]): r for r in result["runs"] if r["engine"] == engine}
         if 1 not in runs:
             continue
-        cost = cost_per_object(runs[1])
+        cost, idle = marginal_cost(runs[1])
         ceiling, why = worker_ceiling(runs[1], cores, params)
         server, model = server_ceiling(runs[1])
         for n, run in sorted(runs.items()):
             if n == 1:
                 continue
             avail = cores_available(run, cores)
-            predicted = predict(n, ceiling, avail, cost, server)
+            predicted = predict(n, ceiling, avail, cost, server, idle)
             measured = float(run["objects_per_s"])
             rows.append({"engine": engine, "workers": n, "cost_cpu_s": cost, "ceiling_cores": ceiling,
                          "ceiling_from": why, "cores_available": avail, "server_ceiling": server,
                          "server_bound_by": model, "predicted": predicted,
-                         "predicted_idle_machine": predict(n, ceiling, cores, cost, server),
+                         "idle_cores_per_worker": idle,
+                         "predicted_idle_machine": predict(n, ceiling, cores, cost, server, idle),
                          "measured": measured, "error": predicted / measured - 1 if measured else math.inf})
     return rows
 
@@ -200,7 +214,8 @@ def report(result: dict[str, Any], mix: dict[str, float], targets: list[float], 
         bound = f"; server ceiling from {row['server_bound_by']}" if row["server_bound_by"] else ""
         lines.append(f"{row['engine']:8} {row['workers']:>7} {row['cost_cpu_s']:>11.3f} {row['ceiling_cores']:>7.2f} "
                      f"{row['cores_available']:>6.2f} {server} {row['predicted']:>9.3f} {row['measured']:>8.3f} "
-                     f"{row['error']:>+7.1%}  {row['predicted_idle_machine']:.3f}  ({row['ceiling_from']}{bound})")
+                     f"{row['error']:>+7.1%}  {row['predicted_idle_machine']:.3f}  ({row['ceiling_from']}{bound}; "
+                     f"an idle worker uses {row['idle_cores_per_worker']:.3f} cores)")
     for engine in ("local", "triton"):
         if any(r["engine"] == engine for r in result["runs"]):
             w = class_weights(result, engine)

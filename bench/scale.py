@@ -214,6 +214,15 @@ class Bench:
             self.spent[w.name] = tree_cpu(w.proc.pid, table)
         return sum(self.spent.values())
 
+    def idle_cores(self, seconds: float) -> float:
+        """Cores the workers use with nothing to do (Kafka polling, heartbeats, the metrics reader): a fixed
+        cost per worker, paid whatever the objects/s."""
+        if seconds <= 0:
+            return 0.0
+        before, t0 = self.worker_cpu(), time.monotonic()
+        time.sleep(seconds)
+        return (self.worker_cpu() - before) / (time.monotonic() - t0)
+
     # -- one timed run ------------------------------------------------------------------------------
     def run(self, corpus: dict[str, list[str]] | list[dict[str, list[str]]], label: str,
             gate: Callable[[int, int, int], str] | None = None, options: dict[str, str] | None = None
@@ -419,6 +428,8 @@ def main() -> None:
     parser.add_argument("--sample", type=float, default=1.0, help="seconds between lag samples")
     parser.add_argument("--timeout", type=float, default=900, help="seconds one run may take")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--idle-sample", type=float, default=10.0,
+                        help="seconds the workers' idle CPU is sampled before each timed run (0: not)")
     parser.add_argument("--time-budget", type=int, default=600,
                         help="PIXELGUARD_TIME_S for the workers (s per object; the hard cap is twice it)")
     parser.add_argument("--redaction", choices=("on", "off"), default="on",
@@ -494,13 +505,14 @@ def scale(args: argparse.Namespace) -> dict[str, Any]:
                 bench.add_workers(n - len(bench.alive()))
                 settle = bench.wait_members(n)
                 bench.run(warm, f"warm{n}", options=options)
+                idle = bench.idle_cores(args.idle_sample)
                 print(f"scale: {engine}: {n} workers settled in {settle:.0f}s and warm; timing {args.objects} "
                       f"objects", flush=True)
                 r = bench.run(corpus, f"{engine}{n}", options=options)
-                r.update(engine=engine, workers=n)
+                r.update(engine=engine, workers=n, idle_cores=idle)
                 result["runs"].append(r)
                 print(f"scale: {engine} x{n}: {r['objects_per_s']:.2f} obj/s, {r['cpu_s_per_object']:.3f} CPU-s/obj, "
-                      f"lost {r['lost']}, dup {r['duplicated']}", flush=True)
+                      f"lost {r['lost']}, dup {r['duplicated']}; idle workers {idle:.3f} cores", flush=True)
             if engine == args.engines.split(",")[0] and args.rebalance_objects:
                 result["rebalance"] = rebalance(bench, args, work, engine, options)
             spans = read_spans(work / "spans")

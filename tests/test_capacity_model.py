@@ -135,3 +135,15 @@ def test_a_shared_server_caps_the_prediction_however_many_workers_call_it() -> N
 
 def test_without_a_shared_server_only_the_cores_bound_the_prediction() -> None:
     assert capacity.server_ceiling(ONE) == (math.inf, "")
+
+
+def test_each_worker_s_idle_cost_leaves_fewer_cores_for_objects() -> None:
+    # One worker: 20 objects in 20 s on 1 core, of which 0.25 core is its idle polling: 0.75 CPU-s per object
+    # beyond that. Four workers on 2 free cores pay 4 x 0.25 idle and have 1 core left: 1.33 objects/s.
+    one = dict(run(1, 20, 20.0, 20.0, 20.0), idle_cores=0.25)
+    four = run(4, 20, 15.0, 20.0, 20.0)
+    [row] = capacity.check(result(one, four))
+    assert row["cost_cpu_s"] == pytest.approx(0.75)
+    assert row["idle_cores_per_worker"] == pytest.approx(0.25)
+    assert row["predicted"] == pytest.approx(1.0 / 0.75)
+    assert row["measured"] == pytest.approx(20 / 15)
