@@ -18,7 +18,7 @@ import numpy as np
 from . import mosaic, phi, unverified
 from .limits import Deadline
 from .record import ObjectRecord
-from .regions import Region, line_patch
+from .regions import Region, tighten
 from .vocabulary import RedactionMode
 
 Box = tuple[int, int, int, int]
@@ -309,15 +309,12 @@ def _size(region: Region, height: int, width: int, settings: RedactionSettings) 
 
 def _fill(stored: np.ndarray, frames: list[np.ndarray], chosen: list[list[Region]], fill: float,
           covers: list[Cover], tally: _Tally, first: bool, settings: RedactionSettings, attempt: int = 0) -> None:
+    height, width = stored.shape[1], stored.shape[2]
     for index, regions in enumerate(chosen):
         for region in regions:
-            # The strokes' extent (plus a pad) in the line's own frame rather than the detector's box, and a
-            # rotated fill for a skewed line: see regions.line_patch. Recorded (and looked around) by its box.
-            patch = line_patch(region, frames[index])
-            box = patch.box
-            if not patch.mask.any():
-                continue  # a quad wholly outside the frame: nothing to fill, nothing to look around
-            stored[index, box[1]:box[3], box[0]:box[2]][patch.mask] = fill
+            # The strokes' extent (plus a pad) rather than the detector's box: see regions.tighten.
+            box = tighten(region.cover(width, height), frames[index])
+            stored[index, box[1]:box[3], box[0]:box[2]] = fill
             covers.append((index, box, attempt))
             # A later fill removes what is left of a line already filled (a reviewer sees it apart), and is
             # looked at again; only first fills say how sure the search was.
