@@ -18,7 +18,7 @@ from streams.reader import scan
 from streams.submit import submit
 from streams.topics import FINAL_TOPICS, ensure_topics, topic_name
 
-from .harness import dicom_text, make_corpus, stream_env, wait_for_job, worker
+from .harness import dicom_text, make_corpus, stream_env, wait_for_job, wait_for_members, worker
 
 FULL = os.environ.get("PIXELGUARD_E2E_SMALL") != "1"
 
@@ -45,6 +45,7 @@ def test_every_object_exactly_once_across_a_worker_sigkill(kafka, request, tmp_p
     try:
         for w in workers:
             w.start()
+        wait_for_members(kafka.bootstrap, prefix, len(workers))  # Faust strands what the join rebalance fetches
         result = submit([str(corpus.root)], bootstrap=kafka.bootstrap, prefix=prefix, store=FileObjectStore(store),
                         derive=Derivations(keys.hmac), profile="basic", job_id="job-e2e")
         assert result.submitted == corpus.total and result.failed == 0
