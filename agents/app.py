@@ -18,6 +18,7 @@ from faust.types import AppT
 
 from pixelguard.core.quiet import silence_value_echoes
 from pixelguard.settings import Settings
+from streams.groups import route_group
 from streams.topics import ensure_topics, topic_name
 
 from . import faust_offsets, health_http, parse, redact, scrub
@@ -104,7 +105,7 @@ def register_liveness(app: faust.App, cfg: Settings, tracker: ProgressTracker) -
     sampler thread (see ``agents/liveness.py`` for what counts as stuck)."""
     stage_of = {topic_name(key, cfg.prefix): stage for key, stage in AGENT_STAGES.items()}
     sampler = LagSampler(tracker, cfg.bootstrap,
-                         {cfg.app_id: stage_of, f"{cfg.prefix}.route": {topic_name("routing", cfg.prefix): "route"}},
+                         {cfg.app_id: stage_of, route_group(cfg.prefix): {topic_name("routing", cfg.prefix): "route"}},
                          interval_s=cfg.liveness_interval_s)
 
     app.sensors.add(RebalanceSensor(tracker))

@@ -38,6 +38,7 @@ from pixelguard.telemetry.tracing import (
     set_attributes,
 )
 from streams.events import ObjectEvent, PoisonEvent, age_seconds, poison_event
+from streams.groups import route_group
 from streams.topics import FINAL_TOPICS, located, topic_name
 
 from .jobrecord import JobRecorder
@@ -140,7 +141,7 @@ class RouteHop:
         self.recorder = recorder  # the job store's view of final states (agents/jobrecord.py), if configured
         self.ctx = ctx
         self.tracker = tracker
-        self.group = f"{cfg.prefix}.route"
+        self.group = route_group(cfg.prefix)
         self.input_topic = topic_name("routing", cfg.prefix)
         self.stopping = threading.Event()
         self.seen: dict[int, set[str]] = {}

@@ -49,6 +49,7 @@ from pixelguard.samples import FakePatient, burn_text, pydicom_test_files, text_
 from pixelguard.services.base import free_port
 from pixelguard.services.kafka import KafkaService, install_kafka_jars
 from streams.events import ObjectEvent, PoisonEvent
+from streams.groups import worker_groups
 from streams.objectstore import FileObjectStore
 from streams.status import job_status
 from streams.submit import submit
@@ -504,7 +505,7 @@ def soak(args: argparse.Namespace, run: Run) -> FinalReader | None:
     store = FileObjectStore(work / "store")
     run.prefix = prefix = f"soak-{uuid.uuid4().hex[:6]}"
     run.job_id = job = f"soak-{uuid.uuid4().hex[:8]}"
-    run.groups = groups = [f"{prefix}-agents", f"{prefix}.route"]
+    run.groups = groups = worker_groups(prefix)
     env = dict(os.environ)
     env.update({"PIXELGUARD_AUDIT_FILE": str(work / "audit.jsonl"), "PIXELGUARD_OCR_THREADS": "1"})
 

@@ -182,7 +182,9 @@ class Settings:
 
     @property
     def app_id(self) -> str:
-        return f"{self.prefix}-agents"
+        from streams.groups import agents_group  # streams imports settings: deferred
+
+        return agents_group(self.prefix)
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:

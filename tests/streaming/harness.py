@@ -198,26 +198,20 @@ def dicom_text(data: bytes) -> str:
 
 def wait_for_members(bootstrap: str, prefix: str, count: int, timeout_s: float = 180.0,
                      tick: Callable[[], None] | None = None) -> None:
-    """Until the agents' and the route hop's groups are Stable with ``count`` members, each holding partitions:
-    a test about several workers sharing the work submits only then (else the first to join may take it all).
-    ``tick`` runs once a second while waiting (a fault harness restarts its workers there)."""
+    """Until the agents' and the route hop's groups are Stable with ``count`` members, each holding partitions
+    (``streams.groups.settled``): a test about several workers sharing the work submits only then (else the
+    first to join may take it all). ``tick`` runs once a second while waiting (a fault harness restarts its
+    workers there)."""
     import gc
 
-    from confluent_kafka import ConsumerGroupState
     from confluent_kafka.admin import AdminClient
 
+    from streams.groups import settled
+
     admin = AdminClient({"bootstrap.servers": bootstrap})
-    groups = [f"{prefix}-agents", f"{prefix}.route"]
     deadline = time.monotonic() + timeout_s
     try:
-        while True:
-            try:
-                described = [f.result() for f in admin.describe_consumer_groups(groups, request_timeout=10).values()]
-                if all(g.state == ConsumerGroupState.STABLE and len(g.members) == count
-                       and all(m.assignment.topic_partitions for m in g.members) for g in described):
-                    return
-            except Exception:  # noqa: BLE001 - a group that does not exist yet
-                pass
+        while not settled(admin, prefix, count):
             if tick is not None:
                 tick()
             if time.monotonic() > deadline:
