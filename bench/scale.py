@@ -187,9 +187,11 @@ class Bench:
             w.stop()
         self.workers = []
 
-    def groups_settled(self, count: int) -> bool:
-        """Both consumer groups have ``count`` members holding partitions, and no rebalance is under way."""
-        return settled(AdminClient({"bootstrap.servers": self.kafka.bootstrap}), self.prefix, count)
+    def groups_settled(self, count: int, every_member_assigned: bool = True) -> bool:
+        """Both consumer groups have ``count`` members (holding partitions, unless told otherwise), and no
+        rebalance is under way."""
+        return settled(AdminClient({"bootstrap.servers": self.kafka.bootstrap}), self.prefix, count,
+                       every_member_assigned)
 
     def wait_members(self, count: int, timeout: float = 600) -> float:
         """Until both groups have ``count`` members and are Stable; seconds waited."""
@@ -586,7 +588,7 @@ def rebalance(bench: Bench, args: argparse.Namespace, work: Path, engine: str,
             state["step"] = 1
         elif state["step"] == 1 and time.monotonic() >= state["next_check"]:
             state["next_check"] = time.monotonic() + 1.0
-            if bench.groups_settled(before + 1):
+            if bench.groups_settled(before + 1, every_member_assigned=False):  # a joiner may get no partition
                 events.append(f"joined both groups with {submitted - final} in flight")
                 state["step"] = 2
                 return "submit-all"
