@@ -182,7 +182,7 @@ class Settings:
 
     @property
     def app_id(self) -> str:
-        from streams.groups import agents_group  # streams imports settings: deferred
+        from streams.groups import agents_group  # deferred: it loads the Kafka client, which `deid` never needs
 
         return agents_group(self.prefix)
 
