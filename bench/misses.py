@@ -24,6 +24,7 @@ import json
 import sys
 from collections import Counter, defaultdict
 from pathlib import Path
+from typing import Any
 
 import cv2
 import numpy as np
@@ -67,6 +68,44 @@ class Watch:
         textsearch._detect_and_fill_batch = watched_batch
         textsearch._first_look = watched_first
         textsearch._fill = watched_fill
+        self._saved = (batch, first, fill)
+
+    def uninstall(self) -> None:
+        textsearch._detect_and_fill_batch, textsearch._first_look, textsearch._fill = self._saved
+
+
+def corpus_objects(seed: int, count: int, limit: int | None) -> tuple[Path, list[dict]]:
+    """bench/pixels.py's corpus (written if missing): its folder and its first ``limit`` objects' entries."""
+    folder = REPO / ".cache" / "bench" / "pixels" / f"corpus-seed{seed}"
+    synthetic.write_corpus(folder, count, seed)
+    manifest = json.loads((folder / "manifest.json").read_text())
+    return folder, [manifest["objects"][str(i)] for i in range(limit or count)]
+
+
+class WatchedPipeline:
+    """``core.pipeline.process`` as bench/pixels.py runs it (in-process engine, ``basic`` profile, its key),
+    with the text search of each object watched."""
+
+    def __init__(self) -> None:
+        from inference.local_engine import LocalDetector
+        from pixelguard.core import profile as profiles
+        from pixelguard.core.keys import Derivations
+        from pixelguard.core.quiet import silence_value_echoes
+        from pixelguard.keyservice.local import LocalKeyService
+
+        silence_value_echoes()
+        keys = LocalKeyService.open(REPO / ".cache" / "bench" / "pixels" / "bench-key.json")
+        self.derive, self.profile, self.detector = Derivations(keys.hmac), profiles.load("basic"), LocalDetector()
+
+    def __call__(self, label: str, data: bytes) -> tuple[Any, Watch]:
+        from pixelguard.core.pipeline import process
+
+        watch = Watch()
+        watch.install()
+        try:
+            return process(label, data, self.profile, self.derive, self.detector), watch
+        finally:
+            watch.uninstall()
 
 
 def _touches(a: Box, b: Box) -> bool:
@@ -133,36 +172,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--crops", type=Path, help="folder for one PNG per missed line")
     args = parser.parse_args(argv)
 
-    from inference.local_engine import LocalDetector
-    from pixelguard.core import profile as profiles
-    from pixelguard.core.keys import Derivations
-    from pixelguard.core.pipeline import process
-    from pixelguard.core.quiet import silence_value_echoes
-    from pixelguard.keyservice.local import LocalKeyService
-
-    silence_value_echoes()
-    folder = REPO / ".cache" / "bench" / "pixels" / f"corpus-seed{args.seed}"
-    synthetic.write_corpus(folder, args.count, args.seed)
-    manifest = json.loads((folder / "manifest.json").read_text())
-    objects = [manifest["objects"][str(i)] for i in range(args.limit or args.count)]
+    folder, objects = corpus_objects(args.seed, args.count, args.limit)
     if args.only_missed:
         wanted = {m["file"] for run in json.loads(args.only_missed.read_text()).values() for m in run["missed"]}
         objects = [o for o in objects if o["file"] in wanted]
     if args.crops:
         args.crops.mkdir(parents=True, exist_ok=True)
-    keys = LocalKeyService.open(REPO / ".cache" / "bench" / "pixels" / "bench-key.json")
-    derive, basic, detector = Derivations(keys.hmac), profiles.load("basic"), LocalDetector()
+    pipeline = WatchedPipeline()
     classes: Counter[str] = Counter()
     total = 0
     for obj in objects:
-        watch = Watch()
-        saved = (textsearch._detect_and_fill_batch, textsearch._first_look, textsearch._fill)
-        watch.install()
-        try:
-            data = (folder / obj["file"]).read_bytes()
-            outcome = process("in-misses", data, basic, derive, detector)
-        finally:
-            textsearch._detect_and_fill_batch, textsearch._first_look, textsearch._fill = saved
+        data = (folder / obj["file"]).read_bytes()
+        outcome, watch = pipeline("in-misses", data)
         before = synthetic.decode(data)
         after = synthetic.decode(outcome.output_bytes) if outcome.output_bytes else None
         with np.load(folder / obj["masks"]) as npz:

@@ -18,7 +18,6 @@ Printed per class, overall and per modality and size bucket, with the precision 
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from collections import Counter, defaultdict
 from pathlib import Path
@@ -29,9 +28,8 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "bench"))
 
-from misses import Watch, _touches
+from misses import Watch, WatchedPipeline, _touches, corpus_objects
 
-from pixelguard.core import textsearch
 from pixelguard_testkit import synthetic
 
 CLASSES = ("fill of no line", "untightened text fill", "tightened text fill", "other")
@@ -77,30 +75,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
 
-    from inference.local_engine import LocalDetector
-    from pixelguard.core import profile as profiles
-    from pixelguard.core.keys import Derivations
-    from pixelguard.core.pipeline import process
-    from pixelguard.core.quiet import silence_value_echoes
-    from pixelguard.keyservice.local import LocalKeyService
-
-    silence_value_echoes()
-    folder = REPO / ".cache" / "bench" / "pixels" / f"corpus-seed{args.seed}"
-    synthetic.write_corpus(folder, args.count, args.seed)
-    manifest = json.loads((folder / "manifest.json").read_text())
-    objects = [manifest["objects"][str(i)] for i in range(args.limit or args.count)]
-    keys = LocalKeyService.open(REPO / ".cache" / "bench" / "pixels" / "bench-key.json")
-    derive, basic, detector = Derivations(keys.hmac), profiles.load("basic"), LocalDetector()
+    folder, objects = corpus_objects(args.seed, args.count, args.limit)
+    pipeline = WatchedPipeline()
     groups: dict[tuple[str, str], Counter[str]] = defaultdict(Counter)
     for n, obj in enumerate(objects, start=1):
-        watch = Watch()
-        saved = (textsearch._detect_and_fill_batch, textsearch._first_look, textsearch._fill)
-        watch.install()
-        try:
-            data = (folder / obj["file"]).read_bytes()
-            outcome = process("in-spill", data, basic, derive, detector)
-        finally:
-            textsearch._detect_and_fill_batch, textsearch._first_look, textsearch._fill = saved
+        data = (folder / obj["file"]).read_bytes()
+        outcome, watch = pipeline("in-spill", data)
         if not outcome.output_bytes:
             continue
         before, after = synthetic.decode(data), synthetic.decode(outcome.output_bytes)
