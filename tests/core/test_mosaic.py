@@ -72,3 +72,28 @@ def test_identical_frames_are_detected_once_and_remembered_answers_are_not_asked
     memo.remember([c], [[]])  # verified final pixels with nothing left on them
     assert memo.ocr([c, a]) == [[], [Region(first[0][0].quad, first[0][0].score, "TEXT", 0.9)]]
     assert engine.frames == 2
+
+
+class _Reader(_Engine):
+    def __init__(self, found: list[Region]) -> None:
+        super().__init__()
+        self.found = found
+        self.asked: list[Region] = []
+
+    def detect(self, frames: list[np.ndarray]) -> list[list[Region]]:
+        return [list(self.found) for _ in frames]
+
+    def read(self, frames: list[np.ndarray], found: list[list[Region]]) -> list[list[Region]]:
+        self.asked += [r for regions in found for r in regions]
+        return super().read(frames, found)
+
+
+def test_the_memo_reads_only_regions_tall_enough_to_hold_legible_type() -> None:
+    line = _box_region(10, 10, 90, 22)  # a 12 px line of type
+    speck = _box_region(40, 40, 43, 42, score=0.25)  # a 2 px weak outline: nothing a person could read
+    engine = _Reader([speck, line])
+    (read,) = DetectorMemo(engine).ocr([np.zeros((64, 128, 3), np.uint8)])
+    assert engine.asked == [line]
+    # every region is still answered, in the detector's order; the speck unread, so the PHI sweep has no text
+    # to match and phi mode takes it for unreadable (filled)
+    assert read == [speck, Region(line.quad, line.score, "TEXT", 0.9)]
