@@ -9,8 +9,9 @@ dark-on-light (on a light plate), on one frame or several, burned into the store
 own bit depth. A few objects are PNG or JPEG (8-bit renderings of the same sources).
 
 Ground truth per text line and frame: the frame index, the axis-aligned box tight around the burned
-stroke pixels, the rotated text rectangle (polygon), the text, script, font size, angle, polarity, and the
-exact stroke mask (kept cropped to the box). :func:`score_object` is the one definition of "strokes gone"
+stroke pixels (those the burn changed: a stroke drawn in the value already under it is not in the data),
+the rotated text rectangle (polygon), the text, script, font size, angle, polarity, and the exact stroke
+mask (kept cropped to the box). :func:`score_object` is the one definition of "strokes gone"
 and "redacted area" shared by the tests and ``bench/pixels.py``.
 
 ``python -m pixelguard_testkit.synthetic OUT --count 40 --seed 0`` writes a corpus and its ``manifest.json``.
@@ -37,7 +38,7 @@ SCRIPT_WEIGHTS = (0.28, 0.09, 0.09, 0.09, 0.09, 0.09, 0.09, 0.09, 0.09)
 SIZE_BUCKETS = ((8, 9), (10, 15), (16, 23), (24, 40))
 ANGLES = ("0", "skew", "90", "180", "270")
 POLARITIES = ("light", "dark")
-MANIFEST_VERSION = 2  # 2: nine scripts (Devanagari, Hebrew, Greek, Thai and Korean added)
+MANIFEST_VERSION = 3  # 2: nine scripts (Devanagari, Hebrew, Greek, Thai and Korean added); 3: strokes the burn changed
 
 # Debian packages fonts-noto-core and fonts-noto-cjk (deploy/local/apt-packages.txt).
 _FONT_FILES: dict[str, tuple[tuple[str, int], ...]] = {
@@ -546,10 +547,19 @@ def generate(index: int, seed: int = 0, **fixed: object) -> Sample:
             full_plate[y:y + h, x:x + w] = plate
         full = np.zeros((rows, cols), bool)
         full[y:y + h, x:x + w] = strokes
+        # A stroke pixel whose stored value already was the text's (dark type running onto a black border)
+        # is not in the data: nothing, under any window, tells it from the frame without the text. The
+        # ground truth holds only the strokes the burn changed on at least one of the line's frames.
+        changed = np.zeros((rows, cols), bool)
         for f in on:
             if full_plate is not None:
                 frames[f][full_plate] = plate_value
+            under = frames[f][full] != np.asarray(text_value, dtype=frames.dtype)
+            changed[full] |= under.any(axis=-1) if under.ndim == 2 else under
             frames[f][full] = text_value
+        full &= changed
+        if not full.any():
+            continue  # every stroke fell on its own colour: no line in the data
         ys, xs = np.nonzero(full)
         box = (int(xs.min()), int(ys.min()), int(xs.max()) + 1, int(ys.max()) + 1)
         polygon = tuple((float(px + x), float(py + y)) for px, py in rect)
