@@ -72,9 +72,11 @@ class LocalDetector:
             crops = [ppocr.crop(frame, r.quad) for r in regions]
             probs = cls_session.run(None, {cls_session.get_inputs()[0].name: ppocr.cls_batch(crops)})[0]
             crops = ppocr.apply_cls(crops, probs)
-            batch = ppocr.rec_batch(crops, self.recogniser.height)
-            logits = rec_session.run(None, {rec_session.get_inputs()[0].name: batch})[0]
-            texts = decoder(logits)
+            texts: list[tuple[str, float]] = [("", 0.0)] * len(crops)
+            for chunk, batch in ppocr.rec_chunks(crops, self.recogniser.height):
+                logits = rec_session.run(None, {rec_session.get_inputs()[0].name: batch})[0]
+                for k, reading in zip(chunk, decoder(logits), strict=True):
+                    texts[k] = reading
             texts = [t if t[1] >= TESSERACT_BELOW else _both(t, tesseract.read(c))
                      for t, c in zip(texts, crops, strict=True)]
             out.append(ppocr.with_text(regions, texts))

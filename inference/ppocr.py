@@ -102,9 +102,39 @@ def apply_cls(crops: list[np.ndarray], probs: np.ndarray) -> list[np.ndarray]:
 
 
 def rec_batch(crops: list[np.ndarray], height: int = REC_HEIGHT) -> np.ndarray:
-    ratio = max(max(c.shape[1] / max(c.shape[0], 1) for c in crops), 320 / height)
-    width = int(height * ratio)
+    width = _rec_width(crops, height)
     return np.stack([_normalise(c, height, width) for c in crops])
+
+
+def _rec_width(crops: list[np.ndarray], height: int) -> int:
+    ratio = max(max(c.shape[1] / max(c.shape[0], 1) for c in crops), 320 / height)
+    return int(height * ratio)
+
+
+# The recogniser's output holds one score per character of its list for every 8 columns of the batch: with
+# PP-OCRv6's 18,385 characters, one frame's regions in one batch, all padded to the widest, made a 2614x3072
+# CR's worker peak at 1.6 GB. Batches are cut to about this many output steps (~75 MB of scores) instead.
+REC_BATCH_STEPS = 1024
+
+
+def rec_chunks(crops: list[np.ndarray], height: int = REC_HEIGHT,
+               max_steps: int = REC_BATCH_STEPS) -> list[tuple[list[int], np.ndarray]]:
+    """The crops as recogniser batches: (indexes into ``crops``, batch) each.
+
+    Crops go in order of their width over height, so a batch pads each crop to a width near its own (as
+    PaddleOCR batches), and a batch stops growing at ``max_steps`` output steps (a single crop always gets
+    its own). Both engines batch through this, so the same crops make the same batches and readings.
+    """
+    order = sorted(range(len(crops)), key=lambda i: (crops[i].shape[1] / max(crops[i].shape[0], 1), i))
+    chunks: list[list[int]] = []
+    for i in order:
+        candidate = (chunks[-1] if chunks else []) + [i]
+        steps = len(candidate) * _rec_width([crops[k] for k in candidate], height) // 8
+        if chunks and len(candidate) > 1 and steps <= max_steps:
+            chunks[-1] = candidate
+        else:
+            chunks.append([i])
+    return [(chunk, rec_batch([crops[k] for k in chunk], height)) for chunk in chunks]
 
 
 class CTCDecoder:

@@ -35,9 +35,13 @@ def read_regions(frames: np.ndarray, regions: np.ndarray, counts: np.ndarray,
         crops = [ppocr.crop(frames[f], quad) for quad in quads]
         probs = call("angle_classifier", {"CROPS": ppocr.cls_batch(crops)}, ["PROBS"])["PROBS"]
         crops = ppocr.apply_cls(crops, probs)
-        rec = call("text_recognizer", {"CROPS": ppocr.rec_batch(crops)}, ["TEXT", "SCORE"])
+        readings: list[tuple[str, float]] = [("", 0.0)] * len(crops)
+        for chunk, batch in ppocr.rec_chunks(crops):
+            rec = call("text_recognizer", {"CROPS": batch}, ["TEXT", "SCORE"])
+            for row, k in enumerate(chunk):
+                readings[k] = (rec["TEXT"][row, 0].decode(), float(rec["SCORE"][row, 0]))
         for i, crop in enumerate(crops):
-            text, score = rec["TEXT"][i, 0].decode(), float(rec["SCORE"][i, 0])
+            text, score = readings[i]
             if score < tesseract_below:
                 second = call("tesseract_reader", {"CROP": np.ascontiguousarray(crop, dtype=np.uint8)},
                               ["TEXT", "SCORE"])
