@@ -177,9 +177,12 @@ def layout_repository(instances: int, threads: int, queue_delay_us: int, max_bat
     The version folder is a link to the real one, so the model code resolves to this checkout and the
     staged weights are shared."""
     config = (MODELS / "text_detector" / "config.pbtxt").read_text()
+    # The shipped CPU config has no batcher (its thread spins in tritonserver); a delay >= 0 adds one.
+    config = re.sub(r"dynamic_batching\s*\{[^}]*\}", "", config)
+    if queue_delay_us >= 0:
+        config += f"\ndynamic_batching {{ max_queue_delay_microseconds: {queue_delay_us} }}\n"
     changes = [
         (r"max_batch_size:\s*\d+", f"max_batch_size: {max_batch}"),
-        (r"max_queue_delay_microseconds:\s*\d+", f"max_queue_delay_microseconds: {queue_delay_us}"),
         (r'(key: "intra_op_threads", value: \{ string_value: )"\d+"', rf'\g<1>"{threads}"'),
         (r"(instance_group\s*\[\s*\{\s*kind: KIND_CPU\s*count: )\d+", rf"\g<1>{instances}"),
     ]
@@ -346,7 +349,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--servers", default="2x1,1x2",
                         help="Triton layouts to start in turn, INSTANCESxTHREADS (default 2x1,1x2; 2x1 ships)")
     parser.add_argument("--frames-per-request", default="1", help="comma list; >1 batches an object's frames")
-    parser.add_argument("--queue-delay-us", type=int, default=2000, help="dynamic batcher max_queue_delay")
+    parser.add_argument("--queue-delay-us", type=int, default=-1,
+                        help="dynamic batcher max_queue_delay; -1 (default): no batcher, as the CPU config ships")
     parser.add_argument("--batch-sizes", help="GPU bench: comma list of frames per request, e.g. 1,2,4,8,16,32,64")
     parser.add_argument("--rounds", type=int, default=2, help="requests per client per batch size")
     parser.add_argument("--batch-clients", type=int, default=1, help="concurrent clients for --batch-sizes")
