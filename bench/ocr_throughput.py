@@ -1,4 +1,4 @@
-"""Text detection on 512x512 frames: Triton (dynamic batching, concurrent clients) vs in-process, same CPU.
+"""Text detection on 512x512 frames: Triton (concurrent clients, batcher optional) vs in-process, same CPU.
 
     .venv/bin/python bench/ocr_throughput.py                          # 48 frames, 4 clients, servers 2x1 and 1x2
     .venv/bin/python bench/ocr_throughput.py --servers 2x1 --frames-per-request 1,4
@@ -11,10 +11,11 @@ The comparison, on the same frames and the same cores:
   1 process x 2 threads);
 - Triton as the streaming workers use it: ``--clients`` client threads (4) each send their frames to
   ``text_detector`` (one frame per request, or an object's frames in one request with
-  ``--frames-per-request``), and the server's dynamic batcher merges what arrives together. Each server
-  layout in ``--servers`` (INSTANCESxTHREADS: model instances x onnxruntime intra-op threads) is started
-  in turn from a copy of deploy/triton/models/text_detector/config.pbtxt with only those numbers (and
-  ``--queue-delay-us``) changed.
+  ``--frames-per-request``). The shipped CPU config has no dynamic batcher (its thread polls inside
+  tritonserver while requests wait); ``--queue-delay-us N`` adds one with that wait, to compare. Each
+  server layout in ``--servers`` (INSTANCESxTHREADS: model instances x onnxruntime intra-op threads) is
+  started in turn from a copy of deploy/triton/models/text_detector/config.pbtxt with only those numbers
+  (and the batcher) changed.
 Images/s = frames / wall time after a warm-up; CPU-s/image counts every process that worked (the client
 and Triton with its Python-backend stubs, or the worker processes), from /proc. Each Triton run checks
 its boxes against the in-process engine's for every frame. ``overhead/req`` is the client's mean request
