@@ -112,8 +112,9 @@ def _rec_width(crops: list[np.ndarray], height: int) -> int:
 
 
 # The recogniser's output holds one score per character of its list for every 8 columns of the batch: with
-# PP-OCRv6's 18,385 characters, one frame's regions in one batch, all padded to the widest, made a 2614x3072
-# CR's worker peak at 1.6 GB. Batches are cut to about this many output steps (~75 MB of scores) instead.
+# PP-OCRv6's 18,385 characters, one frame's regions in one batch, all padded to the widest, took a worker
+# past 1.5 GB on real radiographs (bench/realfiles.py). Batches stop at about this many output steps (~75 MB
+# of scores) instead.
 REC_BATCH_STEPS = 1024
 
 

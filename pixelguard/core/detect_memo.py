@@ -17,8 +17,8 @@ import numpy as np
 from .regions import Region
 
 # Regions whose short side is below this many frame pixels are not read: no type that small is legible to a
-# person or to the recognisers, and the detector's weak outlines are mostly such specks (a PP-OCRv6 tiny
-# run read 270 of them in 20 bench objects, at a Tesseract call each, for nothing). Left unread they keep
+# person or to the recognisers, and the detector's weak outlines are mostly such specks (half of the 100
+# regions the sweep read in 20 bench objects, each a PP-OCR and a Tesseract call for nothing). Left unread they keep
 # an empty reading, which phi mode fills as unreadable and the PHI sweep has nothing to match against.
 MIN_LEGIBLE_SIDE = 4.0
 
