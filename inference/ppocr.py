@@ -130,7 +130,8 @@ def rec_chunks(crops: list[np.ndarray], height: int = REC_HEIGHT,
     chunks: list[list[int]] = []
     for i in order:
         candidate = (chunks[-1] if chunks else []) + [i]
-        steps = len(candidate) * _rec_width([crops[k] for k in candidate], height) // 8
+        # In this order the crop just added is the batch's widest, so its width is the batch's.
+        steps = len(candidate) * _rec_width([crops[i]], height) // 8
         if chunks and len(candidate) > 1 and steps <= max_steps:
             chunks[-1] = candidate
         else:
