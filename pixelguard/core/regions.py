@@ -91,3 +91,75 @@ def tighten(box: tuple[int, int, int, int], frame: np.ndarray, pad_fraction: flo
     pad = max(min_pad, int(np.ceil(pad_fraction * min(height, width))))
     return (max(x0, x0 + int(xs.min()) - pad), max(y0, y0 + int(ys.min()) - pad),
             min(x1, x0 + int(xs.max()) + 1 + pad), min(y1, y0 + int(ys.max()) + 1 + pad))
+
+
+def reach_ends(stored: np.ndarray, filled: np.ndarray, box: tuple[int, int, int, int],
+               extremes: tuple[float, float], min_share: float = 0.02, max_share: float = 0.6,
+               solid: float = 0.95, solid_run: int = 3, max_gap: float = 0.6, max_reach: float = 1.5,
+               pad: int = 2) -> tuple[int, int, int, int]:
+    """Grow a line's fill along the line while its burn value goes on past either end.
+
+    A detector's box often stops a letter short where the background changes under the type (a name whose
+    first letter sits on the edge of the frame's dark border), and the look around the fill misses it too:
+    type of the border's colour on the border is nearly invisible to it. Scanners burn type in one value,
+    usually the frame's darkest or brightest (``extremes``, of the pixels not yet filled); when one of those
+    holds between ``min_share`` and ``max_share`` of the box's pixels (more is the background: a plate), it is
+    the line's value. Outward from each end, column
+    by column across the line's band (rows, for a vertical line), the box reaches the last one holding
+    that value (plus ``pad``). It stops at a gap wider than ``max_gap`` of the line's height (the space
+    between two words is narrower), at ``solid_run`` columns in a row almost wholly of the value (a border or
+    anatomy: a letter's stem is only one or two), or ``max_reach`` heights out. ``stored`` is one frame's
+    stored values, (H, W); ``filled``, the pixels fills already changed (their value says nothing).
+    """
+    if stored.ndim != 2:
+        return box  # colour frames: type is rarely pure black or white there, and tighten's hue test covers it
+    x0, y0, x1, y1 = box
+    if x1 - x0 < 2 or y1 - y0 < 2:
+        return box
+    inside, free = stored[y0:y1, x0:x1], ~filled[y0:y1, x0:x1]
+    # Strokes are a minority of a line's box; an extreme that fills most of it is the background (a plate).
+    shares = [float(((inside == v) & free).mean()) for v in extremes]
+    candidates = [k for k, share in enumerate(shares) if min_share <= share <= max_share]
+    if not candidates:
+        return box
+    best = min(candidates, key=lambda k: shares[k])
+    if shares[best] * inside.size < 3:
+        return box
+    along_x = x1 - x0 >= y1 - y0
+    side = (y1 - y0) if along_x else (x1 - x0)
+    # The frame seen along the line: positions along it on axis 1, across it on axis 0.
+    values, unfilled = (stored[y0:y1], ~filled[y0:y1]) if along_x else (stored[:, x0:x1].T, ~filled[:, x0:x1].T)
+    lo, hi = (x0, x1) if along_x else (y0, y1)
+    end = values.shape[1]
+    reach, gap = int(max_reach * side), max(1, int(max_gap * side))
+
+    def last_hit(positions: range) -> int | None:
+        found, missing, solid_seen = None, 0, 0
+        for at in positions:
+            column = (values[:, at] == extremes[best]) & unfilled[:, at]
+            share = float(column.mean())
+            if share >= solid:
+                solid_seen += 1
+                if solid_seen >= solid_run:
+                    break
+                continue
+            solid_seen = 0
+            if share > 0:
+                found, missing = at, 0
+            else:
+                missing += 1
+                if missing > gap:
+                    break
+        return found
+
+    after = last_hit(range(hi, min(end, hi + reach)))
+    before = last_hit(range(lo - 1, max(-1, lo - 1 - reach), -1))
+    if after is None and before is None:
+        return box
+    new_hi = min(end, after + 1 + pad) if after is not None else hi
+    new_lo = max(0, before - pad) if before is not None else lo
+    # The letters reached may hang lower or reach higher than the box (a J's hook): the pad across, too.
+    height, width = stored.shape
+    if along_x:
+        return new_lo, max(0, y0 - pad), new_hi, min(height, y1 + pad)
+    return max(0, x0 - pad), new_lo, min(width, x1 + pad), new_hi

@@ -15,14 +15,15 @@ from typing import Protocol
 import cv2
 import numpy as np
 
-from . import mosaic, phi, unverified
+from . import mosaic, phi, specks, unverified
 from .limits import Deadline
 from .record import ObjectRecord
-from .regions import Region, tighten
+from .regions import Region, reach_ends, tighten
 from .vocabulary import RedactionMode
 
 Box = tuple[int, int, int, int]
 Cover = tuple[int, Box, int]  # frame, filled box, the pass that filled it (0: the first search)
+SPECK_PASS = -1  # a cover's pass when it holds a speck line: core.specks checked it, the detector looks not
 Render = Callable[[np.ndarray], list[np.ndarray]]  # stored frames -> 8-bit RGB renderings
 Look = Callable[[list[np.ndarray]], list[list[Region]]]
 MAX_RECORDED_REGIONS = 500  # per object: a review item lists its regions, not a pathological thousand
@@ -89,6 +90,10 @@ class RedactionSettings:
     # Boxes a reviewer drew (frame, x0, y0, x1, y1; frame -1: every frame), filled before the search looks,
     # like the pixel rules' fixed banners; the search and its verification then run as always.
     manual_boxes: tuple[tuple[int, int, int, int, int], ...] = ()
+    # Small skewed type drawn without antialiasing breaks into specks the detector does not see as text
+    # (see core.specks); after the first fills, such lines left in the frame's extreme value are filled
+    # too (None: never).
+    specks: specks.SpeckSettings | None = specks.SpeckSettings()
 
 
 @dataclass
@@ -166,7 +171,10 @@ def _detect_and_fill_batch(stored: np.ndarray, render: Render, detector: Detecto
     selected = _select(found, settings)
     chosen, doubt = _split_doubtful(selected, height, width, settings)
     covers: list[Cover] = []
+    speck_lines = [specks.lines(f, settings.specks) for f in stored] if settings.specks is not None else []
     _fill(stored, frames, chosen, fill, covers, tally, first=True, settings=settings)
+    if speck_lines:
+        _fill_specks(stored, speck_lines, found, chosen, fill, covers, tally)
     for index, (regions, kept) in enumerate(zip(selected, chosen, strict=True)):
         for r in regions:
             if r not in kept and r.score >= settings.large_region_doubt_score:
@@ -311,16 +319,60 @@ def _fill(stored: np.ndarray, frames: list[np.ndarray], chosen: list[list[Region
           covers: list[Cover], tally: _Tally, first: bool, settings: RedactionSettings, attempt: int = 0) -> None:
     height, width = stored.shape[1], stored.shape[2]
     for index, regions in enumerate(chosen):
+        if not regions:
+            continue
+        filled = _filled(covers, index, height, width)
+        free = stored[index][~filled] if stored.ndim == 3 else None  # grey frames only: see reach_ends
+        extremes = (float(free.min()), float(free.max())) if free is not None and free.size else None
         for region in regions:
-            # The strokes' extent (plus a pad) rather than the detector's box: see regions.tighten.
+            # The strokes' extent (plus a pad) rather than the detector's box: see regions.tighten; then on
+            # to the ends of the line where the box fell short: see regions.reach_ends.
             box = tighten(region.cover(width, height), frames[index])
+            if extremes is not None:
+                box = reach_ends(stored[index], filled, box, extremes)
             stored[index, box[1]:box[3], box[0]:box[2]] = fill
+            filled[box[1]:box[3], box[0]:box[2]] = True
             covers.append((index, box, attempt))
             # A later fill removes what is left of a line already filled (a reviewer sees it apart), and is
             # looked at again; only first fills say how sure the search was.
             tally.region(index, box, _confidence(region, settings), "filled" if first else "refilled")
             if first:
                 tally.scores.append(_confidence(region, settings))
+
+
+def _filled(covers: list[Cover], index: int, height: int, width: int) -> np.ndarray:
+    """The pixels of frame ``index`` that fills have changed so far."""
+    filled = np.zeros((height, width), dtype=bool)
+    for frame, (x0, y0, x1, y1), _ in covers:
+        if frame == index:
+            filled[y0:y1, x0:x1] = True
+    return filled
+
+
+def _fill_specks(stored: np.ndarray, speck_lines: list[list[specks.SpeckLine]], found: list[list[Region]],
+                 chosen: list[list[Region]], fill: float, covers: list[Cover], tally: _Tally) -> None:
+    """Fill the speck lines (core.specks) with a speck the first fills left, except those lying mostly inside
+    a region the search decided to keep (a label phi mode read, a large region left for a reviewer): they
+    were judged there. A kept region that holds only a piece of a speck line read only that piece.
+
+    Illegible to the reader too, so neither mode reads them. The detector saw nothing there at its first
+    look, so its look around the fills leaves them out (SPECK_PASS): that would cost a detection for each.
+    """
+    height, width = stored.shape[1], stored.shape[2]
+    for index, found_lines in enumerate(speck_lines):
+        if not found_lines:
+            continue
+        kept = [r.cover(width, height) for r in found[index] if r not in chosen[index]]
+        filled = _filled(covers, index, height, width)
+        for line in found_lines:
+            box = line.box
+            area = (box[2] - box[0]) * (box[3] - box[1])
+            if filled[line.ys, line.xs].all() or _shared_area(box, kept) * 2 > area:
+                continue
+            stored[index, box[1]:box[3], box[0]:box[2]] = fill
+            filled[box[1]:box[3], box[0]:box[2]] = True
+            covers.append((index, box, SPECK_PASS))
+            tally.region(index, box, 1.0, "specks")
 
 
 def _confidence(region: Region, settings: RedactionSettings) -> float:
@@ -421,6 +473,16 @@ def _phi_problems(seen: list[list[Region]], covers: list[Cover], width: int, hei
 def _inside_a_cover(region: Region, index: int, covers: list[Cover], width: int, height: int) -> bool:
     tight = region.cover(width, height, margin=0, min_margin=0, end_margin=0)
     return any(_overlaps(tight, box) for f, box, _ in covers if f == index)
+
+
+def _shared_area(box: Box, others: list[Box]) -> int:
+    """Pixels of ``box`` inside at least one of ``others``."""
+    if not others:
+        return 0
+    inside = np.zeros((box[3] - box[1], box[2] - box[0]), dtype=bool)
+    for x0, y0, x1, y1 in others:
+        inside[max(0, y0 - box[1]):max(0, y1 - box[1]), max(0, x0 - box[0]):max(0, x1 - box[0])] = True
+    return int(inside.sum())
 
 
 def _overlaps(a: tuple[int, int, int, int], b: tuple[int, int, int, int]) -> bool:

@@ -1,0 +1,95 @@
+"""A line's fill reaches the letters its detector box fell short of, in the line's own burn value, and no further."""
+from __future__ import annotations
+
+import numpy as np
+
+from pixelguard.core.regions import reach_ends
+from pixelguard.samples import burn_text
+
+NAME = "JOHANSSON ELSA"
+
+
+def _plate_with_border(border: int = 60) -> np.ndarray:
+    """A CR-like frame: a dark border of exactly 0 on the left, a 35-60 gradient at its edge, a bright plate."""
+    frame = np.full((120, 420), 900, dtype=np.uint16)
+    frame[:, :border] = 0
+    frame[:, border:border + 12] = np.linspace(35, 60, 12).astype(np.uint16)
+    return frame
+
+
+def _extent(strokes: np.ndarray) -> tuple[int, int, int, int]:
+    ys, xs = np.nonzero(strokes)
+    return int(xs.min()), int(ys.min()), int(xs.max()) + 1, int(ys.max()) + 1
+
+
+def _covers(box: tuple[int, int, int, int], strokes: np.ndarray) -> bool:
+    x0, y0, x1, y1 = box
+    inside = np.zeros_like(strokes)
+    inside[y0:y1, x0:x1] = True
+    return not (strokes & ~inside).any()
+
+
+def _extremes(frame: np.ndarray) -> tuple[float, float]:
+    return float(frame.min()), float(frame.max())
+
+
+def test_the_first_letter_on_the_borders_edge_is_reached_and_the_border_is_not() -> None:
+    base = _plate_with_border()
+    frame = burn_text(base, NAME, (62, 40), 32, 0)  # dark type, first letter on the gradient by the border
+    strokes = frame != base
+    x0, y0, x1, y1 = _extent(strokes)
+    short = (x0 + 16, y0 - 2, x1 + 2, y1 + 2)  # the detector's box stops after the first letter's stem
+    assert not _covers(short, strokes)
+    reached = reach_ends(frame, np.zeros(frame.shape, bool), short, _extremes(frame))
+    assert _covers(reached, strokes)
+    assert reached[0] >= 60 - 2 * 32  # it stopped at the border instead of running along it to the frame's edge
+    assert reached[0] > 0
+
+
+def test_a_box_without_the_frames_extremes_is_left_as_it_is() -> None:
+    base = np.full((80, 300), 500, dtype=np.uint16)
+    base[70:, :] = 100
+    base[0, 0], base[0, 1] = 0, 4000
+    frame = burn_text(base, NAME, (20, 20), 24, 2000)  # antialiasing aside, type in a value of its own
+    box = _extent(frame != base)
+    assert reach_ends(frame, np.zeros(frame.shape, bool), box, _extremes(frame)) == box
+
+
+def test_the_next_word_beyond_a_wide_gap_is_another_line() -> None:
+    base = np.full((80, 500), 300, dtype=np.uint16)
+    base[75:, :] = 100
+    first = burn_text(base, "DOE JANE", (10, 20), 20, 4095)
+    frame = burn_text(first, "L", (10 + 200, 20), 20, 4095)  # a label far along the same row
+    name = _extent(first != base)
+    grown = reach_ends(frame, np.zeros(frame.shape, bool), name, _extremes(frame))
+    assert grown[2] < 200
+
+
+def test_solid_anatomy_of_the_burn_value_past_the_end_stops_the_reach() -> None:
+    base = np.full((80, 400), 300, dtype=np.uint16)
+    base[:, 250:] = 4095  # saturated anatomy (or a bright border) right after the line
+    base[75:, :200] = 100
+    frame = burn_text(base, "ID 12345678", (20, 20), 20, 4095)
+    box = _extent(frame != base)
+    grown = reach_ends(frame, np.zeros(frame.shape, bool), box, _extremes(frame))
+    assert grown[2] <= 250 + 3
+
+
+def test_vertical_lines_reach_along_their_length() -> None:
+    base = _plate_with_border().T.copy()  # the border is now the top rows
+    frame = burn_text(base.T.copy(), NAME, (62, 40), 32, 0).T.copy()
+    strokes = frame != base
+    x0, y0, x1, y1 = _extent(strokes)
+    short = (x0 - 2, y0 + 16, x1 + 2, y1 + 2)
+    assert _covers(reach_ends(frame, np.zeros(frame.shape, bool), short, _extremes(frame)), strokes)
+
+
+def test_pixels_fills_changed_say_nothing() -> None:
+    base = np.full((80, 400), 300, dtype=np.uint16)
+    base[75:, :] = 100
+    frame = burn_text(base, "ID 12345678", (20, 20), 20, 4095)
+    box = _extent(frame != base)
+    frame[box[1]:box[3], box[2] + 4:box[2] + 40:3] = 4095  # stripes an earlier fill left in the frame's max
+    filled = np.zeros(frame.shape, bool)
+    filled[:, box[2] + 1:] = True
+    assert reach_ends(frame, filled, box, _extremes(frame)) == box
