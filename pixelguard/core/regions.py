@@ -96,8 +96,8 @@ def tighten(box: tuple[int, int, int, int], frame: np.ndarray, pad_fraction: flo
 def reach_ends(stored: np.ndarray, filled: np.ndarray, box: tuple[int, int, int, int],
                extremes: tuple[float, float], min_share: float = 0.02, max_share: float = 0.6,
                solid: float = 0.95, solid_run: int = 3, max_gap: float = 0.6, max_reach: float = 1.5,
-               pad: int = 2) -> tuple[int, int, int, int]:
-    """Grow a line's fill along the line while its burn value goes on past either end.
+               pad: int = 2) -> list[tuple[int, int, int, int]]:
+    """Where a line's fill must go on past its box's ends: the boxes to fill besides it (none, one or two).
 
     A detector's box often stops a letter short where the background changes under the type (a name whose
     first letter sits on the edge of the frame's dark border), and the look around the fill misses it too:
@@ -108,23 +108,24 @@ def reach_ends(stored: np.ndarray, filled: np.ndarray, box: tuple[int, int, int,
     by column across the line's band (rows, for a vertical line), the box reaches the last one holding
     that value (plus ``pad``). It stops at a gap wider than ``max_gap`` of the line's height (the space
     between two words is narrower), at ``solid_run`` columns in a row almost wholly of the value (a border or
-    anatomy: a letter's stem is only one or two), or ``max_reach`` heights out. ``stored`` is one frame's
+    anatomy: a letter's stem is only one or two), or ``max_reach`` heights out. What is reached is padded
+    across the line too (a J's hook may hang below the box); the box itself is left as it is. ``stored`` is one frame's
     stored values, (H, W); ``filled``, the pixels fills already changed (their value says nothing).
     """
     if stored.ndim != 2:
-        return box  # colour frames: type is rarely pure black or white there, and tighten's hue test covers it
+        return []  # colour frames: type is rarely pure black or white there, and tighten's hue test covers it
     x0, y0, x1, y1 = box
     if x1 - x0 < 2 or y1 - y0 < 2:
-        return box
+        return []
     inside, free = stored[y0:y1, x0:x1], ~filled[y0:y1, x0:x1]
     # Strokes are a minority of a line's box; an extreme that fills most of it is the background (a plate).
     shares = [float(((inside == v) & free).mean()) for v in extremes]
     candidates = [k for k, share in enumerate(shares) if min_share <= share <= max_share]
     if not candidates:
-        return box
+        return []
     best = min(candidates, key=lambda k: shares[k])
     if shares[best] * inside.size < 3:
-        return box
+        return []
     along_x = x1 - x0 >= y1 - y0
     side = (y1 - y0) if along_x else (x1 - x0)
     # The frame seen along the line: positions along it on axis 1, across it on axis 0.
@@ -154,12 +155,10 @@ def reach_ends(stored: np.ndarray, filled: np.ndarray, box: tuple[int, int, int,
 
     after = last_hit(range(hi, min(end, hi + reach)))
     before = last_hit(range(lo - 1, max(-1, lo - 1 - reach), -1))
-    if after is None and before is None:
-        return box
-    new_hi = min(end, after + 1 + pad) if after is not None else hi
-    new_lo = max(0, before - pad) if before is not None else lo
     # The letters reached may hang lower or reach higher than the box (a J's hook): the pad across, too.
     height, width = stored.shape
+    spans = [(hi, min(end, after + 1 + pad))] if after is not None else []
+    spans += [(max(0, before - pad), lo)] if before is not None else []
     if along_x:
-        return new_lo, max(0, y0 - pad), new_hi, min(height, y1 + pad)
-    return max(0, x0 - pad), new_lo, min(width, x1 + pad), new_hi
+        return [(start, max(0, y0 - pad), stop, min(height, y1 + pad)) for start, stop in spans]
+    return [(max(0, x0 - pad), start, min(width, x1 + pad), stop) for start, stop in spans]

@@ -328,16 +328,21 @@ def _fill(stored: np.ndarray, frames: list[np.ndarray], chosen: list[list[Region
             # The strokes' extent (plus a pad) rather than the detector's box: see regions.tighten; then on
             # to the ends of the line where the box fell short: see regions.reach_ends.
             box = tighten(region.cover(width, height), frames[index])
-            if extremes is not None:
-                box = reach_ends(stored[index], filled, box, extremes)
-            stored[index, box[1]:box[3], box[0]:box[2]] = fill
-            filled[box[1]:box[3], box[0]:box[2]] = True
+            strips = reach_ends(stored[index], filled, box, extremes) if extremes is not None else []
+            for x0, y0, x1, y1 in [box, *strips]:
+                stored[index, y0:y1, x0:x1] = fill
+                filled[y0:y1, x0:x1] = True
+            box = _union([box, *strips])
             covers.append((index, box, attempt))
             # A later fill removes what is left of a line already filled (a reviewer sees it apart), and is
             # looked at again; only first fills say how sure the search was.
             tally.region(index, box, _confidence(region, settings), "filled" if first else "refilled")
             if first:
                 tally.scores.append(_confidence(region, settings))
+
+
+def _union(boxes: list[Box]) -> Box:
+    return (min(b[0] for b in boxes), min(b[1] for b in boxes), max(b[2] for b in boxes), max(b[3] for b in boxes))
 
 
 def _filled(covers: list[Cover], index: int, height: int, width: int) -> np.ndarray:

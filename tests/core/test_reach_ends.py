@@ -33,6 +33,16 @@ def _extremes(frame: np.ndarray) -> tuple[float, float]:
     return float(frame.min()), float(frame.max())
 
 
+def _reach(frame: np.ndarray, box: tuple[int, int, int, int], filled: np.ndarray | None = None
+           ) -> tuple[int, int, int, int]:
+    """The box with what reach_ends adds to it: the extent a fill then covers."""
+    strips = reach_ends(frame, np.zeros(frame.shape, bool) if filled is None else filled, box, _extremes(frame))
+    for b in strips:  # each strip touches the box at one end
+        assert b[0] == box[2] or b[2] == box[0] or b[1] == box[3] or b[3] == box[1]
+    every = [box, *strips]
+    return (min(b[0] for b in every), min(b[1] for b in every), max(b[2] for b in every), max(b[3] for b in every))
+
+
 def test_the_first_letter_on_the_borders_edge_is_reached_and_the_border_is_not() -> None:
     base = _plate_with_border()
     frame = burn_text(base, NAME, (62, 40), 32, 0)  # dark type, first letter on the gradient by the border
@@ -40,7 +50,7 @@ def test_the_first_letter_on_the_borders_edge_is_reached_and_the_border_is_not()
     x0, y0, x1, y1 = _extent(strokes)
     short = (x0 + 16, y0 - 2, x1 + 2, y1 + 2)  # the detector's box stops after the first letter's stem
     assert not _covers(short, strokes)
-    reached = reach_ends(frame, np.zeros(frame.shape, bool), short, _extremes(frame))
+    reached = _reach(frame, short)
     assert _covers(reached, strokes)
     assert reached[0] >= 60 - 2 * 32  # it stopped at the border instead of running along it to the frame's edge
     assert reached[0] > 0
@@ -52,7 +62,7 @@ def test_a_box_without_the_frames_extremes_is_left_as_it_is() -> None:
     base[0, 0], base[0, 1] = 0, 4000
     frame = burn_text(base, NAME, (20, 20), 24, 2000)  # antialiasing aside, type in a value of its own
     box = _extent(frame != base)
-    assert reach_ends(frame, np.zeros(frame.shape, bool), box, _extremes(frame)) == box
+    assert reach_ends(frame, np.zeros(frame.shape, bool), box, _extremes(frame)) == []
 
 
 def test_the_next_word_beyond_a_wide_gap_is_another_line() -> None:
@@ -61,7 +71,7 @@ def test_the_next_word_beyond_a_wide_gap_is_another_line() -> None:
     first = burn_text(base, "DOE JANE", (10, 20), 20, 4095)
     frame = burn_text(first, "L", (10 + 200, 20), 20, 4095)  # a label far along the same row
     name = _extent(first != base)
-    grown = reach_ends(frame, np.zeros(frame.shape, bool), name, _extremes(frame))
+    grown = _reach(frame, name)
     assert grown[2] < 200
 
 
@@ -71,7 +81,7 @@ def test_solid_anatomy_of_the_burn_value_past_the_end_stops_the_reach() -> None:
     base[75:, :200] = 100
     frame = burn_text(base, "ID 12345678", (20, 20), 20, 4095)
     box = _extent(frame != base)
-    grown = reach_ends(frame, np.zeros(frame.shape, bool), box, _extremes(frame))
+    grown = _reach(frame, box)
     assert grown[2] <= 250 + 3
 
 
@@ -81,7 +91,7 @@ def test_vertical_lines_reach_along_their_length() -> None:
     strokes = frame != base
     x0, y0, x1, y1 = _extent(strokes)
     short = (x0 - 2, y0 + 16, x1 + 2, y1 + 2)
-    assert _covers(reach_ends(frame, np.zeros(frame.shape, bool), short, _extremes(frame)), strokes)
+    assert _covers(_reach(frame, short), strokes)
 
 
 def test_pixels_fills_changed_say_nothing() -> None:
@@ -92,4 +102,4 @@ def test_pixels_fills_changed_say_nothing() -> None:
     frame[box[1]:box[3], box[2] + 4:box[2] + 40:3] = 4095  # stripes an earlier fill left in the frame's max
     filled = np.zeros(frame.shape, bool)
     filled[:, box[2] + 1:] = True
-    assert reach_ends(frame, filled, box, _extremes(frame)) == box
+    assert reach_ends(frame, filled, box, _extremes(frame)) == []
