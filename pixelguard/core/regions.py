@@ -54,6 +54,8 @@ def tighten(box: tuple[int, int, int, int], frame: np.ndarray, pad_fraction: flo
             min_pad: int = 2, border_agreement: float = 0.8, colour_distance: int = 48) -> tuple[int, int, int, int]:
     """Shrink a cover box to the strokes inside it, plus a pad; never grows it.
 
+    The upright fill the search used before ``line_patch``: kept as the reference its tests compare with.
+
     Detector boxes around small type are two to three times the height of the strokes (the unclip
     margin, then ours). Inside the box, Otsu's threshold splits strokes from their background; the
     background is the class that owns the box's border ring (at least ``border_agreement`` of it, or
@@ -162,3 +164,124 @@ def reach_ends(stored: np.ndarray, filled: np.ndarray, box: tuple[int, int, int,
     if along_x:
         return [(start, max(0, y0 - pad), stop, min(height, y1 + pad)) for start, stop in spans]
     return [(max(0, x0 - pad), start, min(width, x1 + pad), stop) for start, stop in spans]
+
+
+@dataclass(frozen=True)
+class Patch:
+    """The pixels one fill covers: a bounding box (x0, y0, x1, y1, exclusive) and the mask inside it."""
+
+    box: tuple[int, int, int, int]
+    mask: np.ndarray  # bool, shape (y1 - y0, x1 - x0)
+
+
+def line_patch(region: Region, frame: np.ndarray, margin: float = 0.15, min_margin: int = 2,
+               end_margin: float = 0.5, pad_fraction: float = 0.25, border_agreement: float = 0.8,
+               colour_distance: int = 48) -> Patch:
+    """The pixels to fill for one detected line: its quad grown by margins, then shrunk to the strokes in it.
+
+    The margins are :meth:`Region.cover`'s (a share of the text height across, ``end_margin`` of it at
+    each end), but measured and laid in the line's own frame: a skewed line is filled by a rotated
+    rectangle, not by the axis-aligned box around it (whose corners hold no text). Strokes are split from
+    background as :func:`tighten` does, in that frame. When the band along the line's two long sides is
+    not one background (anatomy or a plate's edge crosses it), each long side moves inward a pixel at a
+    time to where it is (see _split). The ends never move inward: a character the detector fell short of
+    may sit there. A side that a stroke-class pixel touches stays where the margin put it, and every other
+    stroke-class pixel inside widens the result, so the error is always toward filling more; the
+    verification pass then looks around the fill. ``frame`` is the 8-bit rendering the detector saw.
+    """
+    height, width = frame.shape[:2]
+    centre, u, v, along, across = _line_axes(region.quad)
+    pad = max(min_margin, int(np.ceil(margin * 2 * across)))
+    end = max(pad, int(np.ceil(end_margin * 2 * across)))
+    # Quad corners are pixel indices (a pixel's centre): the grown rectangle holds every pixel whose centre
+    # it holds, which for an upright line is exactly Region.cover's box.
+    half_u, half_v = along + end + 1e-6, across + pad + 1e-6
+    corners = np.array([centre + su * half_u * u + sv * half_v * v for su, sv in ((-1, -1), (1, -1), (1, 1), (-1, 1))])
+    x0, y0 = max(0, int(np.floor(corners[:, 0].min()))), max(0, int(np.floor(corners[:, 1].min())))
+    x1 = min(width, int(np.ceil(corners[:, 0].max())) + 1)
+    y1 = min(height, int(np.ceil(corners[:, 1].max())) + 1)
+    if x1 <= x0 or y1 <= y0:
+        return Patch((x0, y0, x0, y0), np.zeros((0, 0), dtype=bool))
+    ys, xs = np.mgrid[y0:y1, x0:x1]
+    offsets = np.stack([xs - centre[0], ys - centre[1]], axis=-1)
+    pu, pv = offsets @ u, offsets @ v
+    grown = (np.abs(pu) <= half_u) & (np.abs(pv) <= half_v)
+    split = _split(frame[y0:y1, x0:x1], grown, pv, half_v, border_agreement, colour_distance)
+    if split is None:
+        return _patch(x0, y0, grown)
+    strokes, low, high = split
+    su, sv = pu[strokes], pv[strokes]
+    extent = min(su.max() - su.min(), sv.max() - sv.min()) + 1
+    spad = max(min_margin, int(np.ceil(pad_fraction * extent)))
+    # A stroke on an edge the split was judged on may go on beyond it: that side keeps its margin.
+    low_v = -half_v if sv.min() < -low + 1 else sv.min() - spad
+    high_v = half_v if sv.max() > high - 1 else sv.max() + spad
+    keep = grown & (pu >= su.min() - spad) & (pu <= su.max() + spad) & (pv >= low_v) & (pv <= high_v)
+    return _patch(x0, y0, keep)
+
+
+def _line_axes(quad: tuple[tuple[float, float], ...]) -> tuple[np.ndarray, np.ndarray, np.ndarray, float, float]:
+    """(centre, u along the line, v across it, half length, half height) of the rectangle around a quad."""
+    pts = np.asarray(quad, dtype=np.float64)
+    first, second = pts[1] - pts[0], pts[2] - pts[1]
+    long = first if np.linalg.norm(first) >= np.linalg.norm(second) else second
+    u = long / max(float(np.linalg.norm(long)), 1e-9)
+    v = np.array([-u[1], u[0]])
+    centre = pts.mean(axis=0)
+    return centre, u, v, float(np.abs((pts - centre) @ u).max()), float(np.abs((pts - centre) @ v).max())
+
+
+def _split(colour: np.ndarray, grown: np.ndarray, pv: np.ndarray, half_v: float, border_agreement: float,
+           colour_distance: int) -> tuple[np.ndarray, float, float] | None:
+    """(stroke-class pixels, the band's reach below and above the centre line), or None: no safe guess.
+
+    Otsu's threshold within the band; the background is the class that owns each of the band's two long
+    edges (at least ``border_agreement`` of it). An edge that no class owns, or that the other edge's class
+    does not, moves inward a pixel at a time.
+    """
+    grey = cv2.cvtColor(colour, cv2.COLOR_RGB2GRAY) if colour.ndim == 3 else colour
+    grey = np.ascontiguousarray(grey, dtype=np.uint8)
+    if grown.sum() < 25 or int(grey[grown].max()) - int(grey[grown].min()) < 16:
+        return None
+    low, high = half_v, half_v
+    while low + high > 3.0:
+        band = grown & (pv >= -low) & (pv <= high)
+        threshold, _ = cv2.threshold(grey[band].reshape(-1, 1), 0, 255, cv2.THRESH_BINARY + cv2.THRESH_OTSU)
+        bright = grey > threshold
+        below, above = band & (pv < -low + 1), band & (pv > high - 1)
+        rings = [float(bright[edge].mean()) if edge.any() else 0.5 for edge in (below, above)]
+        owned = [max(r, 1 - r) >= border_agreement for r in rings]
+        if all(owned) and (rings[0] > 0.5) == (rings[1] > 0.5):
+            edge = below | above
+            strokes = band & (~bright if rings[0] > 0.5 else bright)
+            if colour.ndim == 3:
+                strokes = _far_in_hue(colour, grey, band, edge, strokes, colour_distance)
+            return (strokes, low, high) if strokes.any() else None
+        if owned[0] and owned[1]:
+            owned = [False, False]  # one class above the line and another below: neither is the background
+        low, high = low - (not owned[0]), high - (not owned[1])
+    return None
+
+
+def _far_in_hue(colour: np.ndarray, grey: np.ndarray, band: np.ndarray, edge: np.ndarray, strokes: np.ndarray,
+                colour_distance: int) -> np.ndarray:
+    """Type whose luminance sits inside the anatomy's (green on grey) can land in the background class; any
+    pixel whose hue is far from the edge background's counts as a stroke too. Hue only (colour minus its grey):
+    on grey frames this adds nothing, so textured anatomy does not undo the tightening there."""
+    chroma = colour.astype(np.int16) - grey.astype(np.int16)[..., np.newaxis]
+    if np.abs(chroma[band]).max() <= colour_distance:
+        return strokes
+    owned = edge & ~strokes
+    if not owned.any():
+        return strokes
+    far = np.abs(chroma - np.median(chroma[owned], axis=0)).max(axis=-1) > colour_distance
+    return strokes | (band & far)
+
+
+def _patch(x0: int, y0: int, mask: np.ndarray) -> Patch:
+    """The mask cut to its own bounding box: the box a fill is recorded (and looked around) by."""
+    rows, cols = np.nonzero(mask.any(axis=1))[0], np.nonzero(mask.any(axis=0))[0]
+    if len(rows) == 0:
+        return Patch((x0, y0, x0, y0), np.zeros((0, 0), dtype=bool))
+    r0, r1, c0, c1 = int(rows[0]), int(rows[-1]) + 1, int(cols[0]), int(cols[-1]) + 1
+    return Patch((x0 + c0, y0 + r0, x0 + c1, y0 + r1), np.ascontiguousarray(mask[r0:r1, c0:c1]))

@@ -18,7 +18,7 @@ import numpy as np
 from . import mosaic, phi, specks, unverified
 from .limits import Deadline
 from .record import ObjectRecord
-from .regions import Region, reach_ends, tighten
+from .regions import Region, line_patch, reach_ends
 from .vocabulary import RedactionMode
 
 Box = tuple[int, int, int, int]
@@ -325,11 +325,20 @@ def _fill(stored: np.ndarray, frames: list[np.ndarray], chosen: list[list[Region
         free = stored[index][~filled] if stored.ndim == 3 else None  # grey frames only: see reach_ends
         extremes = (float(free.min()), float(free.max())) if free is not None and free.size else None
         for region in regions:
-            # The strokes' extent (plus a pad) rather than the detector's box: see regions.tighten; then on
-            # to the ends of the line where the box fell short: see regions.reach_ends.
-            box = tighten(region.cover(width, height), frames[index])
+            # The strokes' extent (plus a pad) in the line's own frame rather than the detector's box, and a
+            # rotated fill for a skewed line: see regions.line_patch. Recorded (and looked around) by its box.
+            patch = line_patch(region, frames[index])
+            box = patch.box
+            if not patch.mask.any():
+                continue  # a quad wholly outside the frame: nothing to fill, nothing to look around
+            # On to the ends of the line where the box fell short (regions.reach_ends, read before the fill).
             strips = reach_ends(stored[index], filled, box, extremes) if extremes is not None else []
-            for x0, y0, x1, y1 in [box, *strips]:
+            # A patch its line runs out of was cut to a detector box that fell short, so its own rotated edges
+            # are no guide there either: it is filled whole.
+            mask = patch.mask if not strips else np.ones_like(patch.mask)
+            stored[index, box[1]:box[3], box[0]:box[2]][mask] = fill
+            filled[box[1]:box[3], box[0]:box[2]] |= mask
+            for x0, y0, x1, y1 in strips:
                 stored[index, y0:y1, x0:x1] = fill
                 filled[y0:y1, x0:x1] = True
             box = _union([box, *strips])
