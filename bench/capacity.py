@@ -21,7 +21,9 @@ The model (deploy/capacity.md says why each piece is there):
 
 The check compares that prediction for 2 and 4 workers with scale.py's measured objects/s. ``C`` is the
 cores the pipeline could have had during each run: the machine's cores minus what other processes used
-(``/proc/stat`` busy time minus the pipeline's own CPU), because this machine is shared with other work.
+(``/proc/stat`` busy time minus the pipeline's own CPU), because this machine is shared with other work. When
+scale.py timed one worker again after the others (``--bracket``, its default), each run is predicted from one
+worker's figures at that run's time, read between the two one-worker runs: this host's speed drifts.
 
 No GPU was lent to this project: the detector's GPU time per object is a PARAMETER (``--gpu-s-per-object``),
 not a measurement; plans with GPUs say so.
@@ -106,29 +108,53 @@ def predict(workers: int, ceiling: float, cores: float, cost: float, server: flo
 
 
 def check(result: dict[str, Any], params: Params = Params()) -> list[dict[str, Any]]:
-    """Predicted against measured objects/s for every run with more than one worker, per engine."""
+    """Predicted against measured objects/s for every run with more than one worker, per engine.
+
+    When one worker was timed again after the others (``bench/scale.py --bracket``), the one-worker figures a
+    run is predicted from are those of the time of that run, read on the straight line between the two
+    one-worker runs: this host's CPU-seconds per fixed computation drift by 1.5-3x over minutes, and a
+    prediction from a run made minutes earlier carries that drift in full."""
     cores = int(result["machine"]["cores"])
     rows = []
     for engine in sorted({r["engine"] for r in result["runs"]}):
-        runs = {int(r["workers"]): r for r in result["runs"] if r["engine"] == engine}
-        if 1 not in runs:
+        ones = [r for r in result["runs"] if r["engine"] == engine and int(r["workers"]) == 1]
+        if not ones:
             continue
-        cost, idle = marginal_cost(runs[1])
-        ceiling, why = worker_ceiling(runs[1], cores, params)
-        server, model = server_ceiling(runs[1])
-        for n, run in sorted(runs.items()):
-            if n == 1:
+        first, last = ones[0], ones[-1]
+        ceiling, why = worker_ceiling(first, cores, params)
+        for run in result["runs"]:
+            n = int(run["workers"])
+            if run["engine"] != engine or n == 1:
                 continue
+            weight = _between(first, last, run)
+            cost0, idle0 = marginal_cost(first)
+            cost1, idle1 = marginal_cost(last)
+            cost, idle = cost0 + weight * (cost1 - cost0), idle0 + weight * (idle1 - idle0)
+            server, model = server_ceiling(first)
+            later, _ = server_ceiling(last)
+            if math.isfinite(server) and math.isfinite(later):
+                # Interpolated as time per object (what drifts), not as its inverse.
+                server = 1 / (1 / server + weight * (1 / later - 1 / server))
             avail = cores_available(run, cores)
             predicted = predict(n, ceiling, avail, cost, server, idle)
             measured = float(run["objects_per_s"])
             rows.append({"engine": engine, "workers": n, "cost_cpu_s": cost, "ceiling_cores": ceiling,
                          "ceiling_from": why, "cores_available": avail, "server_ceiling": server,
-                         "server_bound_by": model, "predicted": predicted,
+                         "server_bound_by": model, "predicted": predicted, "bracket_weight": weight,
+                         "one_worker_costs": [cost0, cost1] if last is not first else [cost0],
                          "idle_cores_per_worker": idle,
                          "predicted_idle_machine": predict(n, ceiling, cores, cost, server, idle),
                          "measured": measured, "error": predicted / measured - 1 if measured else math.inf})
     return rows
+
+
+def _between(first: dict[str, Any], last: dict[str, Any], run: dict[str, Any]) -> float:
+    """Where ``run``'s middle falls between the middles of the first and last one-worker runs (0: the first)."""
+    if last is first or "started" not in first or "started" not in last or "started" not in run:
+        return 0.0
+    middle = [float(r["started"]) + float(r["wall_s"]) / 2 for r in (first, last, run)]
+    span = middle[1] - middle[0]
+    return min(1.0, max(0.0, (middle[2] - middle[0]) / span)) if span > 0 else 0.0
 
 
 def class_weights(result: dict[str, Any], engine: str) -> dict[str, float]:
@@ -155,7 +181,8 @@ def partitions_for(pods: int, params: Params) -> int:
 def plan(result: dict[str, Any], target: float, mix: dict[str, float], params: Params = Params()) -> dict[str, Any]:
     """Worker pods, partitions (and with Triton on GPUs: GPUs) for ``target`` objects/s of ``mix``."""
     cores = int(result["machine"]["cores"])
-    runs = {(r["engine"], int(r["workers"])): r for r in result["runs"]}
+    # A one-worker run timed again (bench/scale.py --bracket) is a check's reference, not the plan's basis.
+    runs = {(r["engine"], int(r["workers"])): r for r in result["runs"] if not r.get("again")}
     out: dict[str, Any] = {"target": target, "mix": mix}
     local = runs.get(("local", 1))
     if local is not None:
@@ -205,8 +232,8 @@ def parse_mix(text: str) -> dict[str, float]:
 def report(result: dict[str, Any], mix: dict[str, float], targets: list[float], params: Params) -> str:
     lines = [f"capacity model from {result['machine']['cores']} cores, load when measured: "
              f"{result['machine'].get('uptime_before', '?')}"]
-    lines.append("check: predicted vs measured objects/s (prediction uses the 1-worker cost and ceiling and the "
-                 "cores the run could have had)")
+    lines.append("check: predicted vs measured objects/s (prediction uses the 1-worker cost at the run's time, "
+                 "the 1-worker ceiling and the cores the run could have had)")
     lines.append(f"{'engine':8} {'workers':>7} {'c CPU-s/obj':>11} {'ceiling':>7} {'cores':>6} {'server/s':>8} "
                  f"{'predicted':>9} {'measured':>8} {'error':>7}  idle-2-core prediction")
     for row in check(result, params):
@@ -215,7 +242,10 @@ def report(result: dict[str, Any], mix: dict[str, float], targets: list[float], 
         lines.append(f"{row['engine']:8} {row['workers']:>7} {row['cost_cpu_s']:>11.3f} {row['ceiling_cores']:>7.2f} "
                      f"{row['cores_available']:>6.2f} {server} {row['predicted']:>9.3f} {row['measured']:>8.3f} "
                      f"{row['error']:>+7.1%}  {row['predicted_idle_machine']:.3f}  ({row['ceiling_from']}{bound}; "
-                     f"an idle worker uses {row['idle_cores_per_worker']:.3f} cores)")
+                     f"an idle worker uses {row['idle_cores_per_worker']:.3f} cores"
+                     + (f"; one worker's c {' -> '.join(f'{c:.3f}' for c in row['one_worker_costs'])} before and "
+                        f"after, read at {row['bracket_weight']:.2f} of the way" if len(row["one_worker_costs"]) > 1
+                        else "") + ")")
     for engine in ("local", "triton"):
         if any(r["engine"] == engine for r in result["runs"]):
             w = class_weights(result, engine)

@@ -291,7 +291,7 @@ class Bench:
         wall = max(0.001, last - t0)
         latencies = [e.ts - e.submitted_at for e in ours]
         return {"job": job, "objects": len(submitted), "final": len(set(per_key) & submitted.keys()),
-                "wall_s": round(wall, 2), "objects_per_s": len({e.key for e in ours}) / wall,
+                "started": round(t0, 2), "wall_s": round(wall, 2), "objects_per_s": len({e.key for e in ours}) / wall,
                 "p50_s": pct(latencies, 0.5), "p99_s": pct(latencies, 0.99),
                 "lost": sum(1 for k in submitted if per_key[k] == 0),
                 "duplicated": sum(1 for k in submitted if per_key[k] > 1),
@@ -384,14 +384,17 @@ def print_table(runs: list[dict[str, Any]]) -> None:
           f"{'p99 s':>6} {'CPU-s/obj':>9} {'+triton':>7} {'kafka':>6} {'lost':>4} {'dup':>4}  clean/review/errors")
     for r in runs:
         one = next((x for x in runs if x["engine"] == r["engine"] and x["workers"] == 1), r)
+        label = f"{r['workers']}{'*' if r.get('again') else ''}"
         ratio = r["objects_per_s"] / one["objects_per_s"] if one["objects_per_s"] else 0.0
         n = max(1, r["objects"])
-        print(f"{r['engine']:7} {r['workers']:>7} {r['objects']:>7} {r['wall_s']:>7.1f} {r['objects_per_s']:>6.2f} "
+        print(f"{r['engine']:7} {label:>7} {r['objects']:>7} {r['wall_s']:>7.1f} {r['objects_per_s']:>6.2f} "
               f"{ratio:>5.2f} {r['p50_s']:>6.1f} {r['p99_s']:>6.1f} {r['cpu_s']['workers'] / n:>9.3f} "
               f"{r['cpu_s']['triton'] / n:>7.3f} {r['cpu_s']['kafka'] / n:>6.3f} {r['lost']:>4} {r['duplicated']:>4}  "
               + "/".join(str(r["by_topic"].get(t, 0)) for t in ("clean", "review", "errors"))
               + (f" errors {r['error_codes']}" if r["error_codes"] else "")
               + (f" review {r['review_reasons']}" if r["review_reasons"] else ""))
+    if any(r.get("again") for r in runs):
+        print("(1*: one worker again, after the others: the check reads one worker's cost at each run's time)")
     if any(r.get("triton_models") for r in runs):
         print("\nTriton's own statistics per object (busy s per object of each model, instances; the busiest "
               "model's instances / busy s is the server's ceiling)")
@@ -431,6 +434,9 @@ def main() -> None:
     parser.add_argument("--stage-threads", default="fit",
                         help="each worker's stage threads: fit (the cores shared out among the run's workers, "
                              "at least 1; workers restart between counts), default (the worker's own), or a number")
+    parser.add_argument("--bracket", action=argparse.BooleanOptionalAction, default=True,
+                        help="time one worker again after the largest count, so that the check takes one "
+                             "worker's cost at the time of each run (this host's speed drifts)")
     parser.add_argument("--time-budget", type=int, default=600,
                         help="PIXELGUARD_TIME_S for the workers (s per object; the hard cap is twice it)")
     parser.add_argument("--redaction", choices=("on", "off"), default="on",
@@ -516,9 +522,13 @@ def scale(args: argparse.Namespace) -> dict[str, Any]:
             elif engine != "local":
                 raise SystemExit(f"scale: unknown engine {engine!r}; use local or triton")
             bench.begin(engine, url, pid, http)
-            for n in counts:
+            # One worker again at the end: the check reads one worker's cost at the time of each run between
+            # the two (deploy/capacity.md, "The check on this machine"), as this host's speed drifts.
+            for n in counts + ([1] if args.bracket and len(counts) > 1 else []):
+                again = bool(result["runs"]) and n == 1 and any(
+                    r["engine"] == engine and r["workers"] == 1 for r in result["runs"])
                 threads = stage_threads(args.stage_threads, n)
-                if threads is not None and n > 1:
+                if (threads is not None and n > 1) or again:
                     bench.stop_all()  # the stage threads are set when a worker starts
                     bench.add_workers(n, threads)
                 else:
@@ -530,8 +540,11 @@ def scale(args: argparse.Namespace) -> dict[str, Any]:
                       f"objects", flush=True)
                 r = bench.run(corpus, f"{engine}{n}", options=options)
                 r.update(engine=engine, workers=n, idle_cores=idle, stage_threads=threads or Settings.threads)
+                if again:
+                    r["again"] = True
                 result["runs"].append(r)
-                print(f"scale: {engine} x{n}: {r['objects_per_s']:.2f} obj/s, {r['cpu_s_per_object']:.3f} CPU-s/obj, "
+                print(f"scale: {engine} x{n}{' again' if again else ''}: {r['objects_per_s']:.2f} obj/s, "
+                      f"{r['cpu_s_per_object']:.3f} CPU-s/obj, "
                       f"lost {r['lost']}, dup {r['duplicated']}; idle workers {idle:.3f} cores", flush=True)
             if engine == args.engines.split(",")[0] and args.rebalance_objects:
                 result["rebalance"] = rebalance(bench, args, work, engine, options)

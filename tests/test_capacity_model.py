@@ -147,3 +147,43 @@ def test_each_worker_s_idle_cost_leaves_fewer_cores_for_objects() -> None:
     assert row["idle_cores_per_worker"] == pytest.approx(0.25)
     assert row["predicted"] == pytest.approx(1.0 / 0.75)
     assert row["measured"] == pytest.approx(20 / 15)
+
+
+def _at(r: dict[str, Any], started: float, **extra: Any) -> dict[str, Any]:
+    return {**r, "started": started, **extra}
+
+
+def test_one_worker_timed_again_after_the_others_gives_the_cost_at_each_runs_time() -> None:
+    """The host got slower between the first one-worker run and the last (1 -> 2 CPU-s per object): a run
+    half-way between them is predicted from 1.5, the cost one worker had at that time."""
+    first = _at(run(1, 20, 40.0, 20.0, 20.0), 0.0)  # 1 CPU-s per object, 0.5 cores: its ceiling
+    again = _at(run(1, 20, 40.0, 40.0, 40.0), 200.0, again=True)  # 2 CPU-s per object
+    two = _at(run(2, 20, 15.0, 30.0, 30.0), 112.5)  # middle at 120 s: half-way between 20 and 220
+    [row] = capacity.check(result(first, two, again))
+    assert row["bracket_weight"] == pytest.approx(0.5)
+    assert row["cost_cpu_s"] == pytest.approx(1.5)
+    assert row["one_worker_costs"] == pytest.approx([1.0, 2.0])
+    assert row["predicted"] == pytest.approx(2 * 0.5 / 1.5)
+    # Without the second one-worker run (older JSON, or --no-bracket) the first one's cost stands.
+    [alone] = capacity.check(result(first, two))
+    assert alone["cost_cpu_s"] == pytest.approx(1.0) and alone["bracket_weight"] == 0.0
+
+
+def test_the_repeat_one_worker_run_is_not_the_plans_basis() -> None:
+    first = _at(run(1, 20, 25.0, 20.0, 20.0), 0.0)
+    again = _at(run(1, 20, 25.0, 60.0, 60.0), 500.0, again=True)
+    plan = capacity.plan(result(first, again), 1000.0, {"ct": 1.0, "us": 1.0, "sc": 1.0})
+    assert plan["cpu_only"]["cpu_s_per_object"] == pytest.approx(capacity.mix_cost(
+        1.0, capacity.class_weights(result(first), "local"), {"ct": 1.0, "us": 1.0, "sc": 1.0}))
+
+
+def test_a_shared_servers_ceiling_is_read_at_the_runs_time_as_time_per_object() -> None:
+    stats = {"text_detector": {"instances": 1, "busy_s": 10.0}}
+    later = {"text_detector": {"instances": 1, "busy_s": 30.0}}
+    first = _at(run(1, 10, 20.0, 2.0, 12.0, engine="triton", triton=10.0), 0.0, triton_models=stats)
+    again = _at(run(1, 10, 20.0, 2.0, 12.0, engine="triton", triton=10.0), 100.0, again=True,
+                triton_models=later)
+    two = _at(run(2, 10, 10.0, 2.0, 12.0, engine="triton", triton=10.0), 55.0)  # half-way
+    [row] = capacity.check(result(first, two, again))
+    # 1 s per object at first, 3 s at the end, 2 s half-way: 0.5 objects/s, not the mean of 1 and 1/3.
+    assert row["server_ceiling"] == pytest.approx(0.5)

@@ -20,7 +20,7 @@ def test_a_worker_joining_and_another_leaving_mid_run_loses_and_duplicates_nothi
     args = argparse.Namespace(objects=3, workers="1", engines="local", partitions=4, rebalance_objects=9,
                               time_budget=600, profile="basic", sample=1.0, timeout=300, seed=0, redaction="off",
                               workdir=tmp_path / "work", json=tmp_path / "scale.json", idle_sample=1.0,
-                              stage_threads="default")
+                              stage_threads="default", bracket=True)
     result = scale.scale(args)
 
     rb = result["rebalance"]
