@@ -28,11 +28,14 @@ Box = tuple[int, int, int, int]
 @dataclass(frozen=True)
 class SpeckSettings:
     max_piece_area: int = 40  # pixels: a speck of 8-10 px type is a stroke fragment, not a glyph
+    # Pieces that are not specks but whole strokes (joined letters of cursive type) belong to a speck line
+    # they touch, up to this size; they neither make a line nor count as one of its specks.
+    max_stroke_area: int = 400
     min_pieces: int = 4  # a line of type breaks into many pieces; two or three specks are noise
     max_line_side: int = 40  # a group taller than this (across the line) is not one line of small type
     min_aspect: float = 2.0  # long side over short side of the group
     min_contrast: float = 0.3  # of the frame's value range, between the specks and the ring around them
-    join: tuple[int, int] = (7, 7)  # specks this close (w, h) belong to one group
+    join: tuple[int, int] = (11, 11)  # specks this close (w, h) belong to one group
     pad: int = 2  # px added around a group when it is filled
 
 
@@ -76,12 +79,17 @@ def _groups(mask: np.ndarray, frame: np.ndarray, value: float, span: float,
     if not mask.any():
         return []
     count, labels, stats, _ = cv2.connectedComponentsWithStats(mask.astype(np.uint8), connectivity=8)
+    area = stats[:, cv2.CC_STAT_AREA]
     small = np.zeros(count, dtype=bool)
-    small[1:] = stats[1:, cv2.CC_STAT_AREA] <= settings.max_piece_area
+    small[1:] = area[1:] <= settings.max_piece_area
     specks = small[labels]
     if not specks.any():
         return []
-    joined = cv2.dilate(specks.astype(np.uint8), np.ones(settings.join[::-1], np.uint8))
+    across = np.minimum(stats[:, cv2.CC_STAT_WIDTH], stats[:, cv2.CC_STAT_HEIGHT])
+    part = small | ((area <= settings.max_stroke_area) & (across <= settings.max_line_side))
+    part[0] = False
+    parts = part[labels]
+    joined = cv2.dilate(parts.astype(np.uint8), np.ones(settings.join[::-1], np.uint8))
     groups, group_labels, group_stats, _ = cv2.connectedComponentsWithStats(joined, connectivity=8)
     out: list[tuple[Box, np.ndarray, np.ndarray]] = []
     ring_kernel = np.ones((5, 5), np.uint8)
@@ -89,8 +97,9 @@ def _groups(mask: np.ndarray, frame: np.ndarray, value: float, span: float,
         x, y, w, h = (int(v) for v in group_stats[g, :4])
         if max(w, h) < settings.min_aspect * min(w, h) or min(w, h) > settings.max_line_side:
             continue
-        member = (group_labels[y:y + h, x:x + w] == g) & specks[y:y + h, x:x + w]
-        pieces = np.unique(labels[y:y + h, x:x + w][member])
+        inside = group_labels[y:y + h, x:x + w] == g
+        member = inside & parts[y:y + h, x:x + w]
+        pieces = np.unique(labels[y:y + h, x:x + w][inside & specks[y:y + h, x:x + w]])
         if len(pieces) < settings.min_pieces:
             continue
         # Around the group: within 2 px of it, of any other value.

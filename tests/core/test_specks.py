@@ -86,6 +86,16 @@ def test_colour_frames_use_pure_black_and_white_only() -> None:
     assert not any(line.box[0] >= 190 for line in found)
 
 
+def test_joined_strokes_of_cursive_type_belong_to_the_speck_line_they_touch() -> None:
+    """Arabic at 8-9 px keeps some letters joined: pieces larger than a speck, at the line's end, are filled with it."""
+    frame = np.full((120, 300, 3), 70, dtype=np.uint8)
+    frame[100:, :] = 180
+    extent = _speck_line(frame, 30, 40, 255, pieces=6)
+    frame[42:45, 70:92] = 255  # a joined stroke, 66 px, 4 px past the last speck
+    found = specks.lines(frame)
+    assert len(found) == 1 and found[0].box[2] >= 92 and _covers(found, extent)
+
+
 # bench/phi_mode.py's objects 54 and 55 (seed 0): a 10 px birth date and a 9 px patient ID, skewed 2-4 degrees,
 # that DBNet finds at no scale; both objects were released clean with the value in the pixels.
 PHI_OBJECTS = {54: ("L12-5", "10/10/1993", "1993-10-10", "PA"),
