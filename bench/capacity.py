@@ -122,19 +122,20 @@ def check(result: dict[str, Any], params: Params = Params()) -> list[dict[str, A
             continue
         first, last = ones[0], ones[-1]
         ceiling, why = worker_ceiling(first, cores, params)
+        cost0, idle0 = marginal_cost(first)
+        cost1, idle1 = marginal_cost(last)
+        server0, model = server_ceiling(first)
+        server1, _ = server_ceiling(last)
         for run in result["runs"]:
             n = int(run["workers"])
             if run["engine"] != engine or n == 1:
                 continue
             weight = _between(first, last, run)
-            cost0, idle0 = marginal_cost(first)
-            cost1, idle1 = marginal_cost(last)
             cost, idle = cost0 + weight * (cost1 - cost0), idle0 + weight * (idle1 - idle0)
-            server, model = server_ceiling(first)
-            later, _ = server_ceiling(last)
-            if math.isfinite(server) and math.isfinite(later):
+            server = server0
+            if math.isfinite(server0) and math.isfinite(server1):
                 # Interpolated as time per object (what drifts), not as its inverse.
-                server = 1 / (1 / server + weight * (1 / later - 1 / server))
+                server = 1 / (1 / server0 + weight * (1 / server1 - 1 / server0))
             avail = cores_available(run, cores)
             predicted = predict(n, ceiling, avail, cost, server, idle)
             measured = float(run["objects_per_s"])

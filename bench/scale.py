@@ -524,9 +524,8 @@ def scale(args: argparse.Namespace) -> dict[str, Any]:
             bench.begin(engine, url, pid, http)
             # One worker again at the end: the check reads one worker's cost at the time of each run between
             # the two (deploy/capacity.md, "The check on this machine"), as this host's speed drifts.
-            for n in counts + ([1] if args.bracket and len(counts) > 1 else []):
-                again = bool(result["runs"]) and n == 1 and any(
-                    r["engine"] == engine and r["workers"] == 1 for r in result["runs"])
+            timed = [(n, False) for n in counts] + ([(1, True)] if args.bracket and len(counts) > 1 else [])
+            for n, again in timed:
                 threads = stage_threads(args.stage_threads, n)
                 if (threads is not None and n > 1) or again:
                     bench.stop_all()  # the stage threads are set when a worker starts

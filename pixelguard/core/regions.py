@@ -106,16 +106,16 @@ def reach_ends(stored: np.ndarray, filled: np.ndarray, box: tuple[int, int, int,
     type of the border's colour on the border is nearly invisible to it. Scanners burn type in one value,
     usually the frame's darkest or brightest (``extremes``, of the pixels not yet filled); when one of those
     holds between ``min_share`` and ``max_share`` of the box's pixels (more is the background: a plate), it is
-    the line's value. Outward from each end, column
-    by column across the line's band (rows, for a vertical line), the box reaches the last one holding
-    that value (plus ``pad``). It stops at a gap wider than ``max_gap`` of the line's height (the space
-    between two words is narrower), at ``solid_run`` columns in a row almost wholly of the value (a border or
-    anatomy: a letter's stem is only one or two), or ``max_reach`` heights out. What is reached is padded
-    across the line too (a J's hook may hang below the box); the box itself is left as it is. ``stored`` is one frame's
-    stored values, (H, W); ``filled``, the pixels fills already changed (their value says nothing).
+    the line's value. Outward from each end, column by column across the line's band (rows, for a vertical
+    line), the box reaches the last one holding that value (plus ``pad``). It stops at a gap wider than
+    ``max_gap`` of the line's height (the space between two words is narrower), at ``solid_run`` columns in a
+    row almost wholly of the value (a border or anatomy: a letter's stem is only one or two), or ``max_reach``
+    heights out. What is reached is padded across the line too (a J's hook may hang below the box); the box
+    itself is left as it is. ``stored`` is one frame's stored values, (H, W); ``filled``, the pixels fills
+    already changed (their value says nothing).
     """
     if stored.ndim != 2:
-        return []  # colour frames: type is rarely pure black or white there, and tighten's hue test covers it
+        return []  # colour frames: type is rarely pure black or white there, and line_patch's hue test covers it
     x0, y0, x1, y1 = box
     if x1 - x0 < 2 or y1 - y0 < 2:
         return []
