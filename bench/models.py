@@ -6,7 +6,7 @@
 
 Two parts, one run, one corpus (pixelguard_testkit.synthetic, the corpus bench/pixels.py uses):
 
-1. Redaction through the real pipeline (pipeline.process, profile basic, in-process engine, one onnxruntime
+1. Redaction through the real pipeline (pipeline.process, profile basic, in-process engine, one model runtime
    thread), once per configuration: every candidate detector with today's reader (v4 recogniser), and every
    candidate recogniser with today's detector (v4). Recall per script, size and angle bucket, precision,
    objects routed to review, images/s (wall) and CPU seconds per image (process time, the steady figure on
@@ -239,25 +239,19 @@ def _tess_accuracy(reading: str, entry: dict) -> float:
 
 
 def read_crops(crops: list[tuple[dict, np.ndarray]], recognisers: list[str]) -> dict:
-    import onnxruntime as ort
-
-    from inference import ppocr
+    from inference import ppocr, runtimes
     from inference.tesseract import LANGUAGES, TESSDATA, TesseractReader
 
-    options = ort.SessionOptions()
-    options.intra_op_num_threads, options.inter_op_num_threads, options.log_severity_level = 1, 1, 3
-    options.enable_cpu_mem_arena = False
     results: dict = {"ppocr": {}, "tesseract": {}}
     for name in recognisers:
         model = models.recogniser(name)
-        session = ort.InferenceSession(str(model.file.locate()), options, providers=["CPUExecutionProvider"])
-        decode = ppocr.CTCDecoder.for_model(model, session)
-        input_name = session.get_inputs()[0].name
-        session.run(None, {input_name: ppocr.rec_batch([crops[0][1]], model.height)})  # warm
+        session = runtimes.open_session(model.file.locate(), 1)
+        decode = ppocr.CTCDecoder.for_model(model)
+        session.run(ppocr.rec_batch([crops[0][1]], model.height))  # warm
         rows, cpu = [], 0.0
         for entry, crop in crops:  # one line at a time, as the engine's per-frame batches mostly are
             c0 = time.process_time()
-            text, score = decode(session.run(None, {input_name: ppocr.rec_batch([crop], model.height)})[0])[0]
+            text, score = decode(session.run(ppocr.rec_batch([crop], model.height)))[0]
             cpu += time.process_time() - c0
             rows.append((text, score, accuracy(text, entry)))
         results["ppocr"][name] = {"rows": rows, "cpu_ms": 1000 * cpu / len(crops)}

@@ -1,15 +1,14 @@
-"""In-process text detector: the PP-OCR DBNet ONNX model run with onnxruntime (embedded default)."""
+"""In-process text detector: the PP-OCR DBNet ONNX model on a model runtime (inference.runtimes; embedded default)."""
 from __future__ import annotations
 
 import os
 import threading
 
 import numpy as np
-import onnxruntime as ort
 
 from pixelguard.core.regions import Region
 
-from . import dbnet, models, ppocr
+from . import dbnet, models, ppocr, runtimes
 from .tesseract import TesseractReader
 
 # PP-OCR readings below this confidence get a second opinion from Tesseract (multilingual).
@@ -25,28 +24,20 @@ def _both(ppocr_reading: tuple[str, float], tesseract_reading: tuple[str, float]
 class LocalDetector:
     """Detection always; reading (angle classifier, PP-OCR recogniser, Tesseract) loaded on first use."""
 
-    name = "local-onnxruntime"
+    name = "local"  # and the runtime: "local-openvino", "local-onnxruntime"
 
     def __init__(self, settings: dbnet.DetectorSettings | None = None, threads: int | None = None,
-                 recogniser: str | None = None) -> None:
-        """``settings.model`` names the detector, ``recogniser`` the reader (inference.models; defaults there)."""
-        options = ort.SessionOptions()
+                 recogniser: str | None = None, runtime: str | None = None) -> None:
+        """``settings.model`` names the detector, ``recogniser`` the reader (inference.models; defaults there);
+        ``runtime`` what runs them (inference.runtimes; default there)."""
         # One thread per worker process: the embedded runner already runs one process per core.
-        options.intra_op_num_threads = threads or int(os.environ.get("PIXELGUARD_OCR_THREADS", "1"))
-        options.inter_op_num_threads = 1
-        # With more than one thread, idle ones would spin for work, taking CPU from the other processes.
-        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
-        options.log_severity_level = 3
-        # onnxruntime's CPU arena keeps every block it ever grew to, per input shape: frames of many sizes
-        # (and text lines of many widths) made workers grow past 2.5 GB. Without it, freed is freed.
-        options.enable_cpu_mem_arena = False
+        self.threads = threads or int(os.environ.get("PIXELGUARD_OCR_THREADS", "1"))
+        self.runtime = runtimes.check(runtime) if runtime else runtimes.default()
+        self.name = f"local-{self.runtime}"
         settings = settings or dbnet.DetectorSettings()
-        self.session = ort.InferenceSession(str(dbnet.model_path(settings.model)), options,
-                                            providers=["CPUExecutionProvider"])
-        self.input_name = self.session.get_inputs()[0].name
+        self.session = runtimes.open_session(dbnet.model_path(settings.model), self.threads, self.runtime)
         self.settings = settings
         self.recogniser = models.recogniser(recogniser)
-        self._options = options
         self._readers: tuple | None = None
         self._loading = threading.Lock()  # stage threads share one engine: load the readers once
 
@@ -54,7 +45,7 @@ class LocalDetector:
         out = []
         for frame in frames:
             tensor = dbnet.preprocess(frame, self.settings)
-            prob = self.session.run(None, {self.input_name: tensor})[0][0, 0]
+            prob = self.session.run(tensor)[0, 0]
             out.append(dbnet.postprocess(prob, frame.shape[0], frame.shape[1], self.settings))
         return out
 
@@ -70,11 +61,11 @@ class LocalDetector:
                 out.append([])
                 continue
             crops = [ppocr.crop(frame, r.quad) for r in regions]
-            probs = cls_session.run(None, {cls_session.get_inputs()[0].name: ppocr.cls_batch(crops)})[0]
+            probs = cls_session.run(ppocr.cls_batch(crops))
             crops = ppocr.apply_cls(crops, probs)
             texts: list[tuple[str, float]] = [("", 0.0)] * len(crops)
             for chunk, batch in ppocr.rec_chunks(crops, self.recogniser.height):
-                logits = rec_session.run(None, {rec_session.get_inputs()[0].name: batch})[0]
+                logits = rec_session.run(batch)
                 for k, reading in zip(chunk, decoder(logits), strict=True):
                     texts[k] = reading
             texts = [t if t[1] >= TESSERACT_BELOW else _both(t, tesseract.read(c))
@@ -85,10 +76,8 @@ class LocalDetector:
     def _load_readers(self) -> tuple:
         with self._loading:
             if self._readers is None:
-                cls_session = ort.InferenceSession(str(models.ANGLE_CLASSIFIER.locate()), self._options,
-                                                   providers=["CPUExecutionProvider"])
-                rec_session = ort.InferenceSession(str(self.recogniser.file.locate()), self._options,
-                                                   providers=["CPUExecutionProvider"])
-                decoder = ppocr.CTCDecoder.for_model(self.recogniser, rec_session)
+                cls_session = runtimes.open_session(models.ANGLE_CLASSIFIER.locate(), self.threads, self.runtime)
+                rec_session = runtimes.open_session(self.recogniser.file.locate(), self.threads, self.runtime)
+                decoder = ppocr.CTCDecoder.for_model(self.recogniser)
                 self._readers = (cls_session, rec_session, decoder, TesseractReader())
             return self._readers

@@ -129,12 +129,17 @@ def recogniser(name: str | None = None) -> RecModel:
         raise ValueError(f"unknown recogniser model {name!r}: one of {', '.join(RECOGNISERS)}") from None
 
 
-def characters(model: RecModel, session=None) -> list[str]:
+def characters(model: RecModel) -> list[str]:
     """The recogniser's character list: its shipped dict file, else the ONNX metadata."""
     if model.characters is not None:
         return model.characters.locate().read_text(encoding="utf-8").rstrip("\n").replace("\r", "").split("\n")
-    if session is None:
-        import onnxruntime as ort
+    return metadata_characters(model.file.locate())
 
-        session = ort.InferenceSession(str(model.file.locate()), providers=["CPUExecutionProvider"])
+
+def metadata_characters(path: Path) -> list[str]:
+    """The character list PP-OCR exports store in the ONNX file's metadata (onnxruntime reads it; the other
+    runtimes do not expose it)."""
+    import onnxruntime as ort
+
+    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
     return session.get_modelmeta().custom_metadata_map["character"].splitlines()

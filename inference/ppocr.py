@@ -8,6 +8,7 @@ metadata, or the dict file its wheel ships).
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 import cv2
 import numpy as np
@@ -146,12 +147,12 @@ class CTCDecoder:
         self.characters = ["<blank>"] + characters + [" "]
 
     @classmethod
-    def from_session(cls, session) -> CTCDecoder:
-        return cls(session.get_modelmeta().custom_metadata_map["character"].splitlines())
+    def from_onnx_metadata(cls, path: Path) -> CTCDecoder:
+        return cls(models.metadata_characters(path))
 
     @classmethod
-    def for_model(cls, model: models.RecModel, session=None) -> CTCDecoder:
-        return cls(models.characters(model, session))
+    def for_model(cls, model: models.RecModel) -> CTCDecoder:
+        return cls(models.characters(model))
 
     def __call__(self, logits: np.ndarray) -> list[tuple[str, float]]:
         indexes = logits.argmax(axis=2)

@@ -25,7 +25,7 @@ from .paths import cache_root
 PYTRITON_VERSION = "0.7.0"
 # Pinned so a rebuilt venv matches the one tests passed on; bump both here and the marker follows.
 # opencv-python-headless < 4.11 is the last line built against numpy 1.x, which nvidia-pytriton pins.
-SERVER_REQUIREMENTS = (f"nvidia-pytriton=={PYTRITON_VERSION}", "onnxruntime==1.32.0",
+SERVER_REQUIREMENTS = (f"nvidia-pytriton=={PYTRITON_VERSION}", "onnxruntime==1.32.0", "openvino==2026.4.1",
                        "opencv-python-headless==4.10.0.84", "tesserocr==2.13.0")
 BACKEND_FILES = ("libtriton_python.so", "triton_python_backend_utils.py", "triton_python_backend_stub")
 DEFAULT_MODEL_REPOSITORY = TRITON_MODELS  # deploy/triton/models in a checkout
@@ -117,10 +117,10 @@ class TritonService(LocalService):
         if not self.venv_python.exists():
             self._run([str(base_python()), "-m", "venv", "--clear", str(self.venv)], "create server venv")
         self._pip_install()
-        # onnxruntime is for the OCR models to come; prove it works with the wheel's numpy<2 now.
+        # The models' runtimes must work with the pytriton wheel's numpy<2: prove it now, not at model load.
         probe = self._run([str(self.venv_python), "-c",
-                           "import numpy, onnxruntime; print(numpy.__version__, onnxruntime.__version__)"],
-                          "import onnxruntime in server venv").strip().split()
+                           "import numpy, onnxruntime, openvino; print(numpy.__version__, onnxruntime.__version__)"],
+                          "import onnxruntime and openvino in server venv").strip().split()
         self._assemble_backends()
         if not self.server_binary.exists():
             raise ServiceError(f"triton: {self.server_binary} missing after install")

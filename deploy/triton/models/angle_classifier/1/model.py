@@ -17,11 +17,10 @@ from inference import triton_support as _onnx_model
 class TritonPythonModel:
     def initialize(self, args: dict) -> None:
         self.session = _onnx_model.session(args, Path(__file__).parent)
-        self.input_name = self.session.get_inputs()[0].name
 
     def execute(self, requests: list) -> list:
         batches = [pb_utils.get_input_tensor_by_name(r, "CROPS").as_numpy() for r in requests]
-        probs = self.session.run(None, {self.input_name: np.concatenate(batches)})[0]
+        probs = self.session.run(np.concatenate(batches))
         out, start = [], 0
         for batch in batches:
             out.append(pb_utils.InferenceResponse(output_tensors=[

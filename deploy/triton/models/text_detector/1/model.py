@@ -29,7 +29,6 @@ class TritonPythonModel:
         # The batcher still saves round trips to this stub.
         provider = triton_support.parameters(args).get("onnx_provider", "CPUExecutionProvider")
         self.whole_batches = provider != "CPUExecutionProvider"
-        self.input_name = self.session.get_inputs()[0].name
         # The network staged beside this file (inference/model_files.py) decides the input normalisation.
         name = Path(__file__).parent / "model_name.txt"
         self.settings = (dbnet.DetectorSettings(model=name.read_text().strip()) if name.exists()
@@ -51,7 +50,7 @@ class TritonPythonModel:
             runs = [keys] if self.whole_batches else [[k] for k in keys]
             for run in runs:
                 batch = np.concatenate([tensors[k] for k in run])
-                out = self.session.run(None, {self.input_name: batch})[0]
+                out = self.session.run(batch)
                 for k, prob in zip(run, out, strict=True):
                     probs[k] = prob[0]
         responses = []

@@ -22,16 +22,16 @@ from inference.ppocr import CTCDecoder
 class TritonPythonModel:
     def initialize(self, args: dict) -> None:
         self.session = _onnx_model.session(args, Path(__file__).parent)
-        self.input_name = self.session.get_inputs()[0].name
         characters = Path(__file__).parent / "characters.txt"
         self.decode = (CTCDecoder(characters.read_text(encoding="utf-8").rstrip("\n").split("\n"))
-                       if characters.exists() else CTCDecoder.from_session(self.session))
+                       if characters.exists()
+                       else CTCDecoder.from_onnx_metadata(_onnx_model.model_file(args, Path(__file__).parent)))
 
     def execute(self, requests: list) -> list:
         out = []
         for request in requests:  # widths differ between requests, so each runs on its own
             crops = pb_utils.get_input_tensor_by_name(request, "CROPS").as_numpy()
-            texts = self.decode(self.session.run(None, {self.input_name: crops})[0])
+            texts = self.decode(self.session.run(crops))
             out.append(pb_utils.InferenceResponse(output_tensors=[
                 pb_utils.Tensor("TEXT", np.array([[t.encode()] for t, _ in texts], dtype=np.object_)),
                 pb_utils.Tensor("SCORE", np.array([[s] for _, s in texts], dtype=np.float32))]))

@@ -1,0 +1,68 @@
+"""Where the OCR models' ONNX graphs run: one module per runtime behind ``ModelSession``, and their registry.
+
+The in-process engine (``inference.local_engine``) and the Triton models (``inference.triton_support``) open
+their networks with ``open_session``. Both runtimes compute the same function in float32; OpenVINO's CPU
+kernels run PP-OCR's detector about twice as fast as onnxruntime's on one thread here (``bench/runtimes.py``),
+so it is the default where it is installed. A runtime's module is imported only when a model is opened with it.
+"""
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import os
+from pathlib import Path
+from typing import Protocol
+
+import numpy as np
+
+ENV = "PIXELGUARD_RUNTIME"
+
+
+class ModelSession(Protocol):
+    """One loaded network with one input; safe to call from several threads at once."""
+
+    runtime: str
+
+    def run(self, tensor: np.ndarray) -> np.ndarray:
+        """The network's first output for ``tensor``."""
+
+
+# name -> "module:function" opening a model file as a ModelSession. Adding a runtime: a module and a line.
+RUNTIMES: dict[str, str] = {
+    "openvino": "inference.runtimes.openvino_cpu:open_session",  # Intel's CPU kernels (oneDNN), float32
+    "onnxruntime": "inference.runtimes.onnx_cpu:open_session",  # onnxruntime's CPU or CUDA provider
+}
+_PACKAGES = {"openvino": "openvino", "onnxruntime": "onnxruntime"}
+
+
+def available() -> list[str]:
+    """The runtimes whose package is installed, in the order they are preferred."""
+    return [name for name in RUNTIMES if importlib.util.find_spec(_PACKAGES[name]) is not None]
+
+
+def default() -> str:
+    """``$PIXELGUARD_RUNTIME`` when set, else the first installed runtime of ``RUNTIMES``."""
+    chosen = os.environ.get(ENV, "").strip()
+    if chosen:
+        return check(chosen)
+    found = available()
+    if not found:
+        raise RuntimeError("no model runtime is installed: pip install openvino (or onnxruntime)")
+    return found[0]
+
+
+def check(name: str) -> str:
+    if name not in RUNTIMES:
+        raise ValueError(f"no model runtime named {name!r}; known: {', '.join(RUNTIMES)} (set {ENV} to one)")
+    return name
+
+
+def open_session(path: Path, threads: int = 1, runtime: str | None = None, device: str = "cpu") -> ModelSession:
+    """Load the ONNX file ``path`` with ``runtime`` (default: ``default()``) on ``threads`` intra-op threads.
+
+    ``device`` is "cpu" or "gpu"; only onnxruntime (its CUDA provider) runs on a GPU here.
+    """
+    name = check(runtime) if runtime else default()
+    module, _, function = RUNTIMES[name].partition(":")
+    opened: ModelSession = getattr(importlib.import_module(module), function)(Path(path), threads, device)
+    return opened
