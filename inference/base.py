@@ -21,8 +21,12 @@ class EngineUnavailable(RuntimeError):
 class TextDetector(Protocol):
     name: str
 
-    def detect(self, frames: list[np.ndarray]) -> list[list[Region]]:
-        """Text regions for each 8-bit RGB frame (H, W, 3), in that frame's pixel coordinates."""
+    def detect(self, frames: list[np.ndarray], as_is: bool = False) -> list[list[Region]]:
+        """Text regions for each 8-bit RGB frame (H, W, 3), in that frame's pixel coordinates.
+
+        Frames are enlarged to the detector's working side first, unless ``as_is``: frames already at the
+        scale to search them at (inference.dbnet.preprocess).
+        """
 
 
 # name -> "module:class". Adding an engine: a module with a class that implements TextDetector, and a line.

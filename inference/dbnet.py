@@ -45,11 +45,15 @@ def model_path(name: str | None = None) -> Path:
     return models.detector(name).file.locate()
 
 
-def preprocess(frame: np.ndarray, settings: DetectorSettings = DetectorSettings()) -> np.ndarray:
-    """RGB uint8 (H, W, 3) -> float32 NCHW tensor at a size the network accepts (multiples of 32)."""
+def preprocess(frame: np.ndarray, settings: DetectorSettings = DetectorSettings(), as_is: bool = False) -> np.ndarray:
+    """RGB uint8 (H, W, 3) -> float32 NCHW tensor at a size the network accepts (multiples of 32).
+
+    ``as_is``: the frame is already at the scale to search it at (the text search's canvases, see
+    core.mosaic), so it is not enlarged to the working side; only its sides are rounded to multiples of 32.
+    """
     h, w = frame.shape[:2]
     ratio = 1.0
-    if min(h, w) < settings.limit_side_len:
+    if min(h, w) < settings.limit_side_len and not as_is:
         ratio = settings.limit_side_len / min(h, w)
     if max(h, w) * ratio > settings.max_side_len:
         ratio = settings.max_side_len / max(h, w)

@@ -41,16 +41,16 @@ class LocalDetector:
         self._readers: tuple | None = None
         self._loading = threading.Lock()  # stage threads share one engine: load the readers once
 
-    def detect(self, frames: list[np.ndarray]) -> list[list[Region]]:
+    def detect(self, frames: list[np.ndarray], as_is: bool = False) -> list[list[Region]]:
         out = []
         for frame in frames:
-            tensor = dbnet.preprocess(frame, self.settings)
+            tensor = dbnet.preprocess(frame, self.settings, as_is)
             prob = self.session.run(tensor)[0, 0]
             out.append(dbnet.postprocess(prob, frame.shape[0], frame.shape[1], self.settings))
         return out
 
-    def ocr(self, frames: list[np.ndarray]) -> list[list[Region]]:
-        return self.read(frames, self.detect(frames))
+    def ocr(self, frames: list[np.ndarray], as_is: bool = False) -> list[list[Region]]:
+        return self.read(frames, self.detect(frames, as_is))
 
     def read(self, frames: list[np.ndarray], found: list[list[Region]]) -> list[list[Region]]:
         """Text for each region: PP-OCR's recogniser, and Tesseract where PP-OCR is unsure."""

@@ -43,7 +43,8 @@ class TritonDetector:
         self.backoff_s = backoff_s
         self.client = grpcclient.InferenceServerClient(url)
 
-    def detect(self, frames: list[np.ndarray], model: str | None = None) -> list[list[Region]]:
+    def detect(self, frames: list[np.ndarray], as_is: bool = False, model: str | None = None) -> list[list[Region]]:
+        """Regions per frame (see inference.base.TextDetector.detect); frames of one size go as one request."""
         results: list[list[Region]] = [[] for _ in frames]
         by_shape: dict[tuple[int, ...], list[int]] = defaultdict(list)
         for index, frame in enumerate(frames):
@@ -52,13 +53,13 @@ class TritonDetector:
             for start in range(0, len(indexes), self.max_batch):
                 chunk = indexes[start:start + self.max_batch]
                 batch = _stack([frames[i] for i in chunk])
-                for i, regions in zip(chunk, self._infer(batch, model or self.model), strict=True):
+                for i, regions in zip(chunk, self._infer(batch, model or self.model, as_is), strict=True):
                     results[i] = regions
         return results
 
-    def ocr(self, frames: list[np.ndarray]) -> list[list[Region]]:
+    def ocr(self, frames: list[np.ndarray], as_is: bool = False) -> list[list[Region]]:
         """Detect and read in one call to the OCR ensemble (detector, angle classifier, recogniser, Tesseract)."""
-        return self.detect(frames, model=self.ensemble)
+        return self.detect(frames, as_is, model=self.ensemble)
 
     def read(self, frames: list[np.ndarray], found: list[list[Region]]) -> list[list[Region]]:
         """Text for regions already found, through ``region_reader`` (the same readers as the ensemble)."""
@@ -94,12 +95,17 @@ class TritonDetector:
         result = self._call(self.reader, inputs, outputs, int(batch.shape[0]))
         return result.as_numpy("TEXT"), result.as_numpy("TEXT_SCORE")
 
-    def _infer(self, batch: np.ndarray, model: str) -> list[list[Region]]:
+    def _infer(self, batch: np.ndarray, model: str, as_is: bool = False) -> list[list[Region]]:
         tensor = grpcclient.InferInput("FRAME", list(batch.shape), "UINT8")
         tensor.set_data_from_numpy(batch)
+        inputs = [tensor]
+        if as_is:  # optional on the server: a request without it is searched enlarged, as before
+            flag = grpcclient.InferInput("AS_IS", [int(batch.shape[0]), 1], "BOOL")
+            flag.set_data_from_numpy(np.ones((int(batch.shape[0]), 1), dtype=bool))
+            inputs.append(flag)
         names = ["REGIONS", "COUNT"] + (["TEXT", "TEXT_SCORE"] if model == self.ensemble else [])
         outputs = [grpcclient.InferRequestedOutput(name) for name in names]
-        result = self._call(model, [tensor], outputs, int(batch.shape[0]))
+        result = self._call(model, inputs, outputs, int(batch.shape[0]))
         table = result.as_numpy("REGIONS")
         counts = result.as_numpy("COUNT")[:, 0]
         texts = result.as_numpy("TEXT") if model == self.ensemble else None

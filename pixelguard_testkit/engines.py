@@ -21,11 +21,11 @@ class DropsOneCall:
             raise EngineUnavailable("Triton did not answer")
         return getattr(self.engine, name)(*args)
 
-    def detect(self, frames: list) -> list:
-        return self._call("detect", frames)
+    def detect(self, frames: list, as_is: bool = False) -> list:
+        return self._call("detect", frames, as_is)
 
     def read(self, frames: list, found: list) -> list:
         return self._call("read", frames, found)
 
-    def ocr(self, frames: list) -> list:
-        return self._call("ocr", frames)
+    def ocr(self, frames: list, as_is: bool = False) -> list:
+        return self._call("ocr", frames, as_is)

@@ -24,7 +24,7 @@ MIN_LEGIBLE_SIDE = 4.0
 
 
 class Engine(Protocol):
-    def detect(self, frames: list[np.ndarray]) -> list[list[Region]]: ...
+    def detect(self, frames: list[np.ndarray], as_is: bool = False) -> list[list[Region]]: ...
 
     def read(self, frames: list[np.ndarray], found: list[list[Region]]) -> list[list[Region]]: ...
 
@@ -38,15 +38,15 @@ class DetectorMemo:
         self._read: dict[bytes, list[Region]] = {}
         self.calls = 0  # frames the engine was asked to detect (not answered from memory)
 
-    def detect(self, frames: list[np.ndarray]) -> list[list[Region]]:
-        keys = [_key(f) for f in frames]
+    def detect(self, frames: list[np.ndarray], as_is: bool = False) -> list[list[Region]]:
+        keys = [_key(f, as_is) for f in frames]
         todo: dict[bytes, int] = {}
         for index, key in enumerate(keys):
             if key not in self._detected and key not in todo:
                 todo[key] = index
         if todo:
             self.calls += len(todo)
-            answers = self.engine.detect([frames[i] for i in todo.values()])
+            answers = self.engine.detect([frames[i] for i in todo.values()], as_is)
             self._detected.update(zip(todo, answers, strict=True))
         return [list(self._detected[k]) for k in keys]
 
@@ -63,15 +63,15 @@ class DetectorMemo:
         for frame, regions in zip(frames, found, strict=True):
             self._detected[_key(frame)] = [Region(r.quad, r.score) for r in regions]
 
-    def ocr(self, frames: list[np.ndarray]) -> list[list[Region]]:
+    def ocr(self, frames: list[np.ndarray], as_is: bool = False) -> list[list[Region]]:
         """Detect every region and read the legible ones; a frame already read as a whole is answered from
         memory."""
-        keys = [_key(f) for f in frames]
+        keys = [_key(f, as_is) for f in frames]
         todo = [i for i, k in enumerate(keys) if k not in self._read]
         if todo:
             first = {keys[i]: i for i in reversed(todo)}  # one reading per distinct content
             picked = sorted(first.values())
-            found = self.detect([frames[i] for i in picked])
+            found = self.detect([frames[i] for i in picked], as_is)
             legible = [[r for r in regions if r.short_side() >= MIN_LEGIBLE_SIDE] for regions in found]
             readings = self.engine.read([frames[i] for i in picked], legible) if any(legible) else legible
             for i, regions, read in zip(picked, found, readings, strict=True):
@@ -80,7 +80,8 @@ class DetectorMemo:
         return [list(self._read[k]) for k in keys]
 
 
-def _key(frame: np.ndarray) -> bytes:
+def _key(frame: np.ndarray, as_is: bool = False) -> bytes:
+    """The frame's content and how it is searched: enlarged to the detector's side, or as it is."""
     digest = hashlib.blake2b(np.ascontiguousarray(frame).data, digest_size=16)
-    digest.update(repr((frame.shape, frame.dtype.str)).encode())
+    digest.update(repr((frame.shape, frame.dtype.str, as_is)).encode())
     return digest.digest()

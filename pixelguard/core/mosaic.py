@@ -3,9 +3,9 @@
 After a fill, only the pixels around it changed; everywhere else the detector has already answered for
 exactly these pixels. So verification looks again only at each fill's neighbourhood. Neighbourhoods are
 cut from the rendered frames, enlarged to the scale their frame was searched at, and packed (shelf by
-shelf, with gaps the detector cannot join across) onto canvases of the detector's working size, so that
-eight frames with three fills each cost one or two detector runs instead of eight. Used by
-``core.textsearch``; pure geometry, no model.
+shelf, with gaps the detector cannot join across) onto canvases cut to what they hold, which the detector
+searches as they are: eight frames with three fills each cost one or two small detector runs instead of
+eight whole frames. Used by ``core.textsearch``; pure geometry, no model.
 """
 from __future__ import annotations
 
@@ -72,13 +72,14 @@ def neighbourhoods(covers: list[Box], width: int, height: int, margin: float, mi
     return [(a[0], a[1], a[2], a[3]) for a in grown]
 
 
-def pack(wanted: list[tuple[int, Box, float]], floor: int = 0) -> tuple[list[Slot], list[tuple[int, int]], list[int]]:
+def pack(wanted: list[tuple[int, Box, float]]) -> tuple[list[Slot], list[tuple[int, int]], list[int]]:
     """Shelf-pack (frame, box, scale) neighbourhoods; returns slots, canvas sizes, and frames that did not fit.
 
     A neighbourhood too big for the largest canvas is not cut: its frame is verified whole instead. Each
-    canvas is then cut down to the part its slots use (detector cost grows with the pixels searched), but
-    no side below ``floor``: a detector that enlarges short sides below its working side would search a
-    smaller canvas at another scale than its frame was searched at.
+    canvas is then cut down to the part its slots use (detector cost grows with the pixels searched; the
+    canvases are searched as they are, see inference.dbnet.preprocess), keeping a GAP of black to the right
+    of and below the slots, as between them: on a canvas cut flush, the detector missed a 10 px skewed line
+    at its edge that it finds with black beyond (bench/pixels.py --limit 40).
     """
     slots: list[Slot] = []
     sizes: list[tuple[int, int]] = []
@@ -107,7 +108,7 @@ def pack(wanted: list[tuple[int, Box, float]], floor: int = 0) -> tuple[list[Slo
         w = int(np.ceil((slot.source[2] - slot.source[0]) * slot.scale))
         h = int(np.ceil((slot.source[3] - slot.source[1]) * slot.scale))
         used[slot.canvas] = (max(used[slot.canvas][0], slot.x + w), max(used[slot.canvas][1], slot.y + h))
-    sizes = [(max(floor, _round32(uw)), max(floor, _round32(uh))) for uw, uh in used]
+    sizes = [(_round32(uw + GAP), _round32(uh + GAP)) for uw, uh in used]
     return slots, sizes, sorted(set(too_big))
 
 

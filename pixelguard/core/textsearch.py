@@ -25,17 +25,18 @@ Box = tuple[int, int, int, int]
 Cover = tuple[int, Box, int]  # frame, filled box, the pass that filled it (0: the first search)
 SPECK_PASS = -1  # a cover's pass when it holds a speck line: core.specks checked it, the detector looks not
 Render = Callable[[np.ndarray], list[np.ndarray]]  # stored frames -> 8-bit RGB renderings
-Look = Callable[[list[np.ndarray]], list[list[Region]]]
+Look = Callable[..., list[list[Region]]]  # detect or ocr: (frames, as_is=False) -> regions per frame
 MAX_RECORDED_REGIONS = 500  # per object: a review item lists its regions, not a pathological thousand
 
 
 class Detector(Protocol):
-    def detect(self, frames: list[np.ndarray]) -> list[list[Region]]: ...
+    def detect(self, frames: list[np.ndarray], as_is: bool = False) -> list[list[Region]]:
+        """Regions per frame; ``as_is``: the frames are at the scale to search them at, not to be enlarged."""
 
     def read(self, frames: list[np.ndarray], found: list[list[Region]]) -> list[list[Region]]:
         """Text for the given regions of each frame (same quads, with text and its confidence)."""
 
-    def ocr(self, frames: list[np.ndarray]) -> list[list[Region]]:
+    def ocr(self, frames: list[np.ndarray], as_is: bool = False) -> list[list[Region]]:
         """Detect and read: regions with their text (needed by phi mode and its verification)."""
 
 
@@ -428,9 +429,12 @@ def _mosaic_look(frames: list[np.ndarray], wanted: list[tuple[int, Box, float]],
                  scales: list[tuple[float, ...]], settings: RedactionSettings) -> list[list[Region]]:
     """Regions ``look`` finds in the wanted neighbourhoods, in frame coordinates; a frame whose neighbourhood
     fits no canvas is searched whole instead."""
-    slots, sizes, whole = mosaic.pack(wanted, floor=settings.detector_short_side)
+    # The canvases are painted at their neighbourhoods' search scale and searched as they are, so each costs
+    # the pixels it holds, not the detector's working side squared (736 x 736 for a line's strip).
+    slots, sizes, whole = mosaic.pack(wanted)
     slots = [s for s in slots if s.frame not in whole]
-    found = mosaic.back_to_frames(look(mosaic.paint(frames, slots, sizes)) if slots else [], slots, len(frames))
+    found = mosaic.back_to_frames(look(mosaic.paint(frames, slots, sizes), as_is=True) if slots else [], slots,
+                                  len(frames))
     if whole:
         searched = [_enlarged(frames[i], max(scales[i])) for i in whole]
         for i, regions in zip(whole, look(searched), strict=True):

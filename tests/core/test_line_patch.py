@@ -144,9 +144,9 @@ class _FallsShort:
         self.detector = detector
         self.calls = 0
 
-    def detect(self, frames: list[np.ndarray]) -> list[list[Region]]:
+    def detect(self, frames: list[np.ndarray], as_is: bool = False) -> list[list[Region]]:
         self.calls += 1
-        found = self.detector.detect(frames)
+        found = self.detector.detect(frames, as_is)
         if self.calls > 1:
             return found
         return [[_cut_short(r, 0.9) for r in regions] for regions in found]
@@ -154,8 +154,8 @@ class _FallsShort:
     def read(self, frames: list[np.ndarray], found: list[list[Region]]) -> list[list[Region]]:
         return self.detector.read(frames, found)
 
-    def ocr(self, frames: list[np.ndarray]) -> list[list[Region]]:
-        return self.detector.ocr(frames)
+    def ocr(self, frames: list[np.ndarray], as_is: bool = False) -> list[list[Region]]:
+        return self.detector.ocr(frames, as_is)
 
 
 def _cut_short(region: Region, keep: float) -> Region:

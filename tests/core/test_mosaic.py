@@ -23,9 +23,9 @@ def test_a_region_found_on_a_canvas_comes_back_to_its_frame_and_place() -> None:
     frames[1][50:60, 100:180] = 255  # a line of text in the second frame
     wanted = [(0, (10, 10, 60, 40), 2.0), (1, (90, 40, 200, 70), 2.0)]
     slots, sizes, whole = mosaic.pack(wanted)
-    # one shelf: 220 + GAP + 100 px wide, 60 px tall at 2x; the canvas is cut to that, in multiples of 32
-    assert whole == [] and sizes == [(352, 64)]
-    assert mosaic.pack(wanted, floor=736)[1] == [(736, 736)]  # never below a detector's working side
+    # one shelf: 220 + GAP + 100 px wide, 60 px tall at 2x; the canvas is cut to that with a GAP of black to
+    # its right and below, in multiples of 32
+    assert whole == [] and sizes == [(384, 96)]
     canvas = mosaic.paint(frames, slots, sizes)[0]
     ys, xs = np.nonzero(canvas[..., 0])
     found = [[_box_region(xs.min(), ys.min(), xs.max() + 1, ys.max() + 1)]]
@@ -52,7 +52,7 @@ class _Engine:
     def __init__(self) -> None:
         self.frames = 0
 
-    def detect(self, frames: list[np.ndarray]) -> list[list[Region]]:
+    def detect(self, frames: list[np.ndarray], as_is: bool = False) -> list[list[Region]]:
         self.frames += len(frames)
         return [[_box_region(0, 0, 10, 10, float(f.mean()) / 255)] for f in frames]
 
@@ -80,7 +80,7 @@ class _Reader(_Engine):
         self.found = found
         self.asked: list[Region] = []
 
-    def detect(self, frames: list[np.ndarray]) -> list[list[Region]]:
+    def detect(self, frames: list[np.ndarray], as_is: bool = False) -> list[list[Region]]:
         return [list(self.found) for _ in frames]
 
     def read(self, frames: list[np.ndarray], found: list[list[Region]]) -> list[list[Region]]:

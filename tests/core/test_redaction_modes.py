@@ -215,12 +215,14 @@ class _CountingDetector:
     def __init__(self) -> None:
         self.runs: list[str] = []
         self.shapes: list[tuple[int, ...]] = []
+        self.as_is: list[bool] = []
 
-    def detect(self, frames: list[np.ndarray]) -> list[list]:
+    def detect(self, frames: list[np.ndarray], as_is: bool = False) -> list[list]:
         from pixelguard.core.regions import Region
 
         self.runs.append("detect")
         self.shapes += [f.shape for f in frames]
+        self.as_is += [as_is] * len(frames)
         out = []
         for frame in frames:
             ys, xs = np.nonzero(frame[..., 0] > 128)
@@ -235,8 +237,8 @@ class _CountingDetector:
         self.runs.append("read")
         return [list(regions) for regions in found]
 
-    def ocr(self, frames: list[np.ndarray]) -> list[list]:
-        found = self.detect(frames)
+    def ocr(self, frames: list[np.ndarray], as_is: bool = False) -> list[list]:
+        found = self.detect(frames, as_is)
         self.runs[-1] = "ocr"
         return found
 
@@ -256,12 +258,13 @@ def test_one_search_then_looks_only_around_what_it_found(with_text, runs) -> Non
     changed, problems, _ = detect_and_fill(stored, lambda a: [np.dstack([f] * 3) for f in a], detector,
                                            RedactionSettings(), 0)
     assert detector.runs == runs
-    assert detector.shapes[:3] == [(512, 640, 3)] * 3
+    assert detector.shapes[:3] == [(512, 640, 3)] * 3 and detector.as_is[:3] == [False] * 3
     canvases = detector.shapes[3:]
-    # Cut to what they hold (three neighbourhoods side by side), never below the detector's working side:
-    # it would enlarge them to it, searching them at another scale than their frames
+    # Cut to what they hold (three neighbourhoods side by side, and a gap's black margin), and searched as they
+    # are: the detector would otherwise enlarge them to its working side, another scale than their frames'.
     side = RedactionSettings().detector_short_side
-    assert all(min(s[:2]) == side and max(s[:2]) < mosaic.CANVAS for s in canvases), canvases
+    assert all(min(s[:2]) < side and max(s[:2]) < mosaic.CANVAS for s in canvases), canvases
+    assert detector.as_is[3:] == [True] * len(canvases)
     assert len(canvases) == (2 if with_text else 0)
     assert changed is with_text and problems == []
     assert stored[:, 13:17, 14:76].max() < 250 if with_text else stored.min() == 40

@@ -47,6 +47,19 @@ def test_triton_and_in_process_engine_find_the_same_regions(remote: TritonDetect
             assert abs(a.score - b.score) < 0.01
 
 
+def test_canvases_searched_as_they_are_give_the_same_regions_on_both_engines(remote: TritonDetector) -> None:
+    """The text search's verification canvases are searched at their own scale (AS_IS), through the detector
+    and through the ensemble alike; enlarged to the working side, a 10 px line would be found at 5x."""
+    frames = [np.ascontiguousarray(f[:96, :320]) for f in _frames()[:3]]
+    local = LocalDetector()
+    for mine, theirs in ((local.detect(frames, as_is=True), remote.detect(frames, as_is=True)),
+                         (local.ocr(frames, as_is=True), remote.ocr(frames, as_is=True))):
+        assert [[(np.round(r.quad, 1).tolist(), r.text) for r in f] for f in theirs] == \
+            [[(np.round(r.quad, 1).tolist(), r.text) for r in f] for f in mine]
+    as_is, enlarged = local.detect(frames, as_is=True), local.detect(frames)
+    assert sum(map(len, as_is)) >= 1 and as_is != enlarged
+
+
 def test_a_batch_of_same_size_frames_comes_back_in_order(remote: TritonDetector) -> None:
     frames = _frames()[:2]
     text, blank = frames[0], np.zeros_like(frames[0])

@@ -77,7 +77,7 @@ def test_engine_unavailable_never_routes_clean(tmp_path: Path, derive) -> None:
     from inference.base import EngineUnavailable
 
     class Down:
-        def detect(self, frames):
+        def detect(self, frames, as_is=False):
             raise EngineUnavailable("Triton did not answer")
 
         ocr = detect

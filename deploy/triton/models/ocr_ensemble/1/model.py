@@ -27,13 +27,16 @@ class TritonPythonModel:
         out = []
         for request in requests:
             try:
-                out.append(self._one(pb_utils.get_input_tensor_by_name(request, "FRAME").as_numpy()))
+                flag = pb_utils.get_input_tensor_by_name(request, "AS_IS")
+                out.append(self._one(pb_utils.get_input_tensor_by_name(request, "FRAME").as_numpy(),
+                                     None if flag is None else flag.as_numpy()))
             except Exception as exc:  # noqa: BLE001 - one failing request must not fail its batch-mates
                 out.append(pb_utils.InferenceResponse(error=pb_utils.TritonError(str(exc))))
         return out
 
-    def _one(self, frames: np.ndarray) -> object:
-        det = call("text_detector", {"FRAME": frames}, ["REGIONS", "COUNT"])
+    def _one(self, frames: np.ndarray, as_is: np.ndarray | None) -> object:
+        inputs = {"FRAME": frames} if as_is is None else {"FRAME": frames, "AS_IS": as_is}
+        det = call("text_detector", inputs, ["REGIONS", "COUNT"])
         texts, scores = read_regions(frames, det["REGIONS"], det["COUNT"][:, 0], self.tesseract_below)
         width = texts.shape[1]
         regions = det["REGIONS"][:, :width] if det["REGIONS"].shape[1] >= width else det["REGIONS"]

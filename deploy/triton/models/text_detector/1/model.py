@@ -41,8 +41,10 @@ class TritonPythonModel:
         for r, request in enumerate(requests):
             frames = pb_utils.get_input_tensor_by_name(request, "FRAME").as_numpy()
             frames_per_request.append(frames)
+            flag = pb_utils.get_input_tensor_by_name(request, "AS_IS")
+            as_is = flag is not None and bool(flag.as_numpy().any())
             for f, frame in enumerate(frames):
-                tensor = dbnet.preprocess(frame, self.settings)
+                tensor = dbnet.preprocess(frame, self.settings, as_is)
                 tensors[(r, f)] = tensor
                 groups[tensor.shape].append((r, f))
         probs = {}
