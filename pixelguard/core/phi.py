@@ -81,10 +81,23 @@ def holds(seen: str, term: str) -> bool:
 
 
 _NEAR_MIN_LENGTH = 5  # shorter terms ("0010", a 4-letter name) would match too much of any label
+# Characters that small type renders alike (after normalise: O is already 0). Reading one for the other costs
+# half an edit: "D0E JANE" at 11 px reads as "D0F JANF", two misreads of one kind in seven letters, where one
+# edit per four characters would let it stand.
+_LOOKALIKES = frozenset(frozenset(pair) for pair in (
+    "EF", "0D", "0Q", "0C", "1I", "1L", "IL", "5S", "8B", "6G", "2Z", "UV", "MN", "HN", "CG", "38", "7T", "PF",
+))
+
+
+def _substitution(wanted: str, got: str) -> float:
+    if wanted == got:
+        return 0.0
+    return 0.5 if frozenset((wanted, got)) in _LOOKALIKES else 1.0
 
 
 def _near(term: str, seen: str) -> bool:
-    """Some stretch of ``seen`` is within one edit per four characters of ``term`` (at least one).
+    """Some stretch of ``seen`` is within one edit per four characters of ``term`` (at least one), a misread
+    of a lookalike character counting half.
 
     Type of 9-10 px reads as "COSSI MARLG" for "ROSSI, MARCO": an exact match misses it, and phi mode would
     leave the name in place. Missing a name costs more than blacking out a label that happens to resemble
@@ -95,11 +108,11 @@ def _near(term: str, seen: str) -> bool:
     budget = max(1, len(term) // 4)
     if len(seen) < len(term) - budget:
         return False
-    previous = [0] * (len(seen) + 1)  # row 0: the match may start at any position of seen
+    previous = [0.0] * (len(seen) + 1)  # row 0: the match may start at any position of seen
     for i, wanted in enumerate(term, start=1):
-        current = [i] + [0] * len(seen)
+        current = [float(i)] + [0.0] * len(seen)
         for j, got in enumerate(seen, start=1):
-            current[j] = min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + (wanted != got))
+            current[j] = min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + _substitution(wanted, got))
         previous = current
     return min(previous) <= budget
 

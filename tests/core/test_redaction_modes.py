@@ -60,6 +60,11 @@ def test_phi_matching_allows_for_letters_misread_in_small_type() -> None:
     terms = phi.header_terms(ds)
     for misread in ("COSSI MAKC", "R0SS1, MARC0", "2O72441", "ROSSIMARLO"):
         assert phi.matches(misread, terms), misread
+    # Two misreads in seven letters, both of characters small type renders alike (bench/phi_mode.py object 8,
+    # "DOE. JANE" at 11 px): one edit per four characters alone would let it stand.
+    ds.PatientName = "DOE^JANE"
+    doe = phi.header_terms(ds)
+    assert phi.matches("DOF. JANF", doe) and not phi.matches("DOG. JANK", doe)
     # What a reader needs stays: labels near no PHI value are not taken for one.
     for label in ("HEAD FIRST", "W 400 L 40", "GE LOGIQ E9", "SIEMENS ACUSON", "DEPTH 16 cm", "kV 120", "SUPINE",
                   "L12-5", "5 cm"):
