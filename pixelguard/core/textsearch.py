@@ -73,7 +73,7 @@ class RedactionSettings:
     # are searched again enlarged by small_frame_scale (0: never).
     upscale_below: int = 768
     small_frame_scale: float = 2.0
-    small_type_side: float = 28.0
+    small_type_side: float = 22.0
     small_type_margin: float = 2.0
     # The detector also returns weak outlines (inference.dbnet.DetectorSettings.hint_thresh) with scores
     # below its box threshold: hints, never filled, whose small ones also seed the enlarged search above.
