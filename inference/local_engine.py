@@ -29,10 +29,11 @@ class LocalDetector:
     def __init__(self, settings: dbnet.DetectorSettings | None = None, threads: int | None = None,
                  recogniser: str | None = None, runtime: str | None = None) -> None:
         """``settings.model`` names the detector, ``recogniser`` the reader (inference.models; defaults there);
-        ``runtime`` what runs them (inference.runtimes; default there)."""
+        ``runtime`` what runs all of them (inference.runtimes; default: each role's preferred there)."""
         # One thread per worker process: the embedded runner already runs one process per core.
         self.threads = threads or int(os.environ.get("PIXELGUARD_OCR_THREADS", "1"))
-        self.runtime = runtimes.check(runtime) if runtime else runtimes.default()
+        self.runtime = runtimes.check(runtime) if runtime else runtimes.default("detector")
+        self.reader_runtime = runtimes.check(runtime) if runtime else runtimes.default("reader")
         self.name = f"local-{self.runtime}"
         settings = settings or dbnet.DetectorSettings()
         self.session = runtimes.open_session(dbnet.model_path(settings.model), self.threads, self.runtime)
@@ -76,8 +77,9 @@ class LocalDetector:
     def _load_readers(self) -> tuple:
         with self._loading:
             if self._readers is None:
-                cls_session = runtimes.open_session(models.ANGLE_CLASSIFIER.locate(), self.threads, self.runtime)
-                rec_session = runtimes.open_session(self.recogniser.file.locate(), self.threads, self.runtime)
+                cls_session = runtimes.open_session(models.ANGLE_CLASSIFIER.locate(), self.threads,
+                                                    self.reader_runtime)
+                rec_session = runtimes.open_session(self.recogniser.file.locate(), self.threads, self.reader_runtime)
                 decoder = ppocr.CTCDecoder.for_model(self.recogniser)
                 self._readers = (cls_session, rec_session, decoder, TesseractReader())
             return self._readers

@@ -1,9 +1,12 @@
 """Where the OCR models' ONNX graphs run: one module per runtime behind ``ModelSession``, and their registry.
 
 The in-process engine (``inference.local_engine``) and the Triton models (``inference.triton_support``) open
-their networks with ``open_session``. Both runtimes compute the same function in float32; OpenVINO's CPU
-kernels run PP-OCR's detector about twice as fast as onnxruntime's on one thread here (``bench/runtimes.py``),
-so it is the default where it is installed. A runtime's module is imported only when a model is opened with it.
+their networks with ``open_session``. Both runtimes compute the same function in float32
+(tests/inference/test_runtimes.py). Each role has its preferred runtime, chosen by measurement on one thread
+here: the detector runs on OpenVINO (0.07 s per 736x736 frame against onnxruntime's 0.13; 10 s against 27 s
+for 30 frames of 736-2000 px sides), the readers on onnxruntime (OpenVINO was 10% faster on the recogniser,
+but its memory grew with every new line width it saw: 913 MB after 120 batches of random widths against
+543). A runtime's module is imported only when a model is opened with it.
 """
 from __future__ import annotations
 
@@ -15,7 +18,7 @@ from typing import Protocol
 
 import numpy as np
 
-ENV = "PIXELGUARD_RUNTIME"
+ENV = "PIXELGUARD_RUNTIME"  # one runtime for every role, overriding PREFERRED
 
 
 class ModelSession(Protocol):
@@ -33,19 +36,24 @@ RUNTIMES: dict[str, str] = {
     "onnxruntime": "inference.runtimes.onnx_cpu:open_session",  # onnxruntime's CPU or CUDA provider
 }
 _PACKAGES = {"openvino": "openvino", "onnxruntime": "onnxruntime"}
+# role -> runtimes in the order they are preferred (the first installed is taken)
+PREFERRED: dict[str, tuple[str, ...]] = {
+    "detector": ("openvino", "onnxruntime"),
+    "reader": ("onnxruntime", "openvino"),  # angle classifier and recogniser
+}
 
 
-def available() -> list[str]:
-    """The runtimes whose package is installed, in the order they are preferred."""
-    return [name for name in RUNTIMES if importlib.util.find_spec(_PACKAGES[name]) is not None]
+def available(role: str = "detector") -> list[str]:
+    """The runtimes whose package is installed, in the order ``role`` prefers them."""
+    return [name for name in PREFERRED[role] if importlib.util.find_spec(_PACKAGES[name]) is not None]
 
 
-def default() -> str:
-    """``$PIXELGUARD_RUNTIME`` when set, else the first installed runtime of ``RUNTIMES``."""
+def default(role: str = "detector") -> str:
+    """``$PIXELGUARD_RUNTIME`` when set, else the first installed runtime ``role`` prefers."""
     chosen = os.environ.get(ENV, "").strip()
     if chosen:
         return check(chosen)
-    found = available()
+    found = available(role)
     if not found:
         raise RuntimeError("no model runtime is installed: pip install openvino (or onnxruntime)")
     return found[0]
@@ -57,12 +65,13 @@ def check(name: str) -> str:
     return name
 
 
-def open_session(path: Path, threads: int = 1, runtime: str | None = None, device: str = "cpu") -> ModelSession:
-    """Load the ONNX file ``path`` with ``runtime`` (default: ``default()``) on ``threads`` intra-op threads.
+def open_session(path: Path, threads: int = 1, runtime: str | None = None, device: str = "cpu",
+                 role: str = "detector") -> ModelSession:
+    """Load the ONNX file ``path`` with ``runtime`` (default: ``default(role)``) on ``threads`` intra-op threads.
 
     ``device`` is "cpu" or "gpu"; only onnxruntime (its CUDA provider) runs on a GPU here.
     """
-    name = check(runtime) if runtime else default()
+    name = check(runtime) if runtime else default(role)
     module, _, function = RUNTIMES[name].partition(":")
     opened: ModelSession = getattr(importlib.import_module(module), function)(Path(path), threads, device)
     return opened

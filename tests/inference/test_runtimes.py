@@ -32,13 +32,16 @@ def engines() -> dict[str, LocalDetector]:
     return {name: LocalDetector(runtime=name) for name in ("openvino", "onnxruntime")}
 
 
-def test_openvino_is_the_default_and_named_in_the_engine(engines: dict[str, LocalDetector],
-                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+def test_the_detector_runs_on_openvino_and_the_readers_on_onnxruntime_unless_one_is_named(
+        monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv(runtimes.ENV, raising=False)
-    assert runtimes.default() == "openvino"
-    assert LocalDetector().name == "local-openvino"
+    assert (runtimes.default("detector"), runtimes.default("reader")) == ("openvino", "onnxruntime")
+    engine = LocalDetector()
+    assert engine.name == "local-openvino" and engine.session.runtime == "openvino"
+    engine.read([np.zeros((32, 64, 3), np.uint8)], [[]])  # loads the readers
+    assert engine.reader_runtime == "onnxruntime"
     monkeypatch.setenv(runtimes.ENV, "onnxruntime")
-    assert LocalDetector().runtime == "onnxruntime"
+    assert (LocalDetector().runtime, LocalDetector().reader_runtime) == ("onnxruntime", "onnxruntime")
 
 
 def test_an_unknown_runtime_is_refused_with_the_known_ones(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -104,3 +107,15 @@ def test_openvino_leaves_thread_placement_to_the_os() -> None:
     session = runtimes.open_session(models.ANGLE_CLASSIFIER.locate(), 1, "openvino")
     assert session.compiled.get_property("ENABLE_CPU_PINNING") is False
     assert session.compiled.get_property("INFERENCE_PRECISION_HINT") == openvino.Type.f32
+
+
+def test_a_large_input_runs_on_its_own_model_and_answers_as_the_shared_one_would() -> None:
+    from inference.runtimes import openvino_cpu
+
+    frame = _frames(1)[0]
+    large = np.ascontiguousarray(np.tile(frame, (3, 3, 1))[:1120, :1120])  # over LARGE_INPUT values per channel
+    tensor = dbnet.preprocess(large, dbnet.DetectorSettings(), as_is=True)
+    assert tensor.shape[2] * tensor.shape[3] > openvino_cpu.LARGE_INPUT
+    ov = runtimes.open_session(dbnet.model_path(), 1, "openvino")
+    ort = runtimes.open_session(dbnet.model_path(), 1, "onnxruntime")
+    assert float(np.abs(ov.run(tensor) - ort.run(tensor)).max()) < 1e-3

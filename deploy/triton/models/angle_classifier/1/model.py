@@ -16,7 +16,7 @@ from inference import triton_support as _onnx_model
 
 class TritonPythonModel:
     def initialize(self, args: dict) -> None:
-        self.session = _onnx_model.session(args, Path(__file__).parent)
+        self.session = _onnx_model.session(args, Path(__file__).parent, role="reader")
 
     def execute(self, requests: list) -> list:
         batches = [pb_utils.get_input_tensor_by_name(r, "CROPS").as_numpy() for r in requests]

@@ -21,7 +21,7 @@ from inference.ppocr import CTCDecoder
 
 class TritonPythonModel:
     def initialize(self, args: dict) -> None:
-        self.session = _onnx_model.session(args, Path(__file__).parent)
+        self.session = _onnx_model.session(args, Path(__file__).parent, role="reader")
         characters = Path(__file__).parent / "characters.txt"
         self.decode = (CTCDecoder(characters.read_text(encoding="utf-8").rstrip("\n").split("\n"))
                        if characters.exists()
