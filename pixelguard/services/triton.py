@@ -24,7 +24,8 @@ from .paths import cache_root
 
 PYTRITON_VERSION = "0.7.0"
 # Pinned so a rebuilt venv matches the one tests passed on; bump both here and the marker follows.
-# opencv-python-headless < 4.11 is the last line built against numpy 1.x, which nvidia-pytriton pins.
+# opencv-python-headless < 4.11 is the last line built against numpy 1.x, which nvidia-pytriton pins (the app venv
+# has 5.0, whose cv2.minAreaRect differs: pyproject.toml).
 SERVER_REQUIREMENTS = (f"nvidia-pytriton=={PYTRITON_VERSION}", "onnxruntime==1.32.0", "openvino==2026.4.1",
                        "opencv-python-headless==4.10.0.84", "tesserocr==2.13.0")
 BACKEND_FILES = ("libtriton_python.so", "triton_python_backend_utils.py", "triton_python_backend_stub")
