@@ -37,7 +37,8 @@ RUN set -eux; \
     apt-get update; \
     DEBIAN_FRONTEND=noninteractive xargs -a /tmp/wanted.txt apt-get install -y --no-install-recommends; \
     rm -rf /var/lib/apt/lists/* /tmp/apt-packages.txt /tmp/wanted.txt
-RUN pip install --no-cache-dir nvidia-pytriton==0.7.0 "${ONNXRUNTIME}" opencv-python-headless==4.10.0.84 \
+RUN pip install --no-cache-dir nvidia-pytriton==0.7.0 "${ONNXRUNTIME}" openvino==2026.4.1 \
+    opencv-python-headless==4.10.0.84 \
     tesserocr==2.13.0
 # Triton wants the backend library, its utils module and the stub for this Python in one folder
 # (pixelguard/services/triton.py, _assemble_backends), and the wheel's libraries on the loader path.
