@@ -1,7 +1,11 @@
-"""Reading one process's figures from /proc, for the benches that watch worker processes (realfiles, soak)."""
+"""Reading one process's figures from /proc, for the benches that watch worker processes (realfiles, soak),
+and timing a whole command with its workers (pixels, volume)."""
 from __future__ import annotations
 
 import os
+import resource
+import subprocess
+import time
 from pathlib import Path
 
 
@@ -23,3 +27,16 @@ def machine_busy_s() -> float:
     idle = ticks[3] + ticks[4]  # idle + iowait
     guest = sum(ticks[8:10]) if len(ticks) >= 10 else 0  # already counted in user/nice
     return (sum(ticks) - idle - guest) / os.sysconf("SC_CLK_TCK")
+
+
+def timed(command: list[str], ok: tuple[int, ...] = (0,)) -> tuple[float, float]:
+    """Wall and CPU seconds (user + system, the process and every worker it waited for) of one command; an exit
+    code outside ``ok`` raises with the end of its stderr."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    started = time.perf_counter()
+    done = subprocess.run(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    wall = time.perf_counter() - started
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    if done.returncode not in ok:
+        raise RuntimeError(f"{Path(command[0]).name} exited {done.returncode}: {done.stderr[-2000:]}")
+    return wall, (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)

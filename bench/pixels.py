@@ -36,7 +36,6 @@ import argparse
 import json
 import os
 import re
-import resource
 import shutil
 import subprocess
 import sys
@@ -46,6 +45,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+from _proc import timed
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
@@ -202,17 +202,10 @@ def run_deid(folder: Path, objects: list[dict], jobs: int) -> DeidRun:
     shutil.rmtree(out, ignore_errors=True)
     command = [str(Path(sys.executable).parent / "pixelguard"), "deid", *(str(folder / o["file"]) for o in objects),
                "--out", str(out), "--jobs", str(jobs), "--key-file", str(CACHE / "pixels" / "bench-key.json")]
-    before = resource.getrusage(resource.RUSAGE_CHILDREN)
-    started = time.perf_counter()
-    done = subprocess.run(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-    wall = time.perf_counter() - started
-    after = resource.getrusage(resource.RUSAGE_CHILDREN)
-    if done.returncode not in (0, 1):  # 1: some objects went to review or error, as in every run here
-        raise RuntimeError(f"pixelguard deid exited {done.returncode}: {done.stderr[-2000:]}")
+    wall, cpu = timed(command, ok=(0, 1))  # 1: some objects went to review or error, as in every run here
     statuses: dict[str, int] = defaultdict(int)
     for line in (out / "manifest.jsonl").read_text().splitlines():
         statuses[json.loads(line)["status"]] += 1
-    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
     return DeidRun(jobs, len(objects), wall, cpu, dict(statuses))
 
 

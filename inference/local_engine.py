@@ -32,8 +32,8 @@ class LocalDetector:
         ``runtime`` what runs all of them (inference.runtimes; default: each role's preferred there)."""
         # One thread per worker process: the embedded runner already runs one process per core.
         self.threads = threads or int(os.environ.get("PIXELGUARD_OCR_THREADS", "1"))
-        self.runtime = runtimes.check(runtime) if runtime else runtimes.default("detector")
-        self.reader_runtime = runtimes.check(runtime) if runtime else runtimes.default("reader")
+        self.runtime = runtimes.resolve(runtime, "detector")
+        self.reader_runtime = runtimes.resolve(runtime, "reader")
         self.name = f"local-{self.runtime}"
         settings = settings or dbnet.DetectorSettings()
         self.session = runtimes.open_session(dbnet.model_path(settings.model), self.threads, self.runtime)

@@ -35,7 +35,6 @@ RUNTIMES: dict[str, str] = {
     "openvino": "inference.runtimes.openvino_cpu:open_session",  # Intel's CPU kernels (oneDNN), float32
     "onnxruntime": "inference.runtimes.onnx_cpu:open_session",  # onnxruntime's CPU or CUDA provider
 }
-_PACKAGES = {"openvino": "openvino", "onnxruntime": "onnxruntime"}
 # role -> runtimes in the order they are preferred (the first installed is taken)
 PREFERRED: dict[str, tuple[str, ...]] = {
     "detector": ("openvino", "onnxruntime"),
@@ -45,7 +44,7 @@ PREFERRED: dict[str, tuple[str, ...]] = {
 
 def available(role: str = "detector") -> list[str]:
     """The runtimes whose package is installed, in the order ``role`` prefers them."""
-    return [name for name in PREFERRED[role] if importlib.util.find_spec(_PACKAGES[name]) is not None]
+    return [name for name in PREFERRED[role] if importlib.util.find_spec(name) is not None]  # package = name
 
 
 def default(role: str = "detector") -> str:
@@ -57,6 +56,11 @@ def default(role: str = "detector") -> str:
     if not found:
         raise RuntimeError("no model runtime is installed: pip install openvino (or onnxruntime)")
     return found[0]
+
+
+def resolve(runtime: str | None, role: str) -> str:
+    """``runtime`` when named (checked), else the one ``role`` gets by default."""
+    return check(runtime) if runtime else default(role)
 
 
 def check(name: str) -> str:
@@ -71,7 +75,7 @@ def open_session(path: Path, threads: int = 1, runtime: str | None = None, devic
 
     ``device`` is "cpu" or "gpu"; only onnxruntime (its CUDA provider) runs on a GPU here.
     """
-    name = check(runtime) if runtime else default(role)
+    name = resolve(runtime, role)
     module, _, function = RUNTIMES[name].partition(":")
     opened: ModelSession = getattr(importlib.import_module(module), function)(Path(path), threads, device)
     return opened
