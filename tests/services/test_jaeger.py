@@ -5,13 +5,14 @@ import os
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import pytest
 
 from pixelguard.services.base import port_open
 from pixelguard.services.jaeger import JaegerService, binary_path, install_jaeger
 from pixelguard.telemetry.jaeger_query import JaegerError, JaegerUnreachable, TraceNotFound, fetch_trace, search
+
+from .sockets import listening
 
 SCRIPT = """
 import sys
@@ -26,32 +27,6 @@ with tracer.start_as_current_span("outer", attributes={"pixelguard.job.id": "job
 print(format(outer.get_span_context().trace_id, "032x"))
 telemetry.shutdown()
 """
-
-
-def listening(pid: int) -> set[tuple[str, int]]:
-    """(address, port) of every TCP socket the process listens on, read from /proc (IPv4 and IPv6)."""
-    inodes = set()
-    for fd in Path(f"/proc/{pid}/fd").iterdir():
-        try:
-            target = os.readlink(fd)
-        except OSError:
-            continue
-        if target.startswith("socket:["):
-            inodes.add(target[8:-1])
-    found = set()
-    for table, width in (("/proc/net/tcp", 8), ("/proc/net/tcp6", 32)):
-        for line in Path(table).read_text().splitlines()[1:]:
-            fields = line.split()
-            local, state, inode = fields[1], fields[3], fields[9]
-            if state != "0A" or inode not in inodes:  # 0A: LISTEN
-                continue
-            addr_hex, port_hex = local.split(":")
-            if width == 8:
-                addr = ".".join(str(int(addr_hex[i:i + 2], 16)) for i in (6, 4, 2, 0))
-            else:
-                addr = "::" if set(addr_hex) == {"0"} else addr_hex
-            found.add((addr, int(port_hex, 16)))
-    return found
 
 
 def test_jaeger_receives_otlp_and_answers_queries_on_loopback_only(jaeger_factory) -> None:

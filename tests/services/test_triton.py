@@ -14,6 +14,8 @@ from tritonclient.utils import InferenceServerException
 from pixelguard.services.base import free_port
 from pixelguard.services.triton import SHM_DIR, SHM_PREFIX, TritonService
 
+from . import sockets
+
 
 def _infer_stats(client: grpcclient.InferenceServerClient, frames: np.ndarray) -> dict[str, np.ndarray]:
     frame_input = grpcclient.InferInput("FRAME", list(frames.shape), "UINT16")
@@ -113,19 +115,10 @@ def test_listens_on_loopback_only(triton: TritonService) -> None:
     pid = triton.process.running_pid()
     assert pid is not None
     ports = {triton.http_port, triton.grpc_port, triton.metrics_port}
-    inodes = {os.readlink(fd)[len("socket:["):-1] for fd in Path(f"/proc/{pid}/fd").iterdir()
-              if os.readlink(fd).startswith("socket:[")}
-    listening: dict[int, str] = {}
-    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
-        for line in Path(table).read_text().splitlines()[1:]:
-            fields = line.split()
-            local, state, inode = fields[1], fields[3], fields[9]
-            if state == "0A" and inode in inodes:  # 0A = LISTEN
-                addr, port = local.split(":")
-                listening[int(port, 16)] = addr
+    listening = {port: addr for addr, port in sockets.listening(pid)}
     assert ports <= set(listening), listening
     # 127.0.0.1, or ::ffff:127.0.0.1 where gRPC binds an IPv6 socket to the v4-mapped loopback.
-    assert all(listening[p] in ("0100007F", "0000000000000000FFFF00000100007F") for p in ports), listening
+    assert all(listening[p] in ("127.0.0.1", "::ffff:127.0.0.1") for p in ports), listening
 
 
 def test_metrics_endpoint(triton: TritonService) -> None:
