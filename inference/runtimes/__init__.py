@@ -2,11 +2,13 @@
 
 The in-process engine (``inference.local_engine``) and the Triton models (``inference.triton_support``) open
 their networks with ``open_session``. Both runtimes compute the same function in float32
-(tests/inference/test_runtimes.py). Each role has its preferred runtime, chosen by measurement on one thread
-here: the detector runs on OpenVINO (0.07 s per 736x736 frame against onnxruntime's 0.13; 10 s against 27 s
-for 30 frames of 736-2000 px sides), the readers on onnxruntime (OpenVINO was 10% faster on the recogniser,
-but its memory grew with every new line width it saw: 913 MB after 120 batches of random widths against
-543). A runtime's module is imported only when a model is opened with it.
+(tests/inference/test_runtimes.py); OpenVINO runs in bfloat16 where the CPU computes it natively (see
+``openvino_cpu``; ``PIXELGUARD_PRECISION=f32`` keeps float32). Each role has its preferred runtime, chosen by
+measurement on one thread here, in float32: the detector runs on OpenVINO (0.07 s per 736x736 frame against
+onnxruntime's 0.13; 10 s against 27 s for 30 frames of 736-2000 px sides), the readers on onnxruntime
+(OpenVINO was 10% faster on the recogniser, but its memory grew with every new line width it saw: 913 MB
+after 120 batches of random widths against 543). A runtime's module is imported only when a model is opened
+with it.
 """
 from __future__ import annotations
 
@@ -32,7 +34,7 @@ class ModelSession(Protocol):
 
 # name -> "module:function" opening a model file as a ModelSession. Adding a runtime: a module and a line.
 RUNTIMES: dict[str, str] = {
-    "openvino": "inference.runtimes.openvino_cpu:open_session",  # Intel's CPU kernels (oneDNN), float32
+    "openvino": "inference.runtimes.openvino_cpu:open_session",  # Intel's CPU kernels (oneDNN), bf16 or f32
     "onnxruntime": "inference.runtimes.onnx_cpu:open_session",  # onnxruntime's CPU or CUDA provider
 }
 # role -> runtimes in the order they are preferred (the first installed is taken)

@@ -1,6 +1,14 @@
-"""OpenVINO's CPU plugin, in float32: the same function as onnxruntime's, on faster kernels."""
+"""OpenVINO's CPU plugin: onnxruntime's function on faster kernels, in bfloat16 where the CPU computes it natively.
+
+bfloat16 (AMX or AVX-512 BF16) made the detector 3.6x faster here. Its probability maps differ from float32's
+in the last bits, so on 79 of 134 frames of bench/pixels.py's corpus a box edge moved; what that changes was
+measured on the whole corpus (320 objects, 720 lines), both ways on the same host: recall 0.988 and every
+script, size and angle cell the same, precision 0.852 against 0.851, review 8% against 10%. A CPU without it
+runs float32, which ``PIXELGUARD_PRECISION=f32`` also asks for (and which the tests comparing runtimes use).
+"""
 from __future__ import annotations
 
+import os
 import threading
 from pathlib import Path
 
@@ -15,21 +23,30 @@ _CORE = ov.Core()  # one per process: it holds the loaded plugins
 # so a 1856x1952 frame peaks at 570 MB (dynamic shape 768, onnxruntime 663) and takes 0.88 s with the compile
 # (dynamic 1.01, onnxruntime 2.65).
 LARGE_INPUT = 1_200_000
+PRECISION_ENV = "PIXELGUARD_PRECISION"
+PRECISIONS = ("auto", "f32")  # auto: bfloat16 where the CPU computes it natively, else float32
+
+
+def precision(requested: str | None = None) -> str:
+    """The precision a model compiles in: "bf16" or "f32" (``requested``, else ``$PIXELGUARD_PRECISION``)."""
+    chosen = (requested or os.environ.get(PRECISION_ENV, "") or "auto").strip()
+    if chosen not in PRECISIONS:
+        raise ValueError(f"no precision named {chosen!r}; known: {', '.join(PRECISIONS)} (set {PRECISION_ENV})")
+    native = "BF16" in _CORE.get_property("CPU", "OPTIMIZATION_CAPABILITIES")
+    return "bf16" if chosen == "auto" and native else "f32"
 
 
 class OpenVinoSession:
     runtime = "openvino"
 
-    def __init__(self, path: Path, threads: int, device: str) -> None:
+    def __init__(self, path: Path, threads: int, device: str, precision_name: str | None = None) -> None:
         if device != "cpu":
             raise ValueError(f"the openvino runtime runs on the CPU here, not {device!r}: use onnxruntime")
         self.path = path
+        self.precision = precision(precision_name)
         self.config = {
             "INFERENCE_NUM_THREADS": threads,
-            # The plugin would pick bfloat16 on CPUs with AMX (this host has it): 3.6x faster, but on 79 of 134
-            # frames of bench/pixels.py's corpus its detector boxes differed from float32's. Boxes decide
-            # what is removed, so they must not depend on the CPU an object lands on.
-            "INFERENCE_PRECISION_HINT": "f32",
+            "INFERENCE_PRECISION_HINT": self.precision,  # stated, not left to the plugin: see the module's note
             "PERFORMANCE_HINT": "LATENCY",
             # The plugin pins its threads to cores, each process counting from the first: two worker processes
             # of one thread each then shared one core and left the other idle (bench/volume.py, vmstat 50% idle).

@@ -1,11 +1,13 @@
 """The model runtimes (inference.runtimes): OpenVINO, the default, computes what onnxruntime computes.
 
 The detector's boxes decide what is removed, and the Triton models and the in-process engine may run on
-different runtimes, so the float32 kernels must agree on real text frames, not only on random tensors.
+different runtimes, so the float32 kernels must agree on real text frames, not only on random tensors; and
+OpenVINO's bfloat16, which it runs in where the CPU computes that natively, must cover the strokes float32 covers.
 """
 from __future__ import annotations
 
 import threading
+from collections.abc import Iterator
 
 import numpy as np
 import openvino
@@ -13,23 +15,27 @@ import pytest
 
 from inference import dbnet, models, ppocr, runtimes
 from inference.local_engine import LocalDetector
+from inference.runtimes import openvino_cpu
 from pixelguard_testkit import synthetic
+
+
+def _first_frame(sample: synthetic.Sample) -> np.ndarray:
+    stored = synthetic.decode(sample.data)[0].astype(np.float32)
+    low, high = float(stored.min()), float(stored.max())
+    grey = ((stored - low) * (255.0 / max(high - low, 1.0))).astype(np.uint8)
+    return grey if grey.ndim == 3 else np.repeat(grey[..., None], 3, axis=2)
 
 
 def _frames(count: int = 12) -> list[np.ndarray]:
     """8-bit RGB frames of generated objects: nine scripts, sizes 8-40 px, skewed and rotated lines."""
-    frames = []
-    for index in range(count):
-        stored = synthetic.decode(synthetic.generate(index, seed=11).data)[0].astype(np.float32)
-        low, high = float(stored.min()), float(stored.max())
-        grey = ((stored - low) * (255.0 / max(high - low, 1.0))).astype(np.uint8)
-        frames.append(grey if grey.ndim == 3 else np.repeat(grey[..., None], 3, axis=2))
-    return frames
+    return [_first_frame(synthetic.generate(index, seed=11)) for index in range(count)]
 
 
 @pytest.fixture(scope="module")
-def engines() -> dict[str, LocalDetector]:
-    return {name: LocalDetector(runtime=name) for name in ("openvino", "onnxruntime")}
+def engines() -> Iterator[dict[str, LocalDetector]]:
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv(openvino_cpu.PRECISION_ENV, "f32")  # the kernels compared, not the precisions
+        yield {name: LocalDetector(runtime=name) for name in ("openvino", "onnxruntime")}
 
 
 def test_the_detector_runs_on_openvino_and_the_readers_on_onnxruntime_unless_one_is_named(
@@ -106,7 +112,51 @@ def test_openvino_leaves_thread_placement_to_the_os() -> None:
     # second core idled (bench/volume.py: 19.6 s wall for 20.3 CPU-s on 2 cores; unpinned, 10.2 s).
     session = runtimes.open_session(models.ANGLE_CLASSIFIER.locate(), 1, "openvino")
     assert session.compiled.get_property("ENABLE_CPU_PINNING") is False
+
+
+def test_openvino_runs_bfloat16_only_where_the_cpu_computes_it_and_float32_when_asked(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    native = "BF16" in openvino.Core().get_property("CPU", "OPTIMIZATION_CAPABILITIES")
+    monkeypatch.delenv(openvino_cpu.PRECISION_ENV, raising=False)
+    session = runtimes.open_session(models.ANGLE_CLASSIFIER.locate(), 1, "openvino")
+    expected = openvino.Type.bf16 if native else openvino.Type.f32
+    assert session.compiled.get_property("INFERENCE_PRECISION_HINT") == expected
+    monkeypatch.setenv(openvino_cpu.PRECISION_ENV, "f32")
+    session = runtimes.open_session(models.ANGLE_CLASSIFIER.locate(), 1, "openvino")
     assert session.compiled.get_property("INFERENCE_PRECISION_HINT") == openvino.Type.f32
+    monkeypatch.setenv(openvino_cpu.PRECISION_ENV, "int4")
+    with pytest.raises(ValueError, match="auto, f32") as refused:
+        runtimes.open_session(models.ANGLE_CLASSIFIER.locate(), 1, "openvino")
+    assert openvino_cpu.PRECISION_ENV in str(refused.value)
+
+
+def _covered(engine: LocalDetector, sample: synthetic.Sample) -> list[float]:
+    """Per burned-in line of the first frame: the share of its stroke pixels inside a detected region's cover."""
+    frame = _first_frame(sample)
+    height, width = frame.shape[:2]
+    covered = np.zeros((height, width), dtype=bool)
+    for region in engine.detect([frame])[0]:
+        x0, y0, x1, y1 = region.cover(width, height)
+        covered[y0:y1, x0:x1] = True
+    return [float(covered[line.box[1]:line.box[3], line.box[0]:line.box[2]][line.mask].mean())
+            for line in sample.lines if 0 in line.frames and line.mask.any()]
+
+
+def test_the_automatic_precision_covers_the_strokes_float32_covers(monkeypatch: pytest.MonkeyPatch) -> None:
+    # On a CPU without native bfloat16 both are float32, and this holds trivially.
+    monkeypatch.setenv(openvino_cpu.PRECISION_ENV, "f32")
+    exact = LocalDetector(runtime="openvino")
+    monkeypatch.setenv(openvino_cpu.PRECISION_ENV, "auto")
+    automatic = LocalDetector(runtime="openvino")
+    lines = 0
+    for index in range(24):
+        sample = synthetic.generate(index, seed=11)
+        want, got = _covered(exact, sample), _covered(automatic, sample)
+        assert sum(want) > 0 and len(got) == len(want)
+        # A box edge moves by a pixel or so (within 0.2% of a line's strokes on these 40 objects).
+        assert all(g >= w - 0.01 for g, w in zip(got, want, strict=True)), (index, want, got)
+        lines += len(want)
+    assert lines >= 36
 
 
 def test_a_large_input_runs_on_its_own_model_and_answers_as_the_shared_one_would() -> None:
