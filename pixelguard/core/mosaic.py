@@ -21,6 +21,12 @@ Box = tuple[int, int, int, int]  # x0, y0, x1, y1 (exclusive), frame pixels
 CANVAS = 768  # the width a canvas starts at (then cut down to what it holds, see pack)
 MAX_CANVAS = 1984  # below the detector's 2000 px cap, so a canvas is never shrunk either
 GAP = 32  # empty canvas between neighbourhoods: no detected line can span two of them
+# The sides a canvas is cut to. A model runtime prepares its kernels for each input shape it meets: a shape
+# met before runs cheaper (OpenVINO, 0.08 s per megapixel against 0.16-0.2 for one it has not met). Canvases
+# cut to every multiple of 32 made 361 shapes in 642 searches of bench/pixels.py's corpus, almost each one new;
+# on this ladder they make 22, for 46% more (black) pixels: bench/pixels.py --no-presidio ran 3.47-3.63 images
+# per CPU-s, against 3.12 cut to multiples of 32.
+SIDES = (128, 256, 512, 768, 1024, 1408, MAX_CANVAS)
 
 
 @dataclass(frozen=True)
@@ -76,10 +82,11 @@ def pack(wanted: list[tuple[int, Box, float]]) -> tuple[list[Slot], list[tuple[i
     """Shelf-pack (frame, box, scale) neighbourhoods; returns slots, canvas sizes, and frames that did not fit.
 
     A neighbourhood too big for the largest canvas is not cut: its frame is verified whole instead. Each
-    canvas is then cut down to the part its slots use (detector cost grows with the pixels searched; the
-    canvases are searched as they are, see inference.dbnet.preprocess), keeping a GAP of black to the right
-    of and below the slots, as between them: on a canvas cut flush, the detector missed a 10 px skewed line
-    at its edge that it finds with black beyond (bench/pixels.py --limit 40).
+    canvas is then cut down to the part its slots use, to the next side on the ladder SIDES (detector cost
+    grows with the pixels searched; the canvases are searched as they are, see inference.dbnet.preprocess),
+    keeping at least a GAP of black to the right of and below the slots, as between them: on a canvas cut
+    flush, the detector missed a 10 px skewed line at its edge that it finds with black beyond
+    (bench/pixels.py --limit 40).
     """
     slots: list[Slot] = []
     sizes: list[tuple[int, int]] = []
@@ -108,7 +115,7 @@ def pack(wanted: list[tuple[int, Box, float]]) -> tuple[list[Slot], list[tuple[i
         w = int(np.ceil((slot.source[2] - slot.source[0]) * slot.scale))
         h = int(np.ceil((slot.source[3] - slot.source[1]) * slot.scale))
         used[slot.canvas] = (max(used[slot.canvas][0], slot.x + w), max(used[slot.canvas][1], slot.y + h))
-    sizes = [(_round32(uw + GAP), _round32(uh + GAP)) for uw, uh in used]
+    sizes = [(_side(uw + GAP), _side(uh + GAP)) for uw, uh in used]
     return slots, sizes, sorted(set(too_big))
 
 
@@ -146,3 +153,8 @@ def back_to_frames(found: list[list[Region]], slots: list[Slot], frames: int) ->
 
 def _round32(value: int) -> int:
     return min(MAX_CANVAS, int(np.ceil(value / 32)) * 32)
+
+
+def _side(value: int) -> int:
+    """The smallest side on the ladder that holds ``value`` pixels (at most MAX_CANVAS)."""
+    return next((side for side in SIDES if side >= value), MAX_CANVAS)

@@ -266,8 +266,15 @@ def _first_look(frames: list[np.ndarray], scales: list[tuple[float, ...]], detec
         for box in mosaic.neighbourhoods(small, width, height, settings.small_type_margin, settings.verify_min_margin):
             wanted.append((index, box, scale))
     if wanted:
-        for index, regions in enumerate(_confident(_mosaic_look(frames, wanted, look, scales, settings), settings)):
-            found[index] = found[index] + regions
+        for index, regions in enumerate(_mosaic_look(frames, wanted, look, scales, settings)):
+            hints = [r.cover(width, height, margin=0, min_margin=0, end_margin=0) for r in seen[index]
+                     if r.score < settings.region_min_score]
+            sure = [r for r in regions if r.score >= settings.region_min_score]
+            # Weak at both scales: text, at the lowest score that is (so it is read, and unless it reads
+            # clearly the object goes to a reviewer).
+            twice = [Region(r.quad, settings.region_min_score, r.text, r.text_score) for r in regions
+                     if r.score < settings.region_min_score and _seen_twice(r, hints, width, height)]
+            found[index] = found[index] + sure + twice
     if settings.mode is not RedactionMode.PHI:
         unsure = [[r for r in regions if _needs_reading(r, height, width, settings)] for regions in found]
         if any(unsure):
@@ -281,6 +288,14 @@ def _first_look(frames: list[np.ndarray], scales: list[tuple[float, ...]], detec
                            for u, r in zip(unsure[index], regions, strict=True)}
                 found[index] = [by_quad.get(r.quad, r) for r in found[index]]
     return found
+
+
+def _seen_twice(region: Region, hints: list[Box], width: int, height: int) -> bool:
+    """A weak outline on the enlarged search where the search at 1x also had one: the same faint line, seen
+    at two scales."""
+    box = region.cover(width, height, margin=0, min_margin=0, end_margin=0)
+    area = max(1, (box[2] - box[0]) * (box[3] - box[1]))
+    return _shared_area(box, hints) * 2 >= area
 
 
 def _read(detector: Detector, frames: list[np.ndarray], found: list[list[Region]]) -> list[list[Region]]:

@@ -24,8 +24,8 @@ def test_a_region_found_on_a_canvas_comes_back_to_its_frame_and_place() -> None:
     wanted = [(0, (10, 10, 60, 40), 2.0), (1, (90, 40, 200, 70), 2.0)]
     slots, sizes, whole = mosaic.pack(wanted)
     # one shelf: 220 + GAP + 100 px wide, 60 px tall at 2x; the canvas is cut to that with a GAP of black to
-    # its right and below, in multiples of 32
-    assert whole == [] and sizes == [(384, 96)]
+    # its right and below (384 x 92), to the next sides on the ladder
+    assert whole == [] and sizes == [(512, 128)]
     canvas = mosaic.paint(frames, slots, sizes)[0]
     ys, xs = np.nonzero(canvas[..., 0])
     found = [[_box_region(xs.min(), ys.min(), xs.max() + 1, ys.max() + 1)]]

@@ -265,10 +265,12 @@ def test_one_search_then_looks_only_around_what_it_found(with_text, runs) -> Non
     assert detector.runs == runs
     assert detector.shapes[:3] == [(512, 640, 3)] * 3 and detector.as_is[:3] == [False] * 3
     canvases = detector.shapes[3:]
-    # Cut to what they hold (three neighbourhoods side by side, and a gap's black margin), and searched as they
-    # are: the detector would otherwise enlarge them to its working side, another scale than their frames'.
+    # Cut to what they hold (three neighbourhoods side by side, and a gap's black margin; sides on the ladder
+    # mosaic.SIDES), and searched as they are: the detector would otherwise enlarge them to its working side,
+    # another scale than their frames'.
     side = RedactionSettings().detector_short_side
-    assert all(min(s[:2]) < side and max(s[:2]) < mosaic.CANVAS for s in canvases), canvases
+    assert all(s[0] in mosaic.SIDES and s[1] in mosaic.SIDES and s[0] * s[1] < side * side // 4
+               for s in canvases), canvases
     assert detector.as_is[3:] == [True] * len(canvases)
     assert len(canvases) == (2 if with_text else 0)
     assert changed is with_text and problems == []
