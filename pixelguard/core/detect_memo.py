@@ -36,6 +36,7 @@ class DetectorMemo:
         self.engine = engine
         self._detected: dict[bytes, list[Region]] = {}
         self._read: dict[bytes, list[Region]] = {}
+        self._known: dict[bytes, dict[tuple[tuple[float, float], ...], Region]] = {}  # readings remembered
         self.calls = 0  # frames the engine was asked to detect (not answered from memory)
 
     def detect(self, frames: list[np.ndarray], as_is: bool = False) -> list[list[Region]]:
@@ -58,10 +59,13 @@ class DetectorMemo:
 
         The search has looked at every part of these pixels: unchanged areas in its first look, the
         neighbourhoods of its fills after them. A whole-frame detection would find the same regions; the
-        PHI sweep then reads those instead of searching the frames a third time.
+        PHI sweep then reads those instead of searching the frames a third time. A region given with its
+        text was read by the search on these same pixels (no fill touches it), and is not read again.
         """
         for frame, regions in zip(frames, found, strict=True):
-            self._detected[_key(frame)] = [Region(r.quad, r.score) for r in regions]
+            key = _key(frame)
+            self._detected[key] = [Region(r.quad, r.score) for r in regions]
+            self._known[key] = {r.quad: r for r in regions if r.text}
 
     def ocr(self, frames: list[np.ndarray], as_is: bool = False) -> list[list[Region]]:
         """Detect every region and read the legible ones; a frame already read as a whole is answered from
@@ -72,10 +76,12 @@ class DetectorMemo:
             first = {keys[i]: i for i in reversed(todo)}  # one reading per distinct content
             picked = sorted(first.values())
             found = self.detect([frames[i] for i in picked], as_is)
-            legible = [[r for r in regions if r.short_side() >= MIN_LEGIBLE_SIDE] for regions in found]
+            known = [self._known.get(keys[i], {}) for i in picked]
+            legible = [[r for r in regions if r.short_side() >= MIN_LEGIBLE_SIDE and r.quad not in read]
+                       for regions, read in zip(found, known, strict=True)]
             readings = self.engine.read([frames[i] for i in picked], legible) if any(legible) else legible
-            for i, regions, read in zip(picked, found, readings, strict=True):
-                by_quad = {r.quad: r for r in read}
+            for i, regions, read, remembered in zip(picked, found, readings, known, strict=True):
+                by_quad = {**remembered, **{r.quad: r for r in read}}
                 self._read[keys[i]] = [by_quad.get(r.quad, r) for r in regions]
         return [list(self._read[k]) for k in keys]
 

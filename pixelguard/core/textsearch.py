@@ -202,17 +202,22 @@ def _detect_and_fill_batch(stored: np.ndarray, render: Render, detector: Detecto
             left = [[r for r in regions if not _inside_a_cover(r, i, covers, width, height)] for i, regions
                     in enumerate(_select(seen, settings))]
         remaining, _ = _split_doubtful(left, height, width, settings)
+        # What it found stays part of the answer, except what is filled now: the next look covers that
+        # fill's neighbourhood again.
+        final = [old + [r for r in new if r not in gone] for old, new, gone
+                 in zip(final, seen, remaining, strict=True)] if final is not None else None
         if not any(remaining):
-            final = [old + new for old, new in zip(final, seen, strict=True)] if final is not None else None
             break
-        final = None
         if attempt == settings.passes - 1:
             problems.append(f"text still detected after {settings.passes} redaction passes")
+            final = None
             break
         _fill(stored, frames, remaining, fill, covers, tally, first=False, settings=settings, attempt=attempt + 1)
     remember = getattr(detector, "remember", None)
     if final is not None and remember is not None:
-        remember(frames, final)
+        # A reading stays with its region only where no fill touched it: elsewhere the pixels it read changed.
+        remember(frames, [[r if r.text and not _touches_a_cover(r, i, covers, width, height)
+                           else Region(r.quad, r.score) for r in regions] for i, regions in enumerate(final)])
     tally.covers += len(covers)
     for problem in problems:
         if problem not in tally.problems:
@@ -506,6 +511,11 @@ def _phi_problems(seen: list[list[Region]], covers: list[Cover], width: int, hei
 def _inside_a_cover(region: Region, index: int, covers: list[Cover], width: int, height: int) -> bool:
     tight = region.cover(width, height, margin=0, min_margin=0, end_margin=0)
     return any(_overlaps(tight, box) for f, box, _ in covers if f == index)
+
+
+def _touches_a_cover(region: Region, index: int, covers: list[Cover], width: int, height: int) -> bool:
+    box = region.cover(width, height)
+    return any(_overlaps(box, cover) for f, cover, _ in covers if f == index)
 
 
 def _shared_area(box: Box, others: list[Box]) -> int:

@@ -97,3 +97,58 @@ def test_the_memo_reads_only_regions_tall_enough_to_hold_legible_type() -> None:
     # every region is still answered, in the detector's order; the speck unread, so the PHI sweep has no text
     # to match and phi mode takes it for unreadable (filled)
     assert read == [speck, Region(line.quad, line.score, "TEXT", 0.9)]
+
+
+class _ShortSighted:
+    """Sees bright blobs; on a whole frame only the leftmost (the rest is found by the look around the fill).
+    Counts the whole frames it is asked to search."""
+
+    def __init__(self) -> None:
+        self.whole_frames = 0
+
+    def detect(self, frames: list[np.ndarray], as_is: bool = False) -> list[list[Region]]:
+        import cv2
+
+        self.whole_frames += 0 if as_is else len(frames)
+        out = []
+        for frame in frames:
+            count, _, stats, _ = cv2.connectedComponentsWithStats((frame[..., 0] > 128).astype(np.uint8))
+            blobs = sorted((int(x), int(y), int(x + w), int(y + h)) for x, y, w, h, _ in stats[1:count])
+            out.append([_box_region(x0 - 1, y0 - 1, x1, y1) for x0, y0, x1, y1 in (blobs if as_is else blobs[:1])])
+        return out
+
+    def read(self, frames: list[np.ndarray], found: list[list[Region]]) -> list[list[Region]]:
+        return found
+
+    def ocr(self, frames: list[np.ndarray], as_is: bool = False) -> list[list[Region]]:
+        return self.detect(frames, as_is)
+
+
+def test_after_a_second_fill_the_sweep_is_answered_from_the_search_not_by_searching_again() -> None:
+    from pixelguard.core.textsearch import RedactionSettings, detect_and_fill
+
+    stored = np.full((1, 64, 256), 40, dtype=np.uint8)
+    stored[0, 20:27, 20:80] = 250
+    stored[0, 20:27, 92:100] = 250  # missed at first, found around the first fill, filled second
+    engine = _ShortSighted()
+    memo = DetectorMemo(engine)
+    regions: list[dict[str, object]] = []
+    render = lambda a: [np.dstack([f] * 3) for f in a]  # noqa: E731
+    changed, problems, _ = detect_and_fill(stored, render, memo, RedactionSettings(specks=None), 0,
+                                           regions=regions)
+    assert changed and problems == [] and [r["kind"] for r in regions] == ["filled", "refilled"]
+    assert stored[0, 20:27].max() < 250
+    searched = engine.whole_frames
+    assert memo.ocr(render(stored)) == [[]]  # the sweep's reading of the final pixels
+    assert engine.whole_frames == searched
+
+
+def test_a_remembered_reading_is_not_read_again_and_a_region_without_one_is() -> None:
+    line, blob = _box_region(10, 10, 90, 22), _box_region(10, 30, 60, 60)
+    engine = _Reader([line, blob])
+    memo = DetectorMemo(engine)
+    frame = np.zeros((64, 128, 3), np.uint8)
+    memo.remember([frame], [[Region(line.quad, line.score, "L", 0.95), blob]])  # the search read the line only
+    (read,) = memo.ocr([frame])
+    assert engine.asked == [blob] and engine.frames == 0
+    assert read == [Region(line.quad, line.score, "L", 0.95), Region(blob.quad, blob.score, "TEXT", 0.9)]
