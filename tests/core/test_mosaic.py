@@ -152,3 +152,38 @@ def test_a_remembered_reading_is_not_read_again_and_a_region_without_one_is() ->
     (read,) = memo.ocr([frame])
     assert engine.asked == [blob] and engine.frames == 0
     assert read == [Region(line.quad, line.score, "L", 0.95), Region(blob.quad, blob.score, "TEXT", 0.9)]
+
+
+class _Fixed:
+    """Finds the same regions on every whole frame and nothing on the canvases; reads them as no text."""
+
+    def __init__(self, regions: list[Region]) -> None:
+        self.regions = regions
+        self.asked: list[tuple[tuple[float, float], ...]] = []
+
+    def detect(self, frames: list[np.ndarray], as_is: bool = False) -> list[list[Region]]:
+        return [[] if as_is else list(self.regions) for _ in frames]
+
+    def read(self, frames: list[np.ndarray], found: list[list[Region]]) -> list[list[Region]]:
+        self.asked += [r.quad for regions in found for r in regions]
+        return [[Region(r.quad, r.score, "~", 0.1) for r in regions] for regions in found]
+
+    def ocr(self, frames: list[np.ndarray], as_is: bool = False) -> list[list[Region]]:
+        return self.read(frames, self.detect(frames, as_is))
+
+
+def test_the_sweep_reads_again_only_what_a_fill_touched_after_the_search_read_it() -> None:
+    from pixelguard.core.textsearch import RedactionSettings, detect_and_fill
+
+    line = _box_region(100, 100, 200, 110)  # filled
+    touched = _box_region(150, 104, 210, 164)  # a blob the search read (not text, left): the line's fill reaches it
+    apart = _box_region(400, 300, 460, 360)  # a blob read the same way, far from any fill
+    engine = _Fixed([line, touched, apart])
+    memo = DetectorMemo(engine)
+    render = lambda a: [np.dstack([f] * 3) for f in a]  # noqa: E731
+    stored = np.full((1, 480, 640), 40, dtype=np.uint8)
+    detect_and_fill(stored, render, memo, RedactionSettings(specks=None), 0)
+    assert len(engine.asked) == 2  # the search read the two blobs (enlarged 2x), not the line
+    engine.asked = []
+    memo.ocr(render(stored))
+    assert engine.asked == [touched.quad]
