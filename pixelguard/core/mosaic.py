@@ -45,11 +45,23 @@ class Slot:
         height = (self.source[3] - self.source[1]) * self.scale
         return canvas == self.canvas and self.x <= x < self.x + width and self.y <= y < self.y + height
 
-    def to_frame(self, region: Region) -> Region:
+    def to_frame(self, region: Region, size: tuple[int, int] | None = None) -> Region:
+        """``region`` (canvas pixels) in its frame's pixels; with the frame's (height, width), also whether it
+        runs into an edge of the neighbourhood that was cut from the frame, across its height (Region.cut)."""
         x0, y0, x1, y1 = self.source
         quad = tuple((min(max(x0 + (x - self.x) / self.scale, x0), x1 - 1),
                       min(max(y0 + (y - self.y) / self.scale, y0), y1 - 1)) for x, y in region.quad)
-        return Region(quad, region.score, region.text, region.text_score)
+        return Region(quad, region.score, region.text, region.text_score,
+                      cut=size is not None and self._cut_across(region, size))
+
+    def _cut_across(self, region: Region, size: tuple[int, int]) -> bool:
+        height, width = size
+        x0, y0, x1, y1 = self.source
+        xs, ys = [x for x, _ in region.quad], [y for _, y in region.quad]
+        right, bottom = self.x + (x1 - x0) * self.scale, self.y + (y1 - y0) * self.scale
+        if max(xs) - min(xs) >= max(ys) - min(ys):  # lies along x: its height runs into a top or bottom cut
+            return (y0 > 0 and min(ys) <= self.y + 1) or (y1 < height and max(ys) >= bottom - 2)
+        return (x0 > 0 and min(xs) <= self.x + 1) or (x1 < width and max(xs) >= right - 2)
 
 
 def neighbourhoods(covers: list[Box], width: int, height: int, margin: float, min_margin: int) -> list[Box]:
@@ -133,8 +145,10 @@ def paint(frames: list[np.ndarray], slots: list[Slot], sizes: list[tuple[int, in
     return canvases
 
 
-def back_to_frames(found: list[list[Region]], slots: list[Slot], frames: int) -> list[list[Region]]:
-    """Regions found on the canvases, in the coordinates of the frames their neighbourhoods came from.
+def back_to_frames(found: list[list[Region]], slots: list[Slot], frames: int,
+                   size: tuple[int, int] | None = None) -> list[list[Region]]:
+    """Regions found on the canvases, in the coordinates of the frames their neighbourhoods came from
+    (marked ``cut`` where they run into a cut across their height, given the frames' (height, width)).
 
     A region is given to the slot holding its centre; one in a gap belongs to no neighbourhood (the
     detector outlined canvas edges) and is dropped.
@@ -146,7 +160,7 @@ def back_to_frames(found: list[list[Region]], slots: list[Slot], frames: int) ->
             cy = sum(y for _, y in region.quad) / 4
             for slot in slots:
                 if slot.holds(canvas, cx, cy):
-                    out[slot.frame].append(slot.to_frame(region))
+                    out[slot.frame].append(slot.to_frame(region, size))
                     break
     return out
 

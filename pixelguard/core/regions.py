@@ -15,6 +15,9 @@ class Region:
     score: float  # detection confidence
     text: str = ""  # recognised text, when the engine reads as well as detects
     text_score: float = 0.0  # recognition confidence
+    # Found on a neighbourhood cut from its frame (core.mosaic) and reaching that cut across its height: its
+    # true height, hence its shape, is unknown (a blob cut to a strip looks like a line of text).
+    cut: bool = False
 
     def short_side(self) -> float:
         """Height of the rotated text box (its shorter side): the text's size, whatever its angle."""

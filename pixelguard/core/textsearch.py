@@ -196,6 +196,8 @@ def _detect_and_fill_batch(stored: np.ndarray, render: Render, detector: Detecto
             # The fills so far stay (they only remove text); what they left is unknown, so a person looks.
             problems, final = [unverified.reason(unverified.LOOK_AROUND)], None
             break
+        if settings.mode is not RedactionMode.PHI:
+            seen = _read_doubtful(detector, frames, seen, height, width, settings)
         left = seen
         if settings.mode is RedactionMode.PHI:
             problems = _phi_problems(seen, covers, width, height, settings)
@@ -303,6 +305,22 @@ def _seen_twice(region: Region, hints: list[Box], width: int, height: int) -> bo
     return _shared_area(box, hints) * 2 >= area
 
 
+def _read_doubtful(detector: Detector, frames: list[np.ndarray], seen: list[list[Region]], height: int, width: int,
+                   settings: RedactionSettings) -> list[list[Region]]:
+    """The look around the fills reads, as the first look does, the regions only a reading decides: large or
+    blob-shaped ones (and those cut short, which may be either) are filled when they read as text."""
+    unsure = [[r for r in regions if _size(r, height, width, settings) is _Size.DOUBTFUL
+               and not _line_shaped(r, settings)] for regions in seen]
+    if not any(unsure):
+        return seen
+    out = []
+    for regions, asked, read in zip(seen, unsure, _read(detector, frames, unsure), strict=True):
+        by_quad = {u.quad: Region(u.quad, u.score, r.text, r.text_score, u.cut)
+                   for u, r in zip(asked, read, strict=True)}
+        out.append([by_quad.get(r.quad, r) for r in regions])
+    return out
+
+
 def _read(detector: Detector, frames: list[np.ndarray], found: list[list[Region]]) -> list[list[Region]]:
     picked = [i for i, regions in enumerate(found) if regions]
     readings = detector.read([frames[i] for i in picked], [found[i] for i in picked])
@@ -331,7 +349,8 @@ def _size(region: Region, height: int, width: int, settings: RedactionSettings) 
     side = region.short_side()
     if side > settings.huge_region_fraction * min(height, width):
         return _Size.NEVER
-    blob = side > settings.blob_min_side and region.aspect() < settings.blob_aspect
+    # A region whose height was cut short (Region.cut) may be a blob cut to a strip: its aspect tells nothing.
+    blob = side > settings.blob_min_side and (region.aspect() < settings.blob_aspect or region.cut)
     large = side > settings.large_region_fraction * min(height, width)
     return _Size.DOUBTFUL if large or blob else _Size.TEXT
 
@@ -454,7 +473,7 @@ def _mosaic_look(frames: list[np.ndarray], wanted: list[tuple[int, Box, float]],
     slots, sizes, whole = mosaic.pack(wanted)
     slots = [s for s in slots if s.frame not in whole]
     found = mosaic.back_to_frames(look(mosaic.paint(frames, slots, sizes), as_is=True) if slots else [], slots,
-                                  len(frames))
+                                  len(frames), frames[0].shape[:2])
     if whole:
         searched = [_enlarged(frames[i], max(scales[i])) for i in whole]
         for i, regions in zip(whole, look(searched), strict=True):
@@ -480,7 +499,9 @@ def _fillable(region: Region, height: int, width: int, settings: RedactionSettin
 
 
 def _line_shaped(region: Region, settings: RedactionSettings) -> bool:
-    return region.aspect() >= settings.text_line_aspect and region.short_side() <= settings.text_line_max_height
+    """Elongated and no taller than type: a line, whatever it reads as; not when its height was cut short."""
+    return (not region.cut and region.aspect() >= settings.text_line_aspect
+            and region.short_side() <= settings.text_line_max_height)
 
 
 def _reads_as_text(region: Region, settings: RedactionSettings) -> bool:

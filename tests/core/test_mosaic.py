@@ -187,3 +187,16 @@ def test_the_sweep_reads_again_only_what_a_fill_touched_after_the_search_read_it
     engine.asked = []
     memo.ocr(render(stored))
     assert engine.asked == [touched.quad]
+
+
+def test_a_region_running_into_a_cut_across_its_height_is_marked_and_one_cut_at_its_ends_is_not() -> None:
+    # A neighbourhood cut from the middle of a 480x640 frame, at 2x on the canvas at (0, 0): 200 x 100 px.
+    slot = mosaic.Slot(frame=0, source=(100, 200, 200, 250), canvas=0, x=0, y=0, scale=2.0)
+    size = (480, 640)
+    strip = _box_region(10, 60, 190, 104)  # wide, running into the bottom cut: its height is unknown
+    ends = _box_region(-4, 20, 204, 40)  # wide, running into the left and right cuts: its height is whole
+    inside = _box_region(20, 20, 180, 40)
+    assert slot.to_frame(strip, size).cut and not slot.to_frame(ends, size).cut
+    assert not slot.to_frame(inside, size).cut and not slot.to_frame(strip).cut  # no frame size: not judged
+    at_border = mosaic.Slot(frame=0, source=(100, 430, 200, 480), canvas=0, x=0, y=0, scale=2.0)
+    assert not at_border.to_frame(strip, size).cut  # the frame's own bottom edge: nothing beyond it was cut

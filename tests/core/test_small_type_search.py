@@ -90,3 +90,40 @@ def test_a_weak_outline_at_both_scales_is_filled_and_one_at_a_single_scale_is_no
                                     RedactionSettings(specks=None), 0)
     assert changed and stored[0, 100:106, 40:90].max() == 0
     assert bool(stored[0, 112:117, 100:150].max() == 0) is hint_at_1x
+
+
+class _SeesMoreAround:
+    """On whole frames finds only the bright line; on the canvases of the look around the fills, anything
+    lighter than the background too (a blob the first look missed). Reads every region as ``reading``."""
+
+    def __init__(self, reading: tuple[str, float]) -> None:
+        self.reading = reading
+
+    def detect(self, frames: list[np.ndarray], as_is: bool = False) -> list[list[Region]]:
+        out = []
+        for frame in frames:
+            count, _, stats, _ = cv2.connectedComponentsWithStats((frame[..., 0] > (100 if as_is else 200))
+                                                                  .astype(np.uint8))
+            out.append([Region(((x, y), (x + w, y), (x + w, y + h), (x, y + h)), 0.8)
+                        for x, y, w, h, _ in (tuple(int(v) for v in row) for row in stats[1:count])])
+        return out
+
+    def read(self, frames: list[np.ndarray], found: list[list[Region]]) -> list[list[Region]]:
+        return [[Region(r.quad, r.score, *self.reading) for r in regions] for regions in found]
+
+    def ocr(self, frames: list[np.ndarray], as_is: bool = False) -> list[list[Region]]:
+        return self.read(frames, self.detect(frames, as_is))
+
+
+@pytest.mark.parametrize("reading, filled", [(("", 0.0), False), (("DOE JANE", 0.95), True)])
+def test_a_blob_the_look_around_cuts_to_a_strip_is_filled_only_when_it_reads_as_text(reading, filled) -> None:
+    """Object 305 of bench/pixels.py's corpus: below a 40 px name, colour Doppler flow the first look did not
+    outline. The look around the name's fill cut it to a 40 px strip, which, elongated, was filled as a line
+    of text: 46k wrong pixels. Cut across its height, its shape says nothing; its reading decides."""
+    stored = np.full((1, 480, 640), 40, dtype=np.uint8)
+    stored[0, 100:140, 100:400] = 250  # the name
+    stored[0, 150:300, 100:400] = 120  # the blob below it
+    changed, _, _ = detect_and_fill(stored, lambda a: [np.dstack([f] * 3) for f in a], _SeesMoreAround(reading),
+                                    RedactionSettings(specks=None), 0)
+    assert changed and stored[0, 100:140, 100:400].max() == 0
+    assert bool(stored[0, 160:170, 150:350].max() == 0) is filled
