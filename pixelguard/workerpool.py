@@ -34,6 +34,7 @@ def _serve(conn: Connection, init: Callable[..., None], initargs: tuple[Any, ...
            work: Callable[..., Any]) -> None:
     init(*initargs)
     conn.send(("ready", None))
+    trimmed = _rss()
     while True:
         try:
             args = conn.recv()
@@ -42,7 +43,24 @@ def _serve(conn: Connection, init: Callable[..., None], initargs: tuple[Any, ...
         if args is None:
             return
         conn.send(("done", work(*args)))
-        _give_back_freed_memory()
+        if _rss() - trimmed > TRIM_AFTER_GROWTH:
+            _give_back_freed_memory()
+            trimmed = _rss()
+
+
+# Growth in resident memory since the last trim after which a worker gives freed heap back. Trimming after
+# every object cost 10% of the CPU per CT slice (the next slice faults the same pages in again; in-process,
+# 0.087 CPU-s per slice against 0.079), and a slice grows nothing; a 120-frame cine leaves 410 MB.
+TRIM_AFTER_GROWTH = 192 << 20
+
+
+def _rss() -> int:
+    """Resident bytes of this process (Linux; 0 elsewhere, where nothing is trimmed either)."""
+    try:
+        with open("/proc/self/statm", encoding="ascii") as statm:
+            return int(statm.read().split()[1]) * 4096
+    except (OSError, ValueError, IndexError):
+        return 0
 
 
 def _give_back_freed_memory() -> None:
