@@ -9,7 +9,6 @@ notices one that died, reports that task with its cause, and starts a replacemen
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import multiprocessing as mp
 import time
 from collections.abc import Callable, Iterable, Iterator
@@ -34,7 +33,6 @@ def _serve(conn: Connection, init: Callable[..., None], initargs: tuple[Any, ...
            work: Callable[..., Any]) -> None:
     init(*initargs)
     conn.send(("ready", None))
-    trimmed = _rss()
     while True:
         try:
             args = conn.recv()
@@ -43,34 +41,6 @@ def _serve(conn: Connection, init: Callable[..., None], initargs: tuple[Any, ...
         if args is None:
             return
         conn.send(("done", work(*args)))
-        if _rss() - trimmed > TRIM_AFTER_GROWTH:
-            _give_back_freed_memory()
-            trimmed = _rss()
-
-
-# Growth in resident memory since the last trim after which a worker gives freed heap back. Trimming after
-# every object cost 10% of the CPU per CT slice (the next slice faults the same pages in again; in-process,
-# 0.087 CPU-s per slice against 0.079), and a slice grows nothing; a 120-frame cine leaves 410 MB.
-TRIM_AFTER_GROWTH = 192 << 20
-
-
-def _rss() -> int:
-    """Resident bytes of this process (Linux; 0 elsewhere, where nothing is trimmed either)."""
-    try:
-        with open("/proc/self/statm", encoding="ascii") as statm:
-            return int(statm.read().split()[1]) * 4096
-    except (OSError, ValueError, IndexError):
-        return 0
-
-
-def _give_back_freed_memory() -> None:
-    """Return the heap an object freed to the system before the next one (glibc only; a no-op elsewhere).
-
-    glibc keeps freed blocks for reuse: after one 120-frame ultrasound cine a worker stayed 410 MB larger than
-    before it, and the next large object's peak came on top of that (bench/realfiles.py, peak RSS per worker).
-    """
-    with contextlib.suppress(OSError, AttributeError):
-        ctypes.CDLL("libc.so.6").malloc_trim(0)
 
 
 class _Worker:
