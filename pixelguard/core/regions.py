@@ -1,7 +1,7 @@
 """Redaction geometry: text regions as rotated quadrilaterals, and the pixel boxes that cover them."""
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import cv2
 import numpy as np
@@ -25,7 +25,7 @@ class Region:
         return float(min(np.linalg.norm(pts[0] - pts[1]), np.linalg.norm(pts[1] - pts[2])))
 
     def scaled(self, factor: float) -> Region:
-        return Region(tuple((x * factor, y * factor) for x, y in self.quad), self.score, self.text, self.text_score)
+        return replace(self, quad=tuple((x * factor, y * factor) for x, y in self.quad))
 
     def aspect(self) -> float:
         """Long side over short side: lines of text are elongated, anatomy mistaken for text is not."""

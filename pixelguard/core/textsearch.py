@@ -7,7 +7,7 @@ Triton in streaming), so this module stays pure. Used by ``core.redact``.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from enum import Enum
 from functools import partial
 from typing import Protocol
@@ -279,7 +279,7 @@ def _first_look(frames: list[np.ndarray], scales: list[tuple[float, ...]], detec
             sure = [r for r in regions if r.score >= settings.region_min_score]
             # Weak at both scales: text, at the lowest score that is (so it is read, and unless it reads
             # clearly the object goes to a reviewer).
-            twice = [Region(r.quad, settings.region_min_score, r.text, r.text_score) for r in regions
+            twice = [replace(r, score=settings.region_min_score) for r in regions
                      if r.score < settings.region_min_score and _seen_twice(r, hints, width, height)]
             found[index] = found[index] + sure + twice
     if settings.mode is not RedactionMode.PHI:
@@ -290,10 +290,8 @@ def _first_look(frames: list[np.ndarray], scales: list[tuple[float, ...]], detec
             enlarged = [_enlarged(f, s) if u else f for f, s, u in zip(frames, factors, unsure, strict=True)]
             readings = _read(detector, enlarged, [[r.scaled(s) for r in regions] for regions, s
                                                   in zip(unsure, factors, strict=True)])
-            for index, regions in enumerate(readings):
-                by_quad = {u.quad: Region(u.quad, u.score, r.text, r.text_score)
-                           for u, r in zip(unsure[index], regions, strict=True)}
-                found[index] = [by_quad.get(r.quad, r) for r in found[index]]
+            found = [_with_readings(regions, asked, read)
+                     for regions, asked, read in zip(found, unsure, readings, strict=True)]
     return found
 
 
@@ -313,12 +311,15 @@ def _read_doubtful(detector: Detector, frames: list[np.ndarray], seen: list[list
                and not _line_shaped(r, settings)] for regions in seen]
     if not any(unsure):
         return seen
-    out = []
-    for regions, asked, read in zip(seen, unsure, _read(detector, frames, unsure), strict=True):
-        by_quad = {u.quad: Region(u.quad, u.score, r.text, r.text_score, u.cut)
-                   for u, r in zip(asked, read, strict=True)}
-        out.append([by_quad.get(r.quad, r) for r in regions])
-    return out
+    return [_with_readings(regions, asked, read)
+            for regions, asked, read in zip(seen, unsure, _read(detector, frames, unsure), strict=True)]
+
+
+def _with_readings(regions: list[Region], asked: list[Region], read: list[Region]) -> list[Region]:
+    """``regions`` with the readings of those ``asked`` attached; every other field (the detector's score, the
+    cut flag) stays the region's own, since a reading may come back on an enlarged copy of it."""
+    by_quad = {u.quad: replace(u, text=r.text, text_score=r.text_score) for u, r in zip(asked, read, strict=True)}
+    return [by_quad.get(r.quad, r) for r in regions]
 
 
 def _read(detector: Detector, frames: list[np.ndarray], found: list[list[Region]]) -> list[list[Region]]:
