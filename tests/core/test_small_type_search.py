@@ -127,3 +127,53 @@ def test_a_blob_the_look_around_cuts_to_a_strip_is_filled_only_when_it_reads_as_
                                     RedactionSettings(specks=None), 0)
     assert changed and stored[0, 100:140, 100:400].max() == 0
     assert bool(stored[0, 160:170, 150:350].max() == 0) is filled
+
+
+class _ReadsFillBars:
+    """Finds the bright lines on whole frames; on the look around's canvases, one region around the dark
+    fills and the anatomy between them (as PP-OCR's detector did on object 145 of bench/pixels.py's corpus).
+    Reads a region as "11" when it holds a fill bar, as a reader shown two bars does, and as nothing otherwise."""
+
+    def detect(self, frames: list[np.ndarray], as_is: bool = False) -> list[list[Region]]:
+        out = []
+        for frame in frames:
+            grey = frame[..., 0]
+            if not as_is:
+                count, _, stats, _ = cv2.connectedComponentsWithStats((grey > 200).astype(np.uint8))
+                out.append([Region(((x, y), (x + w, y), (x + w, y + h), (x, y + h)), 0.9)
+                            for x, y, w, h, _ in (tuple(int(v) for v in row) for row in stats[1:count])])
+                continue
+            ys, xs = np.nonzero((grey > 5) & (grey < 30))  # the fills, not the canvas's black
+            if not len(xs):
+                out.append([])
+                continue
+            x0, y0, x1, y1 = int(xs.min()) - 10, int(ys.min()) - 10, int(xs.max()) + 10, int(ys.max()) + 10
+            out.append([Region(((x0, y0), (x1, y0), (x1, y1), (x0, y1)), 0.86)])
+        return out
+
+    def read(self, frames: list[np.ndarray], found: list[list[Region]]) -> list[list[Region]]:
+        out = []
+        for frame, regions in zip(frames, found, strict=True):
+            read = []
+            for r in regions:
+                x0, y0, x1, y1 = r.cover(frame.shape[1], frame.shape[0], margin=0, min_margin=0, end_margin=0)
+                bars = bool(((frame[y0:y1, x0:x1, 0] > 5) & (frame[y0:y1, x0:x1, 0] < 30)).any())
+                read.append(Region(r.quad, r.score, "11" if bars else "", 0.95 if bars else 0.0))
+            out.append(read)
+        return out
+
+    def ocr(self, frames: list[np.ndarray], as_is: bool = False) -> list[list[Region]]:
+        return self.read(frames, self.detect(frames, as_is))
+
+
+def test_the_look_around_does_not_read_its_own_fills_as_text() -> None:
+    """Object 145: two vertical lines filled, the look around outlined both fill bars with the ribs between
+    them, and the reader, shown the bars, read "11" at 0.9: 30k pixels of anatomy filled. The reader is shown
+    the neighbourhood with the fills painted over, so only text left beside them counts."""
+    stored = np.full((1, 544, 512), 120, dtype=np.uint8)
+    stored[0, 100:200, 100:110] = 250
+    stored[0, 100:200, 160:170] = 250
+    changed, _, _ = detect_and_fill(stored, lambda a: [np.dstack([f] * 3) for f in a], _ReadsFillBars(),
+                                    RedactionSettings(specks=None), 10)
+    assert changed and stored[0, 100:200, 100:110].max() == 10 and stored[0, 100:200, 160:170].max() == 10
+    assert stored[0, 100:200, 120:150].min() == 120  # the anatomy between the lines stays
