@@ -122,16 +122,25 @@ def reach_ends(stored: np.ndarray, filled: np.ndarray, box: tuple[int, int, int,
     x0, y0, x1, y1 = box
     if x1 - x0 < 2 or y1 - y0 < 2:
         return []
+    along_x = x1 - x0 >= y1 - y0
     inside, free = stored[y0:y1, x0:x1], ~filled[y0:y1, x0:x1]
+    # Shares are taken on the middle half of the band across the line, where its strokes are: a border
+    # running along the box's margin (an MR's black edge, two rows of 0 above a line) is not the line's value,
+    # and reaching for it runs along the border to max_reach.
+    if along_x:
+        quarter = (y1 - y0) // 4
+        middle, middle_free = inside[quarter:y1 - y0 - quarter], free[quarter:y1 - y0 - quarter]
+    else:
+        quarter = (x1 - x0) // 4
+        middle, middle_free = inside[:, quarter:x1 - x0 - quarter], free[:, quarter:x1 - x0 - quarter]
     # Strokes are a minority of a line's box; an extreme that fills most of it is the background (a plate).
-    shares = [float(((inside == v) & free).mean()) for v in extremes]
+    shares = [float(((middle == v) & middle_free).mean()) for v in extremes]
     candidates = [k for k, share in enumerate(shares) if min_share <= share <= max_share]
     if not candidates:
         return []
     best = min(candidates, key=lambda k: shares[k])
-    if shares[best] * inside.size < 3:
+    if shares[best] * middle.size < 3:
         return []
-    along_x = x1 - x0 >= y1 - y0
     side = (y1 - y0) if along_x else (x1 - x0)
     # The frame seen along the line: positions along it on axis 1, across it on axis 0.
     values, unfilled = (stored[y0:y1], ~filled[y0:y1]) if along_x else (stored[:, x0:x1].T, ~filled[:, x0:x1].T)

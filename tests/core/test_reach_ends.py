@@ -103,3 +103,15 @@ def test_pixels_fills_changed_say_nothing() -> None:
     filled = np.zeros(frame.shape, bool)
     filled[:, box[2] + 1:] = True
     assert reach_ends(frame, filled, box, _extremes(frame)) == []
+
+
+def test_a_border_along_the_boxs_margin_is_not_the_lines_value() -> None:
+    """Object 264 of bench/pixels.py's corpus: white type just below an MR's black top border. The box's top
+    two rows lay on the border, so 0 held 4% of the box, less than the type's 590, and was taken for the
+    line's value: the reach ran along the border to max_reach, 63 px filled at each end."""
+    base = np.full((120, 500), 30, dtype=np.uint16)
+    base[:20, :] = 0
+    frame = burn_text(base, "1938.10.25 DOE", (150, 26), 22, 590)
+    x0, y0, x1, y1 = _extent(frame == 590)
+    box = (x0 - 4, 18, x1 + 4, y1 + 4)  # the detector's box, its top margin on the border
+    assert _reach(frame, box) == box
