@@ -197,14 +197,20 @@ def _detect_and_fill_batch(stored: np.ndarray, render: Render, detector: Detecto
             problems, final = [unverified.reason(unverified.LOOK_AROUND)], None
             break
         if settings.mode is not RedactionMode.PHI:
-            seen = _read_doubtful(detector, _without_fills(frames, stored, fill, covers, seen), seen, height,
-                                  width, settings)
+            seen = _read_doubtful(detector, frames, seen, _Fills(stored, fill, covers), settings)
         left = seen
         if settings.mode is RedactionMode.PHI:
             problems = _phi_problems(seen, covers, width, height, settings)
             left = [[r for r in regions if not _inside_a_cover(r, i, covers, width, height)] for i, regions
                     in enumerate(_select(seen, settings))]
         remaining, _ = _split_doubtful(left, height, width, settings)
+        if settings.mode is not RedactionMode.PHI:
+            # Found away from every fill: text the first look missed, or the look around's new context making
+            # anatomy look like type (colour Doppler beside a filled name). Its reading decides, and the
+            # release sweep reads what stays.
+            fills = _Fills(stored, fill, covers)
+            remaining = [[r for r in regions if not fills.apart(r, i) or _reads_as_text(r, settings)]
+                         for i, regions in enumerate(remaining)]
         # What it found stays part of the answer, except what is filled now: the next look covers that
         # fill's neighbourhood again.
         final = [old + [r for r in new if r not in gone] for old, new, gone
@@ -304,36 +310,32 @@ def _seen_twice(region: Region, hints: list[Box], width: int, height: int) -> bo
     return _shared_area(box, hints) * 2 >= area
 
 
-def _read_doubtful(detector: Detector, frames: list[np.ndarray], seen: list[list[Region]], height: int, width: int,
-                   settings: RedactionSettings) -> list[list[Region]]:
-    """The look around the fills reads, as the first look does, the regions only a reading decides: large or
-    blob-shaped ones (and those cut short, which may be either) are filled when they read as text."""
-    unsure = [[r for r in regions if _size(r, height, width, settings) is _Size.DOUBTFUL
-               and not _line_shaped(r, settings)] for regions in seen]
-    if not any(unsure):
-        return seen
-    return [_with_readings(regions, asked, read)
-            for regions, asked, read in zip(seen, unsure, _read(detector, frames, unsure), strict=True)]
+@dataclass(frozen=True)
+class _Fills:
+    """What the fills so far changed: the stored frames, the fill value and where it went."""
 
+    stored: np.ndarray
+    value: float
+    covers: list[Cover]
 
-def _without_fills(frames: list[np.ndarray], stored: np.ndarray, fill: float, covers: list[Cover],
-                   seen: list[list[Region]]) -> list[np.ndarray]:
-    """The renderings a reader is shown after the fills: each fill painted over in the colour around it.
+    def apart(self, region: Region, index: int) -> bool:
+        """Touching no fill, even when grown along its line by two heights: the next word of a filled line,
+        which the first look missed, is not apart."""
+        box = region.cover(self.stored.shape[2], self.stored.shape[1], end_margin=2.0)
+        return not any(_overlaps(box, cover) for f, cover, _ in self.covers if f == index)
 
-    A fill bar is a glyph to a reader ("I", "l"): two bars with the anatomy between them were read as "11" at
-    0.9, and that region, 120 px across, was filled whole. What the reading must decide is whether text is
-    left beside the fills. Only frames with a region to read are copied.
-    """
-    out = list(frames)
-    height, width = stored.shape[1], stored.shape[2]
-    for index, (frame, regions) in enumerate(zip(frames, seen, strict=True)):
-        boxes = [box for f, box, _ in covers if f == index]
-        if not regions or not boxes:
-            continue
+    def painted_over(self, frame: np.ndarray, index: int) -> np.ndarray:
+        """The rendering of frame ``index`` with each fill painted over in the colour around it.
+
+        A fill bar is a glyph to a reader ("I", "l"): two bars with the anatomy between them were read as
+        "11" at 0.9, and that region, 120 px across, was filled whole. What a reading after the fills must
+        decide is whether text is left beside them.
+        """
+        stored, (height, width) = self.stored[index], self.stored.shape[1:3]
         plain = frame.copy()
         # A colour frame's fill is a value in every sample: a pixel is filled when all of them are.
-        is_fill = stored[index] == fill if stored.ndim == 3 else (stored[index] == fill).all(axis=-1)
-        for x0, y0, x1, y1 in boxes:
+        is_fill = stored == self.value if stored.ndim == 2 else (stored == self.value).all(axis=-1)
+        for x0, y0, x1, y1 in (box for f, box, _ in self.covers if f == index):
             inside = is_fill[y0:y1, x0:x1]
             rx0, ry0, rx1, ry1 = max(0, x0 - 3), max(0, y0 - 3), min(width, x1 + 3), min(height, y1 + 3)
             ring = ~is_fill[ry0:ry1, rx0:rx1]
@@ -341,8 +343,23 @@ def _without_fills(frames: list[np.ndarray], stored: np.ndarray, fill: float, co
             around = plain[ry0:ry1, rx0:rx1][ring]
             if inside.any() and around.size:
                 plain[y0:y1, x0:x1][inside] = np.median(around, axis=0)
-        out[index] = plain
-    return out
+        return plain
+
+
+def _read_doubtful(detector: Detector, frames: list[np.ndarray], seen: list[list[Region]], fills: _Fills,
+                   settings: RedactionSettings) -> list[list[Region]]:
+    """The look around the fills reads, as the first look does, the regions only a reading decides: large or
+    blob-shaped ones (and those cut short, which may be either) are filled when they read as text; so are
+    those found away from every fill."""
+    height, width = fills.stored.shape[1], fills.stored.shape[2]
+    unsure = [[r for r in regions if (_size(r, height, width, settings) is _Size.DOUBTFUL
+                                      and not _line_shaped(r, settings)) or fills.apart(r, i)]
+              for i, regions in enumerate(seen)]
+    if not any(unsure):
+        return seen
+    shown = [fills.painted_over(f, i) if asked else f for i, (f, asked) in enumerate(zip(frames, unsure, strict=True))]
+    return [_with_readings(regions, asked, read)
+            for regions, asked, read in zip(seen, unsure, _read(detector, shown, unsure), strict=True)]
 
 
 def _with_readings(regions: list[Region], asked: list[Region], read: list[Region]) -> list[Region]:
