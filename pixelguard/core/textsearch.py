@@ -500,9 +500,12 @@ def _look_around(frames: list[np.ndarray], scales: list[tuple[float, ...]], cove
         by_frame.setdefault(index, []).append(box)
     wanted = []
     for index, boxes in by_frame.items():
-        scale = _seen_at((height, width), max(scales[index]), settings)
+        # Enlarged only around fills of small type: what a fill of larger type left is larger type too, seen
+        # at the first look's scale; the enlargement costs four times the pixels.
+        small = [b for b in boxes if min(b[2] - b[0], b[3] - b[1]) <= settings.small_type_side]
+        enlarged, plain = (_seen_at((height, width), s, settings) for s in (max(scales[index]), 1.0))
         for box in mosaic.neighbourhoods(boxes, width, height, settings.verify_margin, settings.verify_min_margin):
-            wanted.append((index, box, scale))
+            wanted.append((index, box, enlarged if any(_overlaps(box, b) for b in small) else plain))
     look = detector.ocr if settings.mode is RedactionMode.PHI else detector.detect
     return _confident(_mosaic_look(frames, wanted, look, scales, settings), settings)
 

@@ -7,6 +7,8 @@ from pixelguard.core import mosaic
 from pixelguard.core.detect_memo import DetectorMemo
 from pixelguard.core.regions import Region
 
+from .fake_detectors import DetectOnly
+
 
 def _box_region(x0: float, y0: float, x1: float, y1: float, score: float = 0.9) -> Region:
     return Region(((x0, y0), (x1, y0), (x1, y1), (x0, y1)), score)
@@ -99,7 +101,7 @@ def test_the_memo_reads_only_regions_tall_enough_to_hold_legible_type() -> None:
     assert read == [speck, Region(line.quad, line.score, "TEXT", 0.9)]
 
 
-class _ShortSighted:
+class _ShortSighted(DetectOnly):
     """Sees bright blobs; on a whole frame only the leftmost (the rest is found by the look around the fill).
     Counts the whole frames it is asked to search."""
 
@@ -116,12 +118,6 @@ class _ShortSighted:
             blobs = sorted((int(x), int(y), int(x + w), int(y + h)) for x, y, w, h, _ in stats[1:count])
             out.append([_box_region(x0 - 1, y0 - 1, x1, y1) for x0, y0, x1, y1 in (blobs if as_is else blobs[:1])])
         return out
-
-    def read(self, frames: list[np.ndarray], found: list[list[Region]]) -> list[list[Region]]:
-        return found
-
-    def ocr(self, frames: list[np.ndarray], as_is: bool = False) -> list[list[Region]]:
-        return self.detect(frames, as_is)
 
 
 def test_after_a_second_fill_the_sweep_is_answered_from_the_search_not_by_searching_again() -> None:

@@ -15,6 +15,8 @@ from pixelguard.core.regions import Region
 from pixelguard.core.textsearch import RedactionSettings, detect_and_fill
 from pixelguard_testkit import synthetic
 
+from .fake_detectors import DetectOnly
+
 
 def _left(sample: synthetic.Sample, output: bytes) -> list[int]:
     """Stroke pixels left unredacted, per ground-truth line (and frame)."""
@@ -50,7 +52,7 @@ def test_a_10px_line_the_first_pass_only_hints_at_is_removed(basic, derive, dete
 
 
 
-class _Faint:
+class _Faint(DetectOnly):
     """Outlines bright blobs: sure (0.9) where they reach 240, weak (0.3) where they only reach 180; at 1x, a
     weak blob is outlined only when ``hint_at_1x`` (a frame is 1x, a canvas of the enlarged search is as_is)."""
 
@@ -71,12 +73,6 @@ class _Faint:
                 regions.append(Region(((x - 1, y - 1), (x + w, y - 1), (x + w, y + h), (x - 1, y + h)), score))
             out.append(regions)
         return out
-
-    def read(self, frames: list[np.ndarray], found: list[list[Region]]) -> list[list[Region]]:
-        return found
-
-    def ocr(self, frames: list[np.ndarray], as_is: bool = False) -> list[list[Region]]:
-        return self.detect(frames, as_is)
 
 
 @pytest.mark.parametrize("hint_at_1x", [True, False])
@@ -191,3 +187,38 @@ def test_what_the_look_around_finds_away_from_every_fill_is_filled_only_when_it_
                                     RedactionSettings(specks=None), 0)
     assert changed and stored[0, 100:140, 100:400].max() == 0
     assert bool(stored[0, 152:162, 150:300].max() == 0) is filled
+
+
+class _Measures(DetectOnly):
+    """On whole frames sees the two lines, not what lies beside them; on the look around's canvases, every
+    bright piece, whose heights (in canvas pixels) it records."""
+
+    def __init__(self) -> None:
+        self.heights: list[int] = []
+
+    def detect(self, frames: list[np.ndarray], as_is: bool = False) -> list[list[Region]]:
+        out = []
+        for frame in frames:
+            count, _, stats, _ = cv2.connectedComponentsWithStats((frame[..., 0] > 200).astype(np.uint8))
+            boxes = [tuple(int(v) for v in row[:4]) for row in stats[1:count]]
+            if as_is:
+                self.heights += [h for _, _, _, h in boxes]
+            else:
+                boxes = [b for b in boxes if b[2] >= 100]  # the lines only
+            out.append([Region(((x, y), (x + w, y), (x + w, y + h), (x, y + h)), 0.9) for x, y, w, h in boxes])
+        return out
+
+
+def test_the_look_around_enlarges_only_around_fills_of_small_type() -> None:
+    """Around a 30 px line's fill, what is left is large type too: it is searched at the first look's scale
+    (736 / 480 here), not at the 2x that small type needs, which costs four times the pixels."""
+    stored = np.full((1, 480, 640), 40, dtype=np.uint8)
+    stored[0, 100:130, 100:400] = 250  # a 30 px line
+    stored[0, 105:125, 420:440] = 250  # a piece the first look left beside it
+    stored[0, 300:308, 100:200] = 250  # an 8 px line
+    stored[0, 301:307, 214:220] = 250  # a piece beside it
+    engine = _Measures()
+    detect_and_fill(stored, lambda a: [np.dstack([f] * 3) for f in a], engine, RedactionSettings(specks=None), 0)
+    assert stored[0, 105:125, 420:440].max() == 0 and stored[0, 301:307, 214:220].max() == 0
+    # The 6 px piece at 2x; the 20 px piece at 736 / 480 (30-31 px), not at 2x (40).
+    assert 12 in engine.heights and max(engine.heights) in (30, 31)
