@@ -110,11 +110,12 @@ def reach_ends(stored: np.ndarray, filled: np.ndarray, box: tuple[int, int, int,
     usually the frame's darkest or brightest (``extremes``, of the pixels not yet filled); when one of those
     holds between ``min_share`` and ``max_share`` of the box's pixels (more is the background: a plate), it is
     the line's value. Outward from each end, column by column across the line's band (rows, for a vertical
-    line), the box reaches the last one holding that value (plus ``pad``). It stops at a gap wider than
-    ``max_gap`` of the line's height (the space between two words is narrower), at ``solid_run`` columns in a
-    row almost wholly of the value (a border or anatomy: a letter's stem is only one or two), or ``max_reach``
-    heights out. What is reached is padded across the line too (a J's hook may hang below the box); the box
-    itself is left as it is. ``stored`` is one frame's stored values, (H, W); ``filled``, the pixels fills
+    line), the box reaches the last one holding that value (plus ``pad``) where the bands beside the line
+    (half its height on either side) do not: where they do, the value is the background. It stops at a gap
+    wider than ``max_gap`` of the line's height (the space between two words is narrower), at ``solid_run``
+    columns in a row almost wholly of the value (a border or anatomy: a letter's stem is only one or two), or
+    ``max_reach`` heights out. What is reached is padded across the line too (a J's hook may hang below the
+    box); the box itself is left as it is. ``stored`` is one frame's stored values, (H, W); ``filled``, the pixels fills
     already changed (their value says nothing).
     """
     if stored.ndim != 2:
@@ -144,6 +145,13 @@ def reach_ends(stored: np.ndarray, filled: np.ndarray, box: tuple[int, int, int,
     side = (y1 - y0) if along_x else (x1 - x0)
     # The frame seen along the line: positions along it on axis 1, across it on axis 0.
     values, unfilled = (stored[y0:y1], ~filled[y0:y1]) if along_x else (stored[:, x0:x1].T, ~filled[:, x0:x1].T)
+    # Bands of half the line's height on either side of it: a letter never reaches that far across, a
+    # background holding the value (an ultrasound's dark speckle past a plate's end) does.
+    outer = max(3, side // 2)
+    lo_across, hi_across = (y0, y1) if along_x else (x0, x1)
+    rows = np.r_[max(0, lo_across - outer):lo_across, hi_across:min(stored.shape[0 if along_x else 1],
+                                                                  hi_across + outer)]
+    beside, beside_free = (stored[rows], ~filled[rows]) if along_x else (stored[:, rows].T, ~filled[:, rows].T)
     lo, hi = (x0, x1) if along_x else (y0, y1)
     end = values.shape[1]
     reach, gap = int(max_reach * side), max(1, int(max_gap * side))
@@ -159,7 +167,7 @@ def reach_ends(stored: np.ndarray, filled: np.ndarray, box: tuple[int, int, int,
                     break
                 continue
             solid_seen = 0
-            if share > 0:
+            if share > 0 and not ((beside[:, at] == extremes[best]) & beside_free[:, at]).any():
                 found, missing = at, 0
             else:
                 missing += 1
@@ -218,9 +226,14 @@ def line_patch(region: Region, frame: np.ndarray, margin: float = 0.15, min_marg
     offsets = np.stack([xs - centre[0], ys - centre[1]], axis=-1)
     pu, pv = offsets @ u, offsets @ v
     grown = (np.abs(pu) <= half_u) & (np.abs(pv) <= half_v)
+    # On a plate, no further than the plate (see _plate): the split, judged on the band's long edges, takes
+    # the anatomy around a plate for type.
+    plate = _plate(frame[y0:y1, x0:x1], grown, grown & (np.abs(pu) <= along) & (np.abs(pv) <= across), pu, pv,
+                   half_u, half_v, min_margin)
+    within = grown if plate is None else plate
     split = _split(frame[y0:y1, x0:x1], grown, pv, half_v, border_agreement, colour_distance)
     if split is None:
-        return _patch(x0, y0, grown)
+        return _patch(x0, y0, within)
     strokes, low, high = split
     su, sv = pu[strokes], pv[strokes]
     extent = min(su.max() - su.min(), sv.max() - sv.min()) + 1
@@ -228,8 +241,45 @@ def line_patch(region: Region, frame: np.ndarray, margin: float = 0.15, min_marg
     # A stroke on an edge the split was judged on may go on beyond it: that side keeps its margin.
     low_v = -half_v if sv.min() < -low + 1 else sv.min() - spad
     high_v = half_v if sv.max() > high - 1 else sv.max() + spad
-    keep = grown & (pu >= su.min() - spad) & (pu <= su.max() + spad) & (pv >= low_v) & (pv <= high_v)
+    keep = within & (pu >= su.min() - spad) & (pu <= su.max() + spad) & (pv >= low_v) & (pv <= high_v)
     return _patch(x0, y0, keep)
+
+
+def _plate(colour: np.ndarray, grown: np.ndarray, core: np.ndarray, pu: np.ndarray, pv: np.ndarray,
+           half_u: float, half_v: float, pad: int, tolerance: int = 6, share: float = 0.5) -> np.ndarray | None:
+    """The fill for a line set on a plate (a box of one colour drawn behind the type): the plate, plus ``pad``,
+    on each side where it ends inside the grown rectangle; None when the line is not on one.
+
+    Behind the type, a plate is the colour that holds at least ``share`` of the detector's quad, in one piece
+    that ends before the grown rectangle's rim on at least one side. Anatomy around a plate is of the type's
+    class to the split (both differ from the plate), so the split widens the fill to the rectangle's margins,
+    which at a line's ends are the height of its box. Where the piece reaches the rim the rectangle's edge
+    stays. The type's own pixels in the quad must lie within the result, or the plate is not behind all of it.
+    """
+    grey = cv2.cvtColor(colour, cv2.COLOR_RGB2GRAY) if colour.ndim == 3 else colour
+    grey = np.ascontiguousarray(grey, dtype=np.uint8)
+    if core.sum() < 25:
+        return None
+    mode = int(np.bincount(grey[core], minlength=256).argmax())
+    same = grown & (np.abs(grey.astype(np.int16) - mode) <= tolerance)
+    if same[core].mean() < share:
+        return None
+    count, labels = cv2.connectedComponents(same.astype(np.uint8), connectivity=8)
+    pieces = np.bincount(labels[core & same], minlength=count)
+    pieces[0] = 0
+    if pieces.max() < 0.9 * (core & same).sum():
+        return None  # type as tall as its plate cuts it into pieces: no one of them is the plate
+    piece = labels == int(pieces.argmax())
+    pu_in, pv_in = pu[piece], pv[piece]
+    # Per side of the rectangle, in the line's frame: the plate's edge plus the pad, or the rectangle's edge.
+    edges = [-half_u if pu_in.min() <= -half_u + 1 else pu_in.min() - pad,
+             half_u if pu_in.max() >= half_u - 1 else pu_in.max() + pad,
+             -half_v if pv_in.min() <= -half_v + 1 else pv_in.min() - pad,
+             half_v if pv_in.max() >= half_v - 1 else pv_in.max() + pad]
+    if edges == [-half_u, half_u, -half_v, half_v]:
+        return None  # it reaches the rim all round: a background, not a plate
+    keep = grown & (pu >= edges[0]) & (pu <= edges[1]) & (pv >= edges[2]) & (pv <= edges[3])
+    return keep if keep[core & ~same].all() else None
 
 
 def _line_axes(quad: tuple[tuple[float, float], ...]) -> tuple[np.ndarray, np.ndarray, np.ndarray, float, float]:

@@ -178,3 +178,20 @@ def test_what_a_short_skewed_fill_leaves_is_found_and_filled_by_the_look_around(
     # The remnant is reached by the fill itself (regions.reach_ends) or found by the look around and refilled.
     assert {r["kind"] for r in regions} in ({"filled"}, {"filled", "refilled"})
     assert not (strokes & (stored[0] != 0)).any()  # every stroke pixel is now the fill value
+
+
+def test_a_line_on_a_plate_is_filled_no_further_than_the_plate() -> None:
+    """Objects 208 and 282 of bench/pixels.py's corpus: dark type on a white plate over an X-ray. The anatomy
+    around the plate is of the type's class to the split, so the fill took the rectangle's margins: at each end
+    the height of the detector's box. On a plate it stops at the plate's edge plus two pixels."""
+    rng = np.random.default_rng(4)
+    base = rng.integers(60, 200, (120, 400)).astype(np.uint16)  # anatomy, darker than the plate
+    base[40:70, 60:300] = 255  # the plate, 240 x 30
+    gray = burn_text(base.copy(), "DOE JANE 1971", (70, 46), 18, 10).astype(np.uint8)
+    strokes = gray != base.astype(np.uint8)
+    region = _detected(strokes, 6)
+    filled = _filled(line_patch(region, gray), gray.shape)
+    assert not (strokes & ~filled).any()
+    outside = filled.copy()
+    outside[38:72, 58:302] = False  # the plate and the two pixels around it
+    assert not outside.any()

@@ -115,3 +115,15 @@ def test_a_border_along_the_boxs_margin_is_not_the_lines_value() -> None:
     x0, y0, x1, y1 = _extent(frame == 590)
     box = (x0 - 4, 18, x1 + 4, y1 + 4)  # the detector's box, its top margin on the border
     assert _reach(frame, box) == box
+
+
+def test_a_background_holding_the_value_beside_the_line_is_not_reached_along() -> None:
+    """Objects 72 and 117 of bench/pixels.py's corpus: black type on a white plate over an ultrasound whose
+    dark speckle is black too. Past the plate's ends every column held some black, so the reach ran 40-80 px
+    into the anatomy. There the bands beside the line hold black as well: background, not a letter."""
+    rng = np.random.default_rng(3)
+    base = np.where(rng.random((120, 420)) < 0.15, 0, rng.integers(30, 120, (120, 420))).astype(np.uint16)
+    base[0, 0] = 255
+    base[40:70, 100:300] = 255  # the plate
+    frame = burn_text(base, "SMITH JOHN 79Y", (108, 46), 18, 0)
+    assert _reach(frame, (100, 40, 300, 70)) == (100, 40, 300, 70)
