@@ -37,6 +37,7 @@ class SpeckSettings:
     min_contrast: float = 0.3  # of the frame's value range, between the specks and the ring around them
     join: tuple[int, int] = (11, 11)  # specks this close (w, h) belong to one group
     pad: int = 2  # px added around a group when it is filled
+    near: float = 0.1  # of a grey frame's range: how close to its extreme a speck's value is
 
 
 @dataclass(frozen=True)
@@ -51,7 +52,9 @@ def lines(frame: np.ndarray, settings: SpeckSettings = SpeckSettings()) -> list[
     height, width = frame.shape[:2]
     if frame.ndim == 2:
         lo, hi = frame.min(), frame.max()
-        candidates = [(frame == lo, float(lo)), (frame == hi, float(hi))] if hi > lo else []
+        # Lossy coding spreads the burn value over the levels near it: within ``near`` of the range.
+        slack = settings.near * (float(hi) - float(lo))
+        candidates = ([(frame <= lo + slack, float(lo)), (frame >= hi - slack, float(hi))] if hi > lo else [])
     elif frame.ndim == 3 and frame.shape[2] == 3:
         # On colour frames only pure black and pure white: coloured type (a yellow caliper label) is
         # the detector's; and no float copy of a large frame is made.

@@ -116,3 +116,15 @@ def test_broken_small_phi_lines_are_removed(index: int, mode: RedactionMode, bas
         left = int((line.mask & ~redacted[0, y0:y1, x0:x1]).sum())
         if line.spec.text in ("10/10/1993", "1985757"):
             assert left == 0, f"{line.spec.size} px line left {left} stroke pixels"
+
+
+def test_a_speck_line_a_lossy_coding_moved_off_the_extreme_is_found() -> None:
+    """Object 146 of bench/pixels.py's corpus (a JPEG): 8 px type broken into specks, which the coding left a
+    few levels above the frame's black. Near the extreme (``near`` of the range) counts as the extreme."""
+    frame = np.full((200, 300), 240, dtype=np.uint8)
+    frame[150:, :] = 90
+    frame[190, 10] = 0  # the frame's extreme, somewhere else
+    extent = _speck_line(frame, 40, 40, 14)  # 14 of 240: within a tenth of the range of black
+    found = specks.lines(frame)
+    assert len(found) == 1 and _covers(found, extent)
+    assert specks.lines(frame, specks.SpeckSettings(near=0.0)) == []  # the exact value alone misses it
