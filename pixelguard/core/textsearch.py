@@ -319,9 +319,11 @@ class _Fills:
     covers: list[Cover]
 
     def apart(self, region: Region, index: int) -> bool:
-        """Touching no fill, even when grown along its line by two heights: the next word of a filled line,
-        which the first look missed, is not apart."""
-        box = region.cover(self.stored.shape[2], self.stored.shape[1], end_margin=2.0)
+        """Touching no fill, even when grown along its line by two heights (all round when it is too short to
+        say which way its line runs): the next word of a filled line, which the first look missed, is not
+        apart."""
+        across = 2.0 if region.aspect() < 2.0 else 0.15
+        box = region.cover(self.stored.shape[2], self.stored.shape[1], margin=across, end_margin=2.0)
         return not any(_overlaps(box, cover) for f, cover, _ in self.covers if f == index)
 
     def painted_over(self, frame: np.ndarray, index: int) -> np.ndarray:

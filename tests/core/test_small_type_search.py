@@ -214,11 +214,11 @@ def test_the_look_around_enlarges_only_around_fills_of_small_type() -> None:
     (736 / 480 here), not at the 2x that small type needs, which costs four times the pixels."""
     stored = np.full((1, 480, 640), 40, dtype=np.uint8)
     stored[0, 100:130, 100:400] = 250  # a 30 px line
-    stored[0, 105:125, 420:440] = 250  # a piece the first look left beside it
+    stored[0, 105:125, 408:428] = 250  # a piece the first look left beside it
     stored[0, 300:308, 100:200] = 250  # an 8 px line
     stored[0, 301:307, 214:220] = 250  # a piece beside it
     engine = _Measures()
     detect_and_fill(stored, lambda a: [np.dstack([f] * 3) for f in a], engine, RedactionSettings(specks=None), 0)
-    assert stored[0, 105:125, 420:440].max() == 0 and stored[0, 301:307, 214:220].max() == 0
+    assert stored[0, 105:125, 408:428].max() == 0 and stored[0, 301:307, 214:220].max() == 0
     # The 6 px piece at 2x; the 20 px piece at 736 / 480 (30-31 px), not at 2x (40).
     assert 12 in engine.heights and max(engine.heights) in (30, 31)
