@@ -110,13 +110,14 @@ def reach_ends(stored: np.ndarray, filled: np.ndarray, box: tuple[int, int, int,
     usually the frame's darkest or brightest (``extremes``, of the pixels not yet filled); when one of those
     holds between ``min_share`` and ``max_share`` of the box's pixels (more is the background: a plate), it is
     the line's value. Outward from each end, column by column across the line's band (rows, for a vertical
-    line), the box reaches the last one holding that value (plus ``pad``) where the bands beside the line
-    (half its height on either side) do not: where they do, the value is the background. It stops at a gap
-    wider than ``max_gap`` of the line's height (the space between two words is narrower), at ``solid_run``
-    columns in a row almost wholly of the value (a border or anatomy: a letter's stem is only one or two), or
-    ``max_reach`` heights out. What is reached is padded across the line too (a J's hook may hang below the
-    box); the box itself is left as it is. ``stored`` is one frame's stored values, (H, W); ``filled``, the pixels fills
-    already changed (their value says nothing).
+    line), the box reaches the last one holding that value (plus ``pad``) where the bands beside the line (half
+    its height wide, a quarter of it out) hold it nowhere or everywhere (a border): where they hold it here and
+    there, the value is the background's. It stops at a gap wider than ``max_gap`` of the line's height (the
+    space between two words is narrower), at ``solid_run`` columns in a row almost wholly of the value (a
+    border or anatomy: a letter's stem is only one or two), or ``max_reach`` heights out. What is reached is
+    padded across the line too (a J's hook may hang below the box); the box itself is left as it is.
+    ``stored`` is one frame's stored values, (H, W); ``filled``, the pixels fills already changed (their value
+    says nothing).
     """
     if stored.ndim != 2:
         return []  # colour frames: type is rarely pure black or white there, and line_patch's hue test covers it
@@ -145,12 +146,15 @@ def reach_ends(stored: np.ndarray, filled: np.ndarray, box: tuple[int, int, int,
     side = (y1 - y0) if along_x else (x1 - x0)
     # The frame seen along the line: positions along it on axis 1, across it on axis 0.
     values, unfilled = (stored[y0:y1], ~filled[y0:y1]) if along_x else (stored[:, x0:x1].T, ~filled[:, x0:x1].T)
-    # Bands of half the line's height on either side of it: a letter never reaches that far across, a
-    # background holding the value (an ultrasound's dark speckle past a plate's end) does.
-    outer = max(3, side // 2)
+    # Bands of half the line's height on either side of it: a letter never reaches there, a
+    # background holding the value here and there (an ultrasound's dark speckle past a plate's end) does.
+    # Bands wholly of it are a border, which a first letter may sit on the edge of: those columns count.
+    # They start a quarter of its height out: a J's hook or a descender hangs into the first rows beyond.
+    outer, near = max(3, side // 2), max(2, side // 4)
     lo_across, hi_across = (y0, y1) if along_x else (x0, x1)
-    rows = np.r_[max(0, lo_across - outer):lo_across, hi_across:min(stored.shape[0 if along_x else 1],
-                                                                  hi_across + outer)]
+    limit = stored.shape[0 if along_x else 1]
+    rows = np.r_[max(0, lo_across - near - outer):max(0, lo_across - near),
+                 min(limit, hi_across + near):min(limit, hi_across + near + outer)]
     beside, beside_free = (stored[rows], ~filled[rows]) if along_x else (stored[:, rows].T, ~filled[:, rows].T)
     lo, hi = (x0, x1) if along_x else (y0, y1)
     end = values.shape[1]
@@ -167,7 +171,7 @@ def reach_ends(stored: np.ndarray, filled: np.ndarray, box: tuple[int, int, int,
                     break
                 continue
             solid_seen = 0
-            if share > 0 and not ((beside[:, at] == extremes[best]) & beside_free[:, at]).any():
+            if share > 0 and not 0 < float(((beside[:, at] == extremes[best]) & beside_free[:, at]).mean()) < solid:
                 found, missing = at, 0
             else:
                 missing += 1

@@ -5,8 +5,11 @@ import cv2
 import numpy as np
 import pytest
 
+from pixelguard.core.pipeline import RunOptions, process
 from pixelguard.core.regions import Patch, Region, line_patch, tighten
+from pixelguard.core.vocabulary import RedactionMode
 from pixelguard.samples import burn_text
+from pixelguard_testkit import synthetic
 
 
 def _skewed_line(angle: float, light_text: bool = True, size: int = 14) -> tuple[np.ndarray, np.ndarray]:
@@ -195,3 +198,18 @@ def test_a_line_on_a_plate_is_filled_no_further_than_the_plate() -> None:
     outside = filled.copy()
     outside[38:72, 58:302] = False  # the plate and the two pixels around it
     assert not outside.any()
+
+
+def test_a_first_letter_on_the_borders_edge_whose_hook_hangs_below_the_box_is_removed(basic, derive,
+                                                                                       detector) -> None:
+    """Object 24 of bench/phi_mode.py (seed 0): the name's J sits on the dark edge of an X-ray's black border,
+    its box starts after it, and its hook hangs below the box. The reach must carry the fill over it: the
+    bands beside the line it checks for a background start a quarter of the line's height out, past the hook."""
+    texts = ("JOHANSSON ELSA", "FR 31 Hz", "1:1", "SUPINE")
+    sample = synthetic.generate(24, 0, script="latin", fmt="dicom", angle="0", texts=texts)
+    outcome = process("in-hook", sample.data, basic, derive, detector, RunOptions(redaction=RedactionMode.PHI))
+    assert outcome.output_bytes, outcome.reason
+    redacted = synthetic.redacted_mask(synthetic.decode(sample.data), synthetic.decode(outcome.output_bytes))
+    name = next(line for line in sample.lines if line.spec.text == "JOHANSSON ELSA")
+    x0, y0, x1, y1 = name.box
+    assert not (name.mask & ~redacted[0, y0:y1, x0:x1]).any()
